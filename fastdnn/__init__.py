@@ -1,0 +1,46 @@
+"""fastdnn: the course's deep network ("Building your Deep Neural Network: Step
+by Step") with the same names and results, on parallel numba kernels.
+
+``from fastdnn import ...`` replaces the course's own functions and its
+``dnn_utils`` import. Importing fastdnn imports NumPy only; numba is imported
+and the kernels are compiled (or loaded from the on-disk cache) on first use.
+"""
+
+from .backward import L_model_backward, linear_activation_backward, linear_backward
+from .cost import compute_cost
+from .dnn_utils import relu, relu_backward, sigmoid, sigmoid_backward
+from .forward import L_model_forward, linear_activation_forward, linear_forward
+from .init import initialize_parameters, initialize_parameters_deep
+from .threads import threads
+from .update import update_parameters
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "L_model_backward",
+    "L_model_forward",
+    "compute_cost",
+    "initialize_parameters",
+    "initialize_parameters_deep",
+    "linear_activation_backward",
+    "linear_activation_forward",
+    "linear_backward",
+    "linear_forward",
+    "relu",
+    "relu_backward",
+    "sigmoid",
+    "sigmoid_backward",
+    "threads",
+    "update_parameters",
+    "warmup",
+]
+
+
+def warmup(dtypes=("float64", "float32")):
+    """Compile (or load from cache) every kernel now, for the given dtypes.
+
+    Servers and benchmarks call this to pay compile time up front.
+    """
+    from ._warmup import run
+
+    run(dtypes)

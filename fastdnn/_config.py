@@ -1,0 +1,43 @@
+"""Every numba flag and size threshold of fastdnn, in one place.
+
+Kernels import their decorator options from here, so a reader (or a benchmark)
+can see and change the compilation policy without hunting through modules.
+
+Policy
+------
+* ``cache=True`` everywhere: compiled machine code is written next to the
+  sources (or to ``NUMBA_CACHE_DIR`` / the user cache when the package folder
+  is read-only), so a second process loads it instead of compiling. The test
+  suite checks this with two real processes.
+* ``error_model="numpy"``: division by zero gives inf/NaN instead of raising,
+  which removes the per-iteration check that would stop vectorization. The API
+  validates before any kernel runs, so the kernels never see a zero ``m``.
+* No global ``fastmath``: the sigmoid's range reduction depends on the exact
+  order of its operations, and every kernel must see NaN/inf to report them.
+  Only the row-sum reduction (``db``) allows re-association, so it vectorizes.
+* ``nogil=True``: kernels release the GIL, so Python threads that call
+  fastdnn concurrently run in parallel.
+"""
+
+SERIAL = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+"""Options of the serial kernels (the small-array path, and the bodies that
+the parallel drivers call on each block)."""
+
+PARALLEL = dict(SERIAL, parallel=True)
+"""Options of the ``prange`` drivers."""
+
+REDUCTION = dict(SERIAL, fastmath={"reassoc", "nsz"})
+"""Options of sum kernels: re-association lets LLVM keep several partial sums
+in vector registers. Results stay deterministic for a given machine."""
+
+INLINE = dict(SERIAL, inline="always")
+"""Scalar helpers inlined at numba's IR level into every kernel that uses them."""
+
+PARALLEL_MIN_ELEMENTS = 1 << 16
+"""Arrays with fewer elements than this take the serial path: a parallel
+region costs several microseconds to start, more than the work it would split.
+Measured with ``python -m benchmarks`` (see benchmarks/results)."""
+
+BLOCK = 1 << 14
+"""Elements per parallel work item in the elementwise kernels (128 KiB of
+float64): large enough to amortise scheduling, small enough to balance load."""

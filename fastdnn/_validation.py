@@ -1,0 +1,133 @@
+"""Input checks shared by the API modules.
+
+Every public function validates here before any kernel runs: a bad argument
+gets a ``TypeError`` or ``ValueError`` that names the function, the argument
+(and the layer, where there is one) and the shapes or dtypes involved.
+
+dtype rule: float64 if any floating input is float64, else float32 if any is
+float32 (or float16, which is widened to float32), else float64 (all-integer
+or bool input, converted like NumPy would). Integer inputs never widen a
+float32 computation to float64, so float32 in gives float32 out.
+"""
+
+import numbers
+
+import numpy as np
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+
+
+def as_array(x, name, where):
+    """``x`` as an ndarray of real numbers (ints, bools or floats up to 64 bits)."""
+    if not isinstance(x, np.ndarray):
+        if x is None or isinstance(x, (str, bytes, dict, set)):
+            raise TypeError(f"{where}: {name} must be a numeric array; got {type(x).__name__}")
+        try:
+            x = np.asarray(x)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{where}: {name} could not be read as an array ({exc})") from None
+    kind = x.dtype.kind
+    if kind not in "fiub" or (kind == "f" and x.dtype.itemsize > 8):
+        raise TypeError(
+            f"{where}: {name} must hold real numbers (float32 or float64, or ints/bools "
+            f"to convert); got dtype {x.dtype}"
+        )
+    if x.size == 0:
+        raise ValueError(
+            f"{where}: {name} is empty (shape {x.shape}); every dimension must be at least 1"
+        )
+    return x
+
+
+def as_matrix(x, name, where):
+    """``as_array`` plus a 2-D shape check."""
+    x = as_array(x, name, where)
+    if x.ndim != 2:
+        raise ValueError(f"{where}: {name} must be a 2-D array; got shape {x.shape}")
+    return x
+
+
+def float_dtype(*arrays):
+    """The dtype a computation on ``arrays`` runs in (see the module docstring)."""
+    dtypes = [a.dtype for a in arrays]
+    if _F64 in dtypes:
+        return _F64
+    if any(d.kind == "f" for d in dtypes):
+        return _F32
+    return _F64
+
+
+def converted(x, dtype):
+    """``x`` in ``dtype``, C-contiguous; the same object when it already is."""
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def blas_ready(x, dtype):
+    """``x`` in ``dtype`` with a layout BLAS takes directly (C or Fortran order).
+
+    A strided view would make ``np.matmul`` fall back to a slow non-BLAS loop,
+    so it is copied once instead.
+    """
+    x = x.astype(dtype, copy=False)
+    if x.flags.c_contiguous or x.flags.f_contiguous:
+        return x
+    return np.ascontiguousarray(x)
+
+
+def flat(x):
+    """A 1-D view of a C-contiguous array (the kernels' layout)."""
+    return x.reshape(-1)
+
+
+def check_bias(b, n, name, where):
+    if b.shape != (n, 1):
+        raise ValueError(f"{where}: {name} must have shape ({n}, 1); got {b.shape}")
+
+
+def learning_rate_value(learning_rate, where):
+    if isinstance(learning_rate, (bool, np.bool_)) or not isinstance(learning_rate, numbers.Real):
+        raise TypeError(
+            f"{where}: learning_rate must be a real number; got {type(learning_rate).__name__}"
+        )
+    learning_rate = float(learning_rate)
+    if not np.isfinite(learning_rate):
+        raise ValueError(f"{where}: learning_rate must be finite; got {learning_rate}")
+    return learning_rate
+
+
+def layer_count(parameters, where, name="parameters"):
+    """L for a dict holding exactly W1..WL and b1..bL; a clear error otherwise."""
+    if not isinstance(parameters, dict):
+        raise TypeError(f"{where}: {name} must be a dict; got {type(parameters).__name__}")
+    L = len(parameters) // 2
+    expected = {f"{p}{l}" for l in range(1, L + 1) for p in "Wb"}
+    keys = set(parameters)
+    if L == 0 or keys != expected:
+        missing = sorted(expected - keys)
+        extra = sorted(map(str, keys - expected))
+        raise ValueError(
+            f"{where}: {name} must hold exactly W1..WL and b1..bL; "
+            f"missing {missing}, unexpected {extra}"
+        )
+    return L
+
+
+def raise_nonfinite(where, inputs):
+    """Raise for non-finite values reported by a kernel, naming the culprit.
+
+    ``inputs`` maps argument names to arrays; the first holding NaN or inf is
+    named. If none does, the result overflowed.
+    """
+    for name, x in inputs.items():
+        bad = ~np.isfinite(x)
+        if bad.any():
+            index = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{where}: {name} contains NaN or inf (first at index {index}, "
+                f"value {x[index]}); fastdnn refuses non-finite values"
+            )
+    raise ValueError(
+        f"{where}: the result overflowed to inf or NaN although the inputs "
+        f"{', '.join(inputs)} are finite; their values are too large"
+    )

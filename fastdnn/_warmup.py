@@ -1,0 +1,39 @@
+"""Compile every kernel specialisation the API can reach (see ``fastdnn.warmup``)."""
+
+import numpy as np
+
+from ._config import PARALLEL_MIN_ELEMENTS
+
+
+def _network(dtype, n_x, n_h, m):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n_x, m)).astype(dtype)
+    Y = (rng.random((1, m)) > 0.5).astype(dtype)
+    parameters = {
+        "W1": (rng.standard_normal((n_h, n_x)) * 0.1).astype(dtype),
+        "b1": np.zeros((n_h, 1), dtype),
+        "W2": (rng.standard_normal((1, n_h)) * 0.1).astype(dtype),
+        "b2": np.zeros((1, 1), dtype),
+    }
+    return X, Y, parameters
+
+
+def run(dtypes):
+    import fastdnn as F
+
+    side = int(np.ceil(np.sqrt(PARALLEL_MIN_ELEMENTS)))
+    for dtype in map(np.dtype, dtypes):
+        # The serial path (tiny arrays), then the parallel one (an n x m layer
+        # with at least PARALLEL_MIN_ELEMENTS entries, and a 1 x m output).
+        for n_x, n_h, m in ((3, 2, 2), (4, side, PARALLEL_MIN_ELEMENTS // side)):
+            X, Y, parameters = _network(dtype, n_x, n_h, m)
+            AL, caches = F.L_model_forward(X, parameters)
+            F.compute_cost(AL, Y)
+            F.compute_cost(np.tile(AL, (side, 1)), np.tile(Y, (side, 1)))
+            grads = F.L_model_backward(AL, Y, caches)
+            F.update_parameters(parameters, grads, 0.01)
+            Z, cache = F.linear_forward(X, parameters["W1"], parameters["b1"])
+            F.linear_backward(Z, cache)
+            for forward, backward in ((F.sigmoid, F.sigmoid_backward), (F.relu, F.relu_backward)):
+                A, Z = forward(Z)
+                backward(A, Z)

@@ -1,0 +1,175 @@
+"""Backward propagation: linear_backward, linear_activation_backward, L_model_backward.
+
+Per layer: one fused kernel pass writes ``dZ`` and ``db`` together, then two
+BLAS products give ``dW = dZ @ A_prev.T / m`` and ``dA_prev = W.T @ dZ``
+(BLAS reads the transposes in place, nothing is copied).
+"""
+
+import numpy as np
+
+from ._config import PARALLEL_MIN_ELEMENTS
+from ._lazy import kernels as K
+from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, raise_nonfinite
+from .activations import IDENTITY, RELU, SIGMOID, activation_code
+from .cost import checked_labels
+from .forward import checked_layer
+
+
+def _unpack(cache, where, with_Z):
+    """The course's cache tuples: (A_prev, W, b) or ((A_prev, W, b), Z)."""
+    try:
+        if with_Z:
+            linear_cache, Z = cache
+        else:
+            linear_cache, Z = cache, None
+        A_prev, W, b = linear_cache
+    except (TypeError, ValueError):
+        shape = "((A_prev, W, b), Z)" if with_Z else "(A_prev, W, b)"
+        raise TypeError(f"{where}: cache must be a tuple {shape}") from None
+    return A_prev, W, b, Z
+
+
+def checked_backward(dA, cache, where, with_Z=True, dA_name="dA"):
+    """Validate a layer's backward inputs; one dtype, kernel and BLAS layouts.
+
+    Returns dA (or dZ when ``with_Z`` is false), A_prev, W and Z (or None).
+    """
+    A_prev, W, b, Z = _unpack(cache, where, with_Z)
+    A_prev, W, b = checked_layer(A_prev, W, b, where)
+    dA = as_matrix(dA, dA_name, where)
+    expected = (W.shape[0], A_prev.shape[1])
+    if dA.shape != expected:
+        raise ValueError(
+            f"{where}: {dA_name} must have shape {expected} (rows of W, columns of A_prev); "
+            f"got {dA.shape}"
+        )
+    arrays = [dA, A_prev, W]
+    if with_Z:
+        Z = as_matrix(Z, "Z (cache)", where)
+        if Z.shape != expected:
+            raise ValueError(f"{where}: Z (cache) must have shape {expected}; got {Z.shape}")
+        arrays.append(Z)
+    dtype = float_dtype(*arrays)
+    Z = None if Z is None else converted(Z, dtype)
+    return converted(dA, dtype), blas_ready(A_prev, dtype), blas_ready(W, dtype), Z
+
+
+def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
+    """dZ and db in one kernel pass, then dW and (optionally) dA_prev by BLAS.
+
+    Inputs come from ``checked_backward``. With ``code == IDENTITY`` and
+    ``Z is None``, ``dA`` is taken as dZ itself (``linear_backward``).
+
+    Returns
+    -------
+    dA_prev : ndarray of shape (n_prev, m), or None when not needed
+    dW : ndarray of shape (n, n_prev)
+    db : ndarray of shape (n, 1)
+    """
+    n, m = dA.shape
+    db = np.empty((n, 1), dtype=dA.dtype)
+    if code == IDENTITY:
+        dZ = dA
+        rows = K._row_means_parallel if dZ.size >= PARALLEL_MIN_ELEMENTS else None
+        bad = rows(flat(dZ), flat(db), m) if rows else K._row_means_rows(flat(dZ), flat(db), m, 0, n)
+        inputs = {"dZ": dZ}
+    else:
+        dZ = np.empty_like(dA)
+        args = (flat(dA), flat(Z), flat(dZ), flat(db), m, code)
+        if dZ.size >= PARALLEL_MIN_ELEMENTS:
+            bad = K._activation_backward_db_parallel(*args)
+        else:
+            bad = K._activation_backward_db_rows(*args, 0, n)
+        inputs = {"dA": dA, "Z (cache)": Z}
+    if bad:
+        raise_nonfinite(where, inputs)
+    dW = np.matmul(dZ, A_prev.T)
+    dW *= 1 / m
+    dA_prev = np.matmul(W.T, dZ) if need_dA_prev else None
+    return dA_prev, dW, db
+
+
+def linear_backward(dZ, cache):
+    """Gradients of the linear part of a layer.
+
+    Parameters
+    ----------
+    dZ : ndarray of shape (n, m)
+    cache : tuple (A_prev, W, b)
+        From ``linear_forward``; A_prev of shape (n_prev, m), W (n, n_prev), b (n, 1).
+
+    Returns
+    -------
+    dA_prev : ndarray of shape (n_prev, m)
+    dW : ndarray of shape (n, n_prev)
+        dZ @ A_prev.T / m
+    db : ndarray of shape (n, 1)
+        sum(dZ, axis=1) / m
+    """
+    where = "linear_backward"
+    dZ, A_prev, W, _ = checked_backward(dZ, cache, where, with_Z=False, dA_name="dZ")
+    return layer_backward(dZ, A_prev, W, None, IDENTITY, where)
+
+
+def linear_activation_backward(dA, cache, activation):
+    """Gradients of one LINEAR -> ACTIVATION layer.
+
+    Parameters
+    ----------
+    dA : ndarray of shape (n, m)
+        Gradient of the cost with respect to this layer's activation.
+    cache : tuple ((A_prev, W, b), Z)
+        From ``linear_activation_forward``.
+    activation : {"sigmoid", "relu"}
+
+    Returns
+    -------
+    dA_prev : ndarray of shape (n_prev, m)
+    dW : ndarray of shape (n, n_prev)
+    db : ndarray of shape (n, 1)
+    """
+    where = "linear_activation_backward"
+    code = activation_code(activation, where)
+    dA, A_prev, W, Z = checked_backward(dA, cache, where)
+    return layer_backward(dA, A_prev, W, Z, code, where)
+
+
+def L_model_backward(AL, Y, caches):
+    """Backward pass of [LINEAR->RELU]*(L-1) -> LINEAR->SIGMOID with the cross-entropy cost.
+
+    Parameters
+    ----------
+    AL : ndarray of shape (1, m)
+        Output of ``L_model_forward``.
+    Y : ndarray of shape (1, m)
+        Labels.
+    caches : list or tuple of L tuples ((A_prev, W, b), Z)
+        From ``L_model_forward``.
+
+    Returns
+    -------
+    grads : dict
+        Exactly ``"dA0" .. "dA{L-1}"``, ``"dW1" .. "dWL"`` and ``"db1" .. "dbL"``,
+        where ``grads["dA" + str(l)]`` is the gradient with respect to the
+        activation of layer l (``dA0``: the input X).
+    """
+    where = "L_model_backward"
+    if not isinstance(caches, (list, tuple)) or not caches:
+        raise TypeError(f"{where}: caches must be a non-empty list of layer caches")
+    L = len(caches)
+    AL, Y = checked_labels(AL, Y, where)
+    dAL = np.empty_like(AL)
+    if K._cross_entropy_dAL(flat(AL), flat(Y), flat(dAL)):
+        raise ValueError(
+            f"{where}: dAL = -(Y/AL - (1-Y)/(1-AL)) is not finite; AL holds NaN/inf or "
+            "values exactly 0 or 1 (a saturated sigmoid)"
+        )
+    grads = {}
+    dA = dAL
+    for l in range(L, 0, -1):
+        layer = f"{where} (layer {l})"
+        dA, A_prev, W, Z = checked_backward(dA, caches[l - 1], layer, dA_name=f"dA{l}")
+        dA_prev, dW, db = layer_backward(dA, A_prev, W, Z, SIGMOID if l == L else RELU, layer)
+        grads[f"dA{l - 1}"], grads[f"dW{l}"], grads[f"db{l}"] = dA_prev, dW, db
+        dA = dA_prev
+    return grads

@@ -1,0 +1,50 @@
+"""numba kernels: the hot path of fastdnn.
+
+Arrays in, arrays out, no validation: the API modules (``fastdnn.dnn_utils``,
+``fastdnn.forward``, ``fastdnn.backward``, ...) check and convert inputs and
+call these. Importing this package imports numba but compiles nothing;
+each kernel compiles (or loads from the on-disk cache) on its first call.
+"""
+
+from .elementwise import (
+    _relu_backward_parallel,
+    _relu_backward_span,
+    _relu_parallel,
+    _relu_span,
+    _sigmoid_backward_parallel,
+    _sigmoid_backward_span,
+    _sigmoid_parallel,
+    _sigmoid_span,
+)
+from .layer import (
+    _activation_backward_db_parallel,
+    _activation_backward_db_rows,
+    _bias_activation_parallel,
+    _bias_activation_span,
+    _row_means_parallel,
+    _row_means_rows,
+)
+from .loss import _cross_entropy_dAL, _cross_entropy_parallel, _cross_entropy_span
+from .update import _sgd_parallel, _sgd_span
+
+__all__ = [
+    "_activation_backward_db_parallel",
+    "_activation_backward_db_rows",
+    "_bias_activation_parallel",
+    "_bias_activation_span",
+    "_cross_entropy_dAL",
+    "_cross_entropy_parallel",
+    "_cross_entropy_span",
+    "_relu_backward_parallel",
+    "_relu_backward_span",
+    "_relu_parallel",
+    "_relu_span",
+    "_row_means_parallel",
+    "_row_means_rows",
+    "_sgd_parallel",
+    "_sgd_span",
+    "_sigmoid_backward_parallel",
+    "_sigmoid_backward_span",
+    "_sigmoid_parallel",
+    "_sigmoid_span",
+]

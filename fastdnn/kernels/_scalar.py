@@ -1,0 +1,100 @@
+"""Scalar building blocks inlined into the array kernels.
+
+numba 0.62+ has no SVML, so ``math.exp`` in a loop is a scalar libm call and
+the loop does not vectorize. ``exp_nonpos`` below is plain arithmetic (a
+Cody-Waite range reduction and fdlibm's rational approximation of exp on
+[-ln2/2, ln2/2]), which LLVM turns into AVX2/AVX-512 code. The scale 2**k is
+built from exponent bits through a bit-cast intrinsic. Accuracy: at most 1 ulp
+from ``np.exp`` on [-746, 0], denormal results included (tested).
+"""
+
+import numpy as np
+from llvmlite import ir
+from numba import config, njit
+from numba.core import types
+from numba.extending import intrinsic
+
+from .._config import INLINE
+
+# log2(e), ln(2) split into a high part with trailing zero bits and the rest,
+# and the coefficients of fdlibm's exp (public domain, Sun Microsystems).
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_P1 = 1.66666666666666019037e-01
+_P2 = -2.77777777770155933842e-03
+_P3 = 6.61375632143793436117e-05
+_P4 = -1.65339022054652515390e-06
+_P5 = 4.13813679705723846039e-08
+
+if config.DISABLE_JIT:
+    # Pure-Python run (coverage of kernel logic): same bits, no LLVM.
+    def _bits_to_float64(bits):
+        return np.int64(bits).view(np.float64)
+else:
+
+    @intrinsic
+    def _bits_to_float64(typingctx, bits):
+        """Reinterpret an int64's bits as a float64 (LLVM ``bitcast``)."""
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], ir.DoubleType())
+
+        return types.float64(types.int64), codegen
+
+
+@njit(**INLINE)
+def exp_nonpos(x):
+    """exp(x) for float64 ``x <= 0``; 0.0 below -746 (exp underflows there)."""
+    x = max(x, -746.0)
+    kf = np.floor(x * _LOG2E + 0.5)
+    r = (x - kf * _LN2_HI) - kf * _LN2_LO
+    r2 = r * r
+    c = r - r2 * (_P1 + r2 * (_P2 + r2 * (_P3 + r2 * (_P4 + r2 * _P5))))
+    y = 1.0 + (r + (r * c) / (2.0 - c))
+    # 2**k in two halves, so that k down to -1075 (denormal results) never
+    # needs an exponent field below the smallest normal number.
+    k = np.int64(kf)
+    k_half = k >> 1
+    return (
+        y
+        * _bits_to_float64((k_half + 1023) << 52)
+        * _bits_to_float64((k - k_half + 1023) << 52)
+    )
+
+
+@njit(**INLINE)
+def sigmoid(z):
+    """1 / (1 + exp(-z)) without overflow: exp is only taken of -|z|."""
+    z = np.float64(z)
+    e = exp_nonpos(-abs(z))
+    inv = 1.0 / (1.0 + e)
+    return inv if z >= 0.0 else e * inv
+
+
+@njit(**INLINE)
+def sigmoid_slope(z):
+    """s * (1 - s) for s = sigmoid(z), as e / (1 + e)**2 with e = exp(-|z|).
+
+    The same value as the course's ``s * (1 - s)`` to rounding, but it stays
+    positive where ``1 - s`` would round to 0 (z > 37 in float64).
+    """
+    e = exp_nonpos(-abs(np.float64(z)))
+    inv = 1.0 / (1.0 + e)
+    return e * inv * inv
+
+
+@njit(**INLINE)
+def relu(z):
+    """max(z, 0), with ReLU(0) = 0 as in the course.
+
+    ``z - z`` is a +0.0 of z's own type (for finite z), so a float32 loop
+    stays float32 and negative inputs give +0.0, never -0.0.
+    """
+    return z if z > 0 else z - z
+
+
+@njit(**INLINE)
+def nonfinite(x):
+    """1 if x is NaN or +-inf, else 0 (x - x is NaN exactly for those)."""
+    return (x - x) != 0

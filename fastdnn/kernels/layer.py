@@ -1,0 +1,139 @@
+"""Fused per-layer kernels: what runs around the two BLAS products of a layer.
+
+Forward:  ``Z += b`` and ``A = g(Z)`` in one pass (after ``Z = W @ A_prev``).
+Backward: ``dZ = dA * g'(Z)`` and ``db = sum(dZ, axis=1) / m`` in one pass
+(before ``dW = dZ @ A_prev.T / m`` and ``dA_prev = W.T @ dZ``).
+
+Arrays are C-contiguous and flat (a (n, m) matrix as n*m elements); ``m`` is
+the row length. ``code`` selects the activation (see ``fastdnn.activations``).
+The BLAS products stay outside: a BLAS call inside ``prange`` would start
+BLAS threads inside numba threads (oversubscription).
+"""
+
+from numba import njit, prange
+
+from .._config import BLOCK, PARALLEL, REDUCTION, SERIAL
+from ..activations import RELU, SIGMOID
+from ._scalar import nonfinite, relu, sigmoid, sigmoid_slope
+
+
+@njit(**SERIAL)
+def _bias_activation_span(Z, b, A, m, code, lo, hi):
+    """Z[k] += b[row(k)]; A[k] = g(Z[k]) for flat k in [lo, hi).
+
+    ``A`` may be ``Z`` itself (identity activation). Returns the count of
+    non-finite ``Z`` values.
+    """
+    bad = 0
+    row = lo // m
+    start = lo
+    while start < hi:
+        stop = min(hi, (row + 1) * m)
+        b_row = b[row]
+        if code == RELU:
+            for k in range(start, stop):
+                z = Z[k] + b_row
+                Z[k] = z
+                A[k] = relu(z)
+                bad += nonfinite(z)
+        elif code == SIGMOID:
+            for k in range(start, stop):
+                z = Z[k] + b_row
+                Z[k] = z
+                A[k] = sigmoid(z)
+                bad += nonfinite(z)
+        else:
+            for k in range(start, stop):
+                z = Z[k] + b_row
+                Z[k] = z
+                A[k] = z
+                bad += nonfinite(z)
+        start = stop
+        row += 1
+    return bad
+
+
+@njit(**PARALLEL)
+def _bias_activation_parallel(Z, b, A, m, code):
+    n = Z.size
+    bad = 0
+    for k in prange((n + BLOCK - 1) // BLOCK):
+        bad += _bias_activation_span(Z, b, A, m, code, k * BLOCK, min(n, (k + 1) * BLOCK))
+    return bad
+
+
+@njit(**REDUCTION)
+def _sum(x, lo, hi):
+    """sum(x[lo:hi]) accumulated in float64 (float32 input loses nothing)."""
+    s = 0.0
+    for k in range(lo, hi):
+        s += x[k]
+    return s
+
+
+@njit(**SERIAL)
+def _activation_backward_db_rows(dA, Z, dZ, db, m, code, row_lo, row_hi):
+    """dZ = dA * g'(Z) and db[i] = sum(dZ[i, :]) / m for rows [row_lo, row_hi).
+
+    Each row is summed right after it is written, while it is still in L1/L2.
+    Returns the count of non-finite ``dA`` and ``Z`` values.
+    """
+    bad = 0
+    inv_m = 1.0 / m
+    for i in range(row_lo, row_hi):
+        lo = i * m
+        hi = lo + m
+        if code == RELU:
+            for k in range(lo, hi):
+                z = Z[k]
+                da = dA[k]
+                dZ[k] = da if z > 0 else da - da
+                bad += nonfinite(z) + nonfinite(da)
+        elif code == SIGMOID:
+            for k in range(lo, hi):
+                z = Z[k]
+                da = dA[k]
+                dZ[k] = da * sigmoid_slope(z)
+                bad += nonfinite(z) + nonfinite(da)
+        else:
+            for k in range(lo, hi):
+                da = dA[k]
+                dZ[k] = da
+                bad += nonfinite(da)
+        db[i] = _sum(dZ, lo, hi) * inv_m
+    return bad
+
+
+@njit(**PARALLEL)
+def _activation_backward_db_parallel(dA, Z, dZ, db, m, code):
+    n = db.size
+    rows = max(1, BLOCK // m)
+    bad = 0
+    for k in prange((n + rows - 1) // rows):
+        bad += _activation_backward_db_rows(
+            dA, Z, dZ, db, m, code, k * rows, min(n, (k + 1) * rows)
+        )
+    return bad
+
+
+@njit(**SERIAL)
+def _row_means_rows(dZ, db, m, row_lo, row_hi):
+    """db[i] = sum(dZ[i, :]) / m for rows [row_lo, row_hi); non-finite count."""
+    bad = 0
+    inv_m = 1.0 / m
+    for i in range(row_lo, row_hi):
+        lo = i * m
+        for k in range(lo, lo + m):
+            bad += nonfinite(dZ[k])
+        db[i] = _sum(dZ, lo, lo + m) * inv_m
+    return bad
+
+
+@njit(**PARALLEL)
+def _row_means_parallel(dZ, db, m):
+    n = db.size
+    rows = max(1, BLOCK // m)
+    bad = 0
+    for k in prange((n + rows - 1) // rows):
+        bad += _row_means_rows(dZ, db, m, k * rows, min(n, (k + 1) * rows))
+    return bad
