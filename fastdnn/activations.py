@@ -23,6 +23,5 @@ def activation_code(activation, where):
         return ACTIVATIONS[activation]
     except (KeyError, TypeError):
         raise ValueError(
-            f"{where}: unknown activation {activation!r}; "
-            f"expected one of {sorted(ACTIVATIONS)}"
+            f"{where}: unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}"
         ) from None

@@ -70,8 +70,10 @@ def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
     db = np.empty((n, 1), dtype=dA.dtype)
     if code == IDENTITY:
         dZ = dA
-        rows = K._row_means_parallel if dZ.size >= PARALLEL_MIN_ELEMENTS else None
-        bad = rows(flat(dZ), flat(db), m) if rows else K._row_means_rows(flat(dZ), flat(db), m, 0, n)
+        if dZ.size >= PARALLEL_MIN_ELEMENTS:
+            bad = K._row_means_parallel(flat(dZ), flat(db), m)
+        else:
+            bad = K._row_means_rows(flat(dZ), flat(db), m, 0, n)
         inputs = {"dZ": dZ}
     else:
         dZ = np.empty_like(dA)

@@ -56,11 +56,7 @@ def exp_nonpos(x):
     # needs an exponent field below the smallest normal number.
     k = np.int64(kf)
     k_half = k >> 1
-    return (
-        y
-        * _bits_to_float64((k_half + 1023) << 52)
-        * _bits_to_float64((k - k_half + 1023) << 52)
-    )
+    return y * _bits_to_float64((k_half + 1023) << 52) * _bits_to_float64((k - k_half + 1023) << 52)
 
 
 @njit(**INLINE)
