@@ -100,11 +100,14 @@ def layer_count(parameters, where, name="parameters"):
     """L for a dict holding exactly W1..WL and b1..bL; a clear error otherwise."""
     if not isinstance(parameters, dict):
         raise TypeError(f"{where}: {name} must be a dict; got {type(parameters).__name__}")
-    L = len(parameters) // 2
+    indices = [
+        int(k[1:]) for k in parameters if isinstance(k, str) and k[:1] in "Wb" and k[1:].isdigit()
+    ]
+    L = max(indices, default=0)
     expected = {f"{p}{l}" for l in range(1, L + 1) for p in "Wb"}
     keys = set(parameters)
     if L == 0 or keys != expected:
-        missing = sorted(expected - keys)
+        missing = sorted(expected - keys) or ["W1", "b1"][: 2 * (L == 0)]
         extra = sorted(map(str, keys - expected))
         raise ValueError(
             f"{where}: {name} must hold exactly W1..WL and b1..bL; "

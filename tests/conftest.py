@@ -1,0 +1,30 @@
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+TOL = {
+    # float64: the kernels differ from the course formulas only in rounding
+    # (a 1-ulp exp, sums in another order).
+    np.dtype(np.float64): dict(rtol=1e-12, atol=1e-13),
+    # float32: one float32 rounding per operation, sums of up to a few
+    # hundred terms.
+    np.dtype(np.float32): dict(rtol=2e-5, atol=2e-6),
+}
+
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+def layouts(x):
+    """The same values as C-ordered, Fortran-ordered and a strided view."""
+    wide = np.zeros((x.shape[0], 2 * x.shape[1]), dtype=x.dtype)
+    wide[:, ::2] = x
+    return {"C": np.ascontiguousarray(x), "F": np.asfortranarray(x), "view": wide[:, ::2]}

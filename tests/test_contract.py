@@ -1,0 +1,149 @@
+"""What drop-in users rely on: structures, keys, types, dtypes, no mutation."""
+
+import numpy as np
+import pytest
+
+import course_cases as C
+import fastdnn as F
+
+
+def leaves(x):
+    if isinstance(x, (tuple, list)):
+        for item in x:
+            yield from leaves(item)
+    elif isinstance(x, dict):
+        for item in x.values():
+            yield from leaves(item)
+    else:
+        yield x
+
+
+def test_update_parameters_leaves_inputs_untouched():
+    params, grads, lr = C.update_parameters()
+    before = {k: v.copy() for k, v in params.items()}
+    grads_before = {k: v.copy() for k, v in grads.items()}
+    first = F.update_parameters(params, grads, lr)
+    second = F.update_parameters(params, grads, lr)
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])
+        np.testing.assert_array_equal(first[k], second[k])
+        assert first[k] is not params[k]
+        assert not np.shares_memory(first[k], params[k])
+    for k in grads:
+        np.testing.assert_array_equal(grads[k], grads_before[k])
+    assert list(first) == ["W1", "b1", "W2", "b2"]
+
+
+def test_L_model_backward_keys_are_exactly_the_course_keys():
+    X, params = C.L_model_forward_2hidden()
+    AL, caches = F.L_model_forward(X, params)
+    grads = F.L_model_backward(AL, np.array([[1, 0, 1, 0]]), caches)
+    assert set(grads) == {"dA0", "dA1", "dA2", "dW1", "dW2", "dW3", "db1", "db2", "db3"}
+    assert len(grads) == 9
+    for l in range(3):
+        assert grads[f"dA{l}"].shape == caches[l][0][0].shape
+
+
+def test_every_returned_leaf_is_an_ndarray():
+    X, params = C.L_model_forward_2hidden()
+    AL, caches = F.L_model_forward(X, params)
+    grads = F.L_model_backward(AL, np.array([[1, 0, 1, 0]]), caches)
+    outputs = [
+        AL,
+        caches,
+        grads,
+        F.compute_cost(AL, np.array([[1, 0, 1, 0]])),
+        F.update_parameters(params, grads, 0.1),
+        F.linear_forward(*C.linear_forward()),
+        F.linear_activation_forward(*C.linear_activation_forward(), "relu"),
+        F.linear_backward(*C.linear_backward()),
+        F.linear_activation_backward(*C.linear_activation_backward(), "sigmoid"),
+        F.sigmoid(X),
+        F.relu(X),
+        F.relu_backward(X, X),
+        F.sigmoid_backward(X, X),
+        F.initialize_parameters(2, 3, 1),
+        F.initialize_parameters_deep((4, 3, 1)),
+    ]
+    for leaf in leaves(outputs):
+        assert isinstance(leaf, np.ndarray), type(leaf)
+
+
+def test_caches_hold_the_callers_arrays():
+    X, params = C.L_model_forward_2hidden()
+    _, caches = F.L_model_forward(X, params)
+    assert caches[0][0][0] is X
+    for l, ((_A_prev, W, b), Z) in enumerate(caches, start=1):
+        assert W is params[f"W{l}"] and b is params[f"b{l}"]
+        assert Z.shape == (W.shape[0], X.shape[1])
+
+
+def test_float32_stays_float32_end_to_end():
+    X, params = C.L_model_forward_2hidden()
+    X = X.astype(np.float32)
+    params = {k: v.astype(np.float32) for k, v in params.items()}
+    Y = np.array([[1, 0, 1, 0]])  # int labels must not widen to float64
+    AL, caches = F.L_model_forward(X, params)
+    cost = F.compute_cost(AL, Y)
+    grads = F.L_model_backward(AL, Y, caches)
+    new = F.update_parameters(params, grads, 0.1)
+    for leaf in leaves([AL, caches, cost, grads, new, F.sigmoid(X), F.relu_backward(X, X)]):
+        assert leaf.dtype == np.float32
+
+
+def test_mixed_dtypes_promote_like_numpy():
+    A, W, b = C.linear_forward()
+    Z, _ = F.linear_forward(A.astype(np.float32), W, b)
+    assert Z.dtype == np.float64
+    Z, _ = F.linear_forward(A.astype(np.float16), W.astype(np.float32), b.astype(np.float32))
+    assert Z.dtype == np.float32
+
+
+def test_integer_inputs_are_converted():
+    Z, cache = F.linear_forward(np.array([[1, 2], [3, 4]]), np.array([[1, -1]]), np.array([[1]]))
+    np.testing.assert_array_equal(Z, [[-1.0, -1.0]])
+    assert Z.dtype == np.float64
+
+
+def test_layer_dims_tuple_and_keyword_names():
+    p = F.initialize_parameters_deep(layer_dims=(5, 4, 3))
+    assert p["W2"].shape == (3, 4)
+    A, _ = F.linear_activation_forward(
+        A_prev=np.ones((4, 2)), W=p["W1"][:, :4], b=p["b1"], activation="relu"
+    )
+    assert A.shape == (4, 2)
+
+
+def test_threads_context_manager_restores():
+    import numba
+
+    before = numba.get_num_threads()
+    with F.threads(1):
+        assert numba.get_num_threads() == 1
+        F.sigmoid(np.ones((400, 400)))
+    assert numba.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads"):
+        with F.threads(0):
+            pass
+    with pytest.raises(RuntimeError):
+        with F.threads(1):
+            raise RuntimeError
+    assert numba.get_num_threads() == before
+
+
+def test_results_do_not_depend_on_thread_count():
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((500, 300))
+    dA = rng.standard_normal((500, 300))
+    W = rng.standard_normal((500, 500))
+    outs = []
+    for n in (1, 2):
+        with F.threads(n):
+            outs.append(
+                (
+                    F.sigmoid(Z)[0],
+                    F.linear_activation_backward(dA, ((Z, W, np.zeros((500, 1))), dA), "relu")[2],
+                )
+            )
+    for a, b in zip(*outs, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -1,0 +1,254 @@
+"""Kernels and public functions against their NumPy twins (tests/naive.py).
+
+Shapes from 1x1 through odd sizes to arrays above the parallel threshold,
+float32 and float64, C order, Fortran order and strided views. The raw
+kernels are tested too: serial span and parallel driver must agree.
+"""
+
+import numpy as np
+import pytest
+
+import fastdnn as F
+import naive as N
+from conftest import TOL, layouts
+from fastdnn import kernels as K
+from fastdnn._config import PARALLEL_MIN_ELEMENTS
+from fastdnn.activations import ACTIVATIONS, IDENTITY
+
+SHAPES = [(1, 1), (3, 2), (7, 13), (1, 4099), (301, 257)]  # the last is above the threshold
+DTYPES = [np.float64, np.float32]
+
+
+def randn(rng, shape, dtype, scale=3.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def close(actual, expected, dtype):
+    """Within the dtype's tolerance; atol scales with the largest expected value
+    because products and sums cancel (a small entry carries the rounding error
+    of its large terms)."""
+    assert actual.dtype == np.dtype(dtype)
+    tol = TOL[np.dtype(dtype)]
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(
+        actual, expected.astype(np.float64), rtol=tol["rtol"], atol=tol["atol"] * scale
+    )
+
+
+def test_threshold_is_exercised():
+    assert max(r * c for r, c in SHAPES) >= PARALLEL_MIN_ELEMENTS > 3 * 2
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["sigmoid", "relu"])
+def test_activation_forward(name, shape, dtype, rng):
+    Z = randn(rng, shape, dtype)
+    for layout, Zl in layouts(Z).items():
+        A, cache = getattr(F, name)(Zl)
+        expected, _ = getattr(N, name)(Z.astype(np.float64))
+        close(A, expected, dtype)
+        np.testing.assert_array_equal(cache, Z, err_msg=layout)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["sigmoid_backward", "relu_backward"])
+def test_activation_backward(name, shape, dtype, rng):
+    dA, Z = randn(rng, shape, dtype), randn(rng, shape, dtype)
+    Z[0, 0] = 0  # ReLU's kink: the course takes dZ = 0 at Z == 0
+    expected = getattr(N, name)(dA.astype(np.float64), Z.astype(np.float64))
+    for dAl, Zl in zip(layouts(dA).values(), layouts(Z).values(), strict=True):
+        close(getattr(F, name)(dAl, Zl), expected, dtype)
+
+
+@pytest.mark.parametrize("n", [1, 5, 100_003])
+def test_elementwise_span_and_parallel_agree(n, rng):
+    Z, dA = rng.standard_normal(n) * 10, rng.standard_normal(n)
+    for span, par in [(K._sigmoid_span, K._sigmoid_parallel), (K._relu_span, K._relu_parallel)]:
+        a1, a2 = np.empty(n), np.empty(n)
+        assert span(Z, a1, 0, n) == 0 and par(Z, a2) == 0
+        np.testing.assert_array_equal(a1, a2)
+    for span, par in [
+        (K._sigmoid_backward_span, K._sigmoid_backward_parallel),
+        (K._relu_backward_span, K._relu_backward_parallel),
+    ]:
+        d1, d2 = np.empty(n), np.empty(n)
+        assert span(dA, Z, d1, 0, n) == 0 and par(dA, Z, d2) == 0
+        np.testing.assert_array_equal(d1, d2)
+
+
+def test_kernels_count_nonfinite():
+    Z = np.array([0.0, np.nan, np.inf, -np.inf, 1.0])
+    out = np.empty_like(Z)
+    assert K._sigmoid_span(Z, out, 0, 5) == 3
+    assert K._relu_parallel(Z, out) == 3
+    assert K._sgd_span(Z, Z, 0.1, out, 0, 5) == 3
+
+
+def test_sigmoid_extremes_finite_and_exact_limits():
+    Z = np.array([[-1e308, -1e3, -745.2, -700.0, -40.0, 0.0, 40.0, 700.0, 1e3, 1e308]])
+    A, _ = F.sigmoid(Z)
+    assert np.isfinite(A).all() and (A >= 0).all() and (A <= 1).all()
+    assert A[0, 0] == 0.0 and A[0, -1] == 1.0 and A[0, 5] == 0.5
+    np.testing.assert_allclose(A[0, 3], np.exp(-700.0), rtol=1e-14)
+    dZ = F.sigmoid_backward(np.ones_like(Z), Z)
+    assert np.isfinite(dZ).all() and (dZ >= 0).all() and dZ[0, 5] == 0.25
+
+
+def test_exp_accuracy_one_ulp():
+    from numba import njit
+
+    # sigmoid(z) for z <= 0 is e / (1 + e) with e = exp(z); check exp itself
+    # through the kernel's building block on a dense grid, denormals included.
+    from fastdnn.kernels._scalar import (
+        exp_nonpos,  # noqa: F401  (inlined below)
+        sigmoid,
+    )
+
+    @njit
+    def exp_all(x, out):
+        for i in range(x.size):
+            out[i] = exp_nonpos(x[i])
+
+    x = -np.concatenate(
+        [
+            np.linspace(0, 746, 200_001),
+            np.abs(np.random.default_rng(1).standard_normal(10_000)) * 100,
+        ]
+    )
+    out = np.empty_like(x)
+    exp_all(x, out)
+    ref = np.exp(x)
+    normal = ref >= np.finfo(np.float64).tiny
+    ulps = np.abs(out - ref)[normal] / np.spacing(ref[normal])
+    assert ulps.max() <= 1.0
+    assert np.abs(out - ref)[~normal].max() <= 5e-324
+    assert sigmoid(-800.0) == 0.0
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 2, 1), (5, 4, 3), (257, 300, 263)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_forward_and_backward(shape, dtype, rng):
+    n_prev, m, n = shape
+    A, W, b = (
+        randn(rng, (n_prev, m), dtype),
+        randn(rng, (n, n_prev), dtype),
+        randn(rng, (n, 1), dtype),
+    )
+    Z_ref, _ = N.linear_forward(*(x.astype(np.float64) for x in (A, W, b)))
+    for (la, Al), Wl in zip(layouts(A).items(), layouts(W).values(), strict=True):
+        Z, cache = F.linear_forward(Al, Wl, b)
+        close(Z, Z_ref, dtype)
+        assert Z.flags.c_contiguous, la
+    dZ = randn(rng, (n, m), dtype)
+    ref = N.linear_backward(dZ.astype(np.float64), (A.astype(np.float64), W.astype(np.float64), b))
+    for dZl, Al in zip(layouts(dZ).values(), layouts(A).values(), strict=True):
+        for got, want in zip(F.linear_backward(dZl, (Al, W, b)), ref, strict=True):
+            close(got, want, dtype)
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 2, 1), (6, 9, 4), (300, 263, 257)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_activation_forward_and_backward(activation, shape, dtype, rng):
+    n_prev, m, n = shape
+    A_prev, W, b = (
+        randn(rng, (n_prev, m), dtype, 1),
+        randn(rng, (n, n_prev), dtype, 0.3),
+        randn(rng, (n, 1), dtype),
+    )
+    as64 = [x.astype(np.float64) for x in (A_prev, W, b)]
+    A_ref, cache_ref = N.linear_activation_forward(*as64, activation)
+    A, cache = F.linear_activation_forward(A_prev, W, b, activation)
+    close(A, A_ref, dtype)
+    close(cache[1], cache_ref[1], dtype)
+    assert all(c is x for c, x in zip(cache[0], (A_prev, W, b), strict=True))
+    dA = randn(rng, (n, m), dtype)
+    # Backward from the same (float64) cache, so both see identical Z.
+    Z = cache_ref[1].astype(dtype)
+    ref = N.linear_activation_backward(
+        dA.astype(np.float64), (tuple(as64), Z.astype(np.float64)), activation
+    )
+    got = F.linear_activation_backward(dA, ((A_prev, W, b), Z), activation)
+    for g, r in zip(got, ref, strict=True):
+        close(g, r, dtype)
+
+
+@pytest.mark.parametrize("rows, m", [(1, 1), (3, 5), (40, 4099), (1, 70_001)])
+@pytest.mark.parametrize("code", [IDENTITY, *ACTIVATIONS.values()])
+def test_layer_kernels_span_and_parallel(rows, m, code, rng):
+    Z0, b, dA = (
+        rng.standard_normal((rows, m)),
+        rng.standard_normal(rows),
+        rng.standard_normal((rows, m)),
+    )
+    outs = []
+    for parallel in (False, True):
+        Z, A = Z0.copy().ravel(), np.empty(rows * m)
+        if parallel:
+            K._bias_activation_parallel(Z, b, A, m, code)
+        else:
+            K._bias_activation_span(Z, b, A, m, code, 0, Z.size)
+        dZ, db = np.empty(rows * m), np.empty(rows)
+        if parallel:
+            K._activation_backward_db_parallel(dA.ravel(), Z, dZ, db, m, code)
+        else:
+            K._activation_backward_db_rows(dA.ravel(), Z, dZ, db, m, code, 0, rows)
+        outs.append((Z, A, dZ, db))
+    for x, y in zip(*outs, strict=True):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_allclose(outs[0][0].reshape(rows, m), Z0 + b[:, None], rtol=1e-15)
+    np.testing.assert_allclose(
+        outs[0][3], outs[0][2].reshape(rows, m).mean(axis=1), rtol=1e-12, atol=1e-15
+    )
+
+
+@pytest.mark.parametrize("m", [1, 3, 70_001])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_compute_cost(m, dtype, rng):
+    AL = rng.uniform(0.01, 0.99, (1, m)).astype(dtype)
+    Y = (rng.random((1, m)) > 0.5).astype(np.int64)
+    cost = F.compute_cost(AL, Y)
+    assert cost.shape == () and cost.dtype == np.dtype(dtype)
+    close(cost, N.compute_cost(AL.astype(np.float64), Y), dtype)
+
+
+def test_compute_cost_real_valued_labels_and_saturated_AL():
+    AL = np.array([[0.3, 0.6, 0.9]])
+    Y = np.array([[0.2, 0.5, 1.0]])
+    np.testing.assert_allclose(F.compute_cost(AL, Y), N.compute_cost(AL, Y), rtol=1e-15)
+    # AL exactly 0 or 1: the course gives inf or nan, fastdnn stays finite.
+    assert F.compute_cost(np.array([[1.0, 0.0]]), np.array([[1, 0]])) == 0.0
+    cost = F.compute_cost(np.array([[0.0, 1.0]]), np.array([[1, 0]]))
+    assert np.isfinite(cost) and 700 < cost < 710
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 5])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_model_forward_backward_update(depth, dtype, rng):
+    dims = [7] + [5] * (depth - 1) + [1]
+    m = 11
+    params = {}
+    for l in range(1, depth + 1):
+        params[f"W{l}"] = randn(rng, (dims[l], dims[l - 1]), dtype, 0.5)
+        params[f"b{l}"] = randn(rng, (dims[l], 1), dtype, 0.1)
+    X = randn(rng, (dims[0], m), dtype, 1)
+    Y = (rng.random((1, m)) > 0.5).astype(np.int64)
+    AL, caches = F.L_model_forward(X, params)
+    p64 = {k: v.astype(np.float64) for k, v in params.items()}
+    AL_ref, caches_ref = N.L_model_forward(X.astype(np.float64), p64)
+    close(AL, AL_ref, dtype)
+    assert len(caches) == depth
+    for c, r in zip(caches, caches_ref, strict=True):
+        for got, want in zip((*c[0], c[1]), (*r[0], r[1]), strict=True):
+            close(got, want, dtype)
+    grads = F.L_model_backward(AL, Y, caches)
+    grads_ref = N.L_model_backward(AL_ref, Y, caches_ref)
+    assert list(grads) == list(grads_ref)
+    for key in grads_ref:
+        close(grads[key], grads_ref[key], dtype)
+    new = F.update_parameters(params, grads, 0.05)
+    new_ref = N.update_parameters(p64, grads_ref, 0.05)
+    for key in new_ref:
+        close(new[key], new_ref[key], dtype)
