@@ -1,0 +1,251 @@
+"""The ``fastdnn`` command: train, predict, info, demo.
+
+Exit codes: 0 on success, 2 for bad usage or bad input (a one-line message on
+stderr), 1 for anything unexpected.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from .modelfile import ModelFileError
+
+
+def _read_xy(path):
+    """(X of shape (n_x, m), Y of shape (1, m) or None) from a course-layout HDF5 file or folder.
+
+    A folder is read with ``load_data`` (its training set); a file must hold a
+    dataset whose name ends in ``_x`` (samples first: images (m, h, w, c) or
+    rows (m, n)) and optionally one ending in ``_y``.
+    """
+    import h5py
+
+    from .data import flatten_images, load_data
+
+    if os.path.isdir(path):
+        x, y, _, _, _ = load_data(path)
+    else:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no data file at {path!r}")
+        try:
+            with h5py.File(path, "r") as f:
+                xs = [k for k in f if k.lower().endswith("_x") or k == "X"]
+                ys = [k for k in f if k.lower().endswith("_y") or k == "Y"]
+                if len(xs) != 1:
+                    raise ValueError(f"{path!r} must hold one dataset named *_x; found {sorted(f)}")
+                x = np.array(f[xs[0]][()])
+                y = np.array(f[ys[0]][()]) if len(ys) == 1 else None
+        except OSError as exc:
+            raise ValueError(f"{path!r} is not a readable HDF5 file ({exc})") from None
+    if x.dtype.kind not in "fiub":
+        raise ValueError(f"{path!r}: the inputs must be numeric; got dtype {x.dtype}")
+    X = flatten_images(x) if x.dtype == np.uint8 else x.reshape(x.shape[0], -1).T.astype(np.float64)
+    if y is not None:
+        y = y.reshape(1, -1)
+        if y.shape[1] != X.shape[1]:
+            raise ValueError(f"{path!r}: {X.shape[1]} samples but {y.shape[1]} labels")
+    return X, y
+
+
+def cmd_train(args):
+    from .modelfile import save_model
+
+    X, Y = _read_xy(args.data)
+    if Y is None:
+        raise ValueError(f"{args.data!r} has no labels (*_y dataset) to train on")
+    dtype = np.dtype(args.dtype)
+    dims = [X.shape[0], *args.layers, 1]
+    t = time.perf_counter()
+    parameters, costs = _train(X.astype(dtype), Y, dims, args)
+    seconds = time.perf_counter() - t
+    settings = {
+        "learning_rate": args.learning_rate,
+        "num_iterations": args.iterations,
+        "layers_dims": dims,
+        "seconds": round(seconds, 3),
+    }
+    save_model(args.out, parameters, training=settings)
+    acc = float(np.mean(_labels(X.astype(dtype), parameters) == Y))
+    print(
+        f"trained {dims} for {args.iterations} iterations in {seconds:.2f} s; training accuracy {acc:.4f}; model written to {args.out}"
+    )
+    if args.plot:
+        from .plot import plot_costs
+
+        print(f"cost curve written to {plot_costs(costs, args.learning_rate, args.plot)}")
+
+
+def _train(X, Y, dims, args):
+    from .app import initialize_parameters_deep
+    from .train import train
+
+    parameters = {k: v.astype(X.dtype) for k, v in initialize_parameters_deep(dims).items()}
+    return train(
+        X,
+        Y,
+        parameters,
+        args.learning_rate,
+        args.iterations,
+        args.print_cost,
+        progress=False if args.no_progress else None,
+        where="fastdnn train",
+    )
+
+
+def _labels(X, parameters):
+    from .forward import L_model_forward
+
+    return (L_model_forward(X, parameters)[0] > 0.5).astype(np.float64)
+
+
+def cmd_predict(args):
+    from .forward import L_model_forward
+    from .modelfile import load_model
+
+    parameters, info = load_model(args.model)
+    X, Y = _read_xy(args.data)
+    if X.shape[0] != info["layer_dims"][0]:
+        raise ValueError(
+            f"the model takes {info['layer_dims'][0]} inputs per example; {args.data!r} has {X.shape[0]}"
+        )
+    AL, _ = L_model_forward(X.astype(info["dtype"]), parameters)
+    p = AL.ravel()
+    labels = (p > 0.5).astype(int)
+    out = open(args.output, "w") if args.output else sys.stdout
+    try:
+        out.write("probability,label\n")
+        for prob, label in zip(p, labels, strict=True):
+            out.write(f"{prob:.8g},{label}\n")
+    finally:
+        if args.output:
+            out.close()
+    if Y is not None:
+        print(
+            f"accuracy {float(np.mean(labels == Y.ravel())):.4f} on {p.size} examples",
+            file=sys.stderr,
+        )
+
+
+def cmd_info(args):
+    import h5py
+    import llvmlite
+    import numba
+
+    from . import __version__
+    from . import kernels as K
+
+    K._relu_parallel(np.zeros(4), np.zeros(4))  # starts the threading layer, so it can be named
+    cache = getattr(getattr(K._relu_span, "_cache", None), "_cache_path", None)
+    info = {
+        "fastdnn": __version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "llvmlite": llvmlite.__version__,
+        "h5py": h5py.__version__,
+        "numba_threads": numba.get_num_threads(),
+        "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
+        "threading_layer": numba.threading_layer(),
+        "cpu_count": os.cpu_count(),
+        "numba_cache_dir": cache,
+        "blas": _blas_name(),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print(f"{key:18} {value}")
+
+
+def _blas_name():
+    try:
+        cfg = np.show_config(mode="dicts")
+        blas = cfg["Build Dependencies"]["blas"]
+        return f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # older NumPy: no dict mode
+        return "unknown"
+
+
+def cmd_demo(args):
+    from .demo import run
+
+    run(out=args.out, iterations=args.iterations, progress=False if args.no_progress else None)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="fastdnn", description="Train and run the course's deep network on fast CPU kernels."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train an L-layer network on HDF5 data and save the model")
+    p.add_argument(
+        "data",
+        help="folder with train_catvnoncat.h5 (course layout) or an HDF5 file with *_x and *_y datasets",
+    )
+    p.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        default=[20, 7, 5],
+        metavar="N",
+        help="hidden layer sizes (default: 20 7 5)",
+    )
+    p.add_argument("--learning-rate", type=float, default=0.0075, help="default: 0.0075")
+    p.add_argument("--iterations", type=int, default=2500, help="default: 2500")
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    p.add_argument("--out", default="model.h5", help="model file to write (default: model.h5)")
+    p.add_argument(
+        "--plot", metavar="PNG", help="also write the cost curve to this PNG (needs matplotlib)"
+    )
+    p.add_argument(
+        "--print-cost",
+        action="store_true",
+        help="print the cost every 100 iterations, as the course",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="probabilities and labels of a saved model on HDF5 data")
+    p.add_argument("model", help="model file written by 'fastdnn train' or save_model")
+    p.add_argument("data", help="HDF5 file with a *_x dataset (or a course-layout folder)")
+    p.add_argument("--output", "-o", help="CSV file to write (default: stdout)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("info", help="versions, threads, threading layer, cache location")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("demo", help="train on the embedded dataset; report accuracy and speed-up")
+    p.add_argument(
+        "--out", default=".", help="folder for fastdnn_model.h5 and fastdnn_costs.png (default: .)"
+    )
+    p.add_argument("--iterations", type=int, default=1000, help="default: 1000")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (
+        ValueError,
+        TypeError,
+        FileNotFoundError,
+        IsADirectoryError,
+        ModelFileError,
+        ImportError,
+    ) as exc:
+        print(f"fastdnn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fastdnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0

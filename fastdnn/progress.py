@@ -1,0 +1,47 @@
+"""A one-line progress bar for long training runs (stderr, terminals only)."""
+
+import sys
+import time
+
+
+class Progress:
+    """``[#####.....] 1200/2500  cost 0.3412  850 it/s`` redrawn in place.
+
+    Parameters
+    ----------
+    total : int
+        Number of iterations.
+    enabled : bool or None
+        None (the default) shows the bar only when ``stream`` is a terminal.
+    stream : file, optional
+        stderr by default, so that stdout (the course's ``print_cost`` lines,
+        or predictions piped to a file) stays clean.
+    """
+
+    def __init__(self, total, enabled=None, stream=None, width=30):
+        self.stream = sys.stderr if stream is None else stream
+        if enabled is None:
+            enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.enabled, self.total, self.width = enabled, total, width
+        self.start = self.last = time.perf_counter()
+        self.cost = None
+
+    def update(self, done, cost=None):
+        if cost is not None:
+            self.cost = float(cost)
+        now = time.perf_counter()
+        if not self.enabled or (now - self.last < 0.1 and done < self.total):
+            return
+        self.last = now
+        filled = int(self.width * done / max(self.total, 1))
+        rate = done / max(now - self.start, 1e-9)
+        cost = "" if self.cost is None else f"  cost {self.cost:.4f}"
+        bar = "#" * filled + "." * (self.width - filled)
+        self.stream.write(f"\r[{bar}] {done}/{self.total}{cost}  {rate:,.0f} it/s")
+        self.stream.flush()
+
+    def close(self):
+        if self.enabled:
+            self.update(self.total)
+            self.stream.write("\n")
+            self.stream.flush()

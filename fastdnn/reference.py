@@ -1,0 +1,106 @@
+"""Plain NumPy versions of every course function: the course's own formulas.
+
+The reference everything is measured against: the tests' oracle
+(``tests/naive.py``), the benchmarks' baseline and the demo's speed-up. It is
+deliberately the obvious code, with no attention to speed or overflow, and it
+imports nothing from fastdnn.
+"""
+
+import numpy as np
+
+
+def sigmoid(Z):
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-Z)), Z
+
+
+def relu(Z):
+    return np.maximum(0, Z), Z
+
+
+def relu_backward(dA, Z):
+    dZ = np.array(dA, copy=True)
+    dZ[Z <= 0] = 0
+    return dZ
+
+
+def sigmoid_backward(dA, Z):
+    s = sigmoid(Z)[0]
+    return dA * s * (1 - s)
+
+
+ACTIVATIONS = {"relu": (relu, relu_backward), "sigmoid": (sigmoid, sigmoid_backward)}
+
+
+def linear_forward(A, W, b):
+    return W @ A + b, (A, W, b)
+
+
+def linear_activation_forward(A_prev, W, b, activation):
+    Z, linear_cache = linear_forward(A_prev, W, b)
+    A, activation_cache = ACTIVATIONS[activation][0](Z)
+    return A, (linear_cache, activation_cache)
+
+
+def L_model_forward(X, parameters):
+    caches = []
+    A = X
+    L = len(parameters) // 2
+    for l in range(1, L):
+        A, cache = linear_activation_forward(A, parameters[f"W{l}"], parameters[f"b{l}"], "relu")
+        caches.append(cache)
+    AL, cache = linear_activation_forward(A, parameters[f"W{L}"], parameters[f"b{L}"], "sigmoid")
+    caches.append(cache)
+    return AL, caches
+
+
+def compute_cost(AL, Y):
+    m = Y.shape[1]
+    cost = -1 / m * np.sum(Y * np.log(AL) + (1 - Y) * np.log(1 - AL))
+    return np.squeeze(cost)
+
+
+def linear_backward(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1 / m * np.dot(dZ, A_prev.T)
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = np.dot(W.T, dZ)
+    return dA_prev, dW, db
+
+
+def linear_activation_backward(dA, cache, activation):
+    linear_cache, activation_cache = cache
+    dZ = ACTIVATIONS[activation][1](dA, activation_cache)
+    return linear_backward(dZ, linear_cache)
+
+
+def L_model_backward(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    grads[f"dA{L - 1}"], grads[f"dW{L}"], grads[f"db{L}"] = linear_activation_backward(
+        dAL, caches[L - 1], "sigmoid"
+    )
+    for l in reversed(range(L - 1)):
+        dA_prev, dW, db = linear_activation_backward(grads[f"dA{l + 1}"], caches[l], "relu")
+        grads[f"dA{l}"], grads[f"dW{l + 1}"], grads[f"db{l + 1}"] = dA_prev, dW, db
+    return grads
+
+
+def update_parameters(params, grads, learning_rate):
+    parameters = params.copy()
+    L = len(parameters) // 2
+    for l in range(1, L + 1):
+        parameters[f"W{l}"] = params[f"W{l}"] - learning_rate * grads[f"dW{l}"]
+        parameters[f"b{l}"] = params[f"b{l}"] - learning_rate * grads[f"db{l}"]
+    return parameters
+
+
+def training_step(X, Y, parameters, learning_rate):
+    """One iteration of the course's L_layer_model loop; returns (parameters, cost)."""
+    AL, caches = L_model_forward(X, parameters)
+    cost = compute_cost(AL, Y)
+    grads = L_model_backward(AL, Y, caches)
+    return update_parameters(parameters, grads, learning_rate), cost

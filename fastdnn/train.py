@@ -1,0 +1,159 @@
+"""The training loop, on the fused kernels, doing only the work training needs.
+
+Compared with chaining the step-by-step functions (which must return the
+course's full structures), a training step here:
+
+* takes ``dZ = AL - Y`` for the sigmoid/cross-entropy output layer directly,
+  instead of ``dAL`` times the sigmoid's slope (the same value to rounding,
+  and finite where AL saturates at exactly 0 or 1);
+* never computes ``dA0``, the gradient with respect to the input (the largest
+  product of the cat network's backward pass);
+* computes the cost only on the iterations that record or print it;
+* updates its own copies of the parameters in place (no new arrays per step).
+"""
+
+import numpy as np
+
+from ._config import PARALLEL_MIN_ELEMENTS
+from ._lazy import kernels as K
+from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, layer_count
+from .activations import RELU, SIGMOID
+from .backward import layer_backward
+from .cost import checked_labels, compute_cost
+from .forward import checked_layer, layer_forward
+from .progress import Progress
+
+
+class TrainingDiverged(ValueError):
+    """Training produced NaN or inf; the message names the iteration."""
+
+
+def _sgd_inplace(P, dP, learning_rate):
+    p, dp = flat(P), flat(dP)
+    if p.size >= PARALLEL_MIN_ELEMENTS:
+        return K._sgd_parallel(p, dp, learning_rate, p)
+    return K._sgd_span(p, dp, learning_rate, p, 0, p.size)
+
+
+def checked_training_data(X, Y, parameters, where):
+    """X, Y and owned copies of the parameters, all in one dtype."""
+    L = layer_count(parameters, where)
+    X = as_matrix(X, "X", where)
+    arrays = [
+        as_matrix(parameters[f"{p}{l}"], f"{p}{l}", where) for l in range(1, L + 1) for p in "Wb"
+    ]
+    dtype = float_dtype(X, *arrays)
+    X = blas_ready(X, dtype)
+    Ws, bs = [], []
+    A_shape = X.shape
+    for l in range(1, L + 1):
+        W, b = arrays[2 * l - 2], arrays[2 * l - 1]
+        # Validates the chain of shapes, layer by layer, with the course's names.
+        checked_layer(
+            np.empty(A_shape, dtype),
+            W,
+            b,
+            f"{where} (layer {l})",
+            ("X" if l == 1 else f"A{l - 1}", f"W{l}", f"b{l}"),
+        )
+        Ws.append(converted(W, dtype).copy())
+        bs.append(converted(b, dtype).copy())
+        A_shape = (W.shape[0], X.shape[1])
+    if A_shape[0] != 1:
+        raise ValueError(
+            f"{where}: the last layer must have 1 unit (binary output); W{L} has {A_shape[0]}"
+        )
+    _, Y = checked_labels(np.empty(A_shape, dtype), Y, where)
+    return X, Y, Ws, bs
+
+
+def train(
+    X, Y, parameters, learning_rate, num_iterations, print_cost=False, progress=None, where="train"
+):
+    """Gradient descent on [LINEAR->RELU]*(L-1) -> LINEAR->SIGMOID with cross-entropy.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_x, m)
+    Y : ndarray of shape (1, m)
+    parameters : dict
+        Initial ``W1 .. WL``, ``b1 .. bL``; not modified.
+    learning_rate : float
+    num_iterations : int
+    print_cost : bool
+        Print ``Cost after iteration {i}: {cost}`` every 100 iterations and at
+        the last one, as the course does.
+    progress : bool or None
+        Progress bar on stderr; None shows it when stderr is a terminal.
+
+    Returns
+    -------
+    parameters : dict
+        New arrays, in the dtype of the computation.
+    costs : list of 0-d ndarray
+        The cost at every iteration ``i`` with ``i % 100 == 0``.
+    """
+    from ._validation import learning_rate_value
+
+    learning_rate = learning_rate_value(learning_rate, where)
+    if (
+        isinstance(num_iterations, bool)
+        or not isinstance(num_iterations, (int, np.integer))
+        or num_iterations < 0
+    ):
+        raise ValueError(f"{where}: num_iterations must be an int >= 0; got {num_iterations!r}")
+    X, Y, Ws, bs = checked_training_data(X, Y, parameters, where)
+    L = len(Ws)
+    costs = []
+    bar = Progress(num_iterations, enabled=progress)
+    dZ_out = np.empty_like(Y)
+    try:
+        for i in range(num_iterations):
+            try:
+                As, Zs = [X], []
+                for l in range(L):
+                    A, Z = layer_forward(
+                        As[-1], Ws[l], bs[l], SIGMOID if l == L - 1 else RELU, where
+                    )
+                    As.append(A)
+                    Zs.append(Z)
+                AL = As[-1]
+                last = i == num_iterations - 1
+                if i % 100 == 0 or (print_cost and last):
+                    cost = compute_cost(AL, Y)
+                    if i % 100 == 0:
+                        costs.append(cost)
+                    if print_cost:
+                        print(f"Cost after iteration {i}: {np.squeeze(cost)}")
+                    bar.update(i, cost)
+                else:
+                    bar.update(i)
+                np.subtract(AL, Y, out=dZ_out)
+                dA = None
+                for l in range(L - 1, -1, -1):
+                    if l == L - 1:
+                        dA_prev, dW, db = layer_backward(
+                            dZ_out, As[l], Ws[l], None, 0, where, need_dA_prev=l > 0
+                        )
+                    else:
+                        dA_prev, dW, db = layer_backward(
+                            dA, As[l], Ws[l], Zs[l], RELU, where, need_dA_prev=l > 0
+                        )
+                    # dA_prev was computed from the old W above; now update.
+                    bad = _sgd_inplace(Ws[l], dW, learning_rate) + _sgd_inplace(
+                        bs[l], db, learning_rate
+                    )
+                    if bad:
+                        raise ValueError("a gradient is NaN or inf")
+                    dA = dA_prev
+            except ValueError as exc:
+                raise TrainingDiverged(
+                    f"{where}: training diverged at iteration {i} ({exc}); "
+                    f"try a smaller learning_rate than {learning_rate}"
+                ) from None
+    finally:
+        bar.close()
+    result = {}
+    for l in range(L):
+        result[f"W{l + 1}"], result[f"b{l + 1}"] = Ws[l], bs[l]
+    return result, costs
