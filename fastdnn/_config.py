@@ -33,10 +33,17 @@ in vector registers. Results stay deterministic for a given machine."""
 INLINE = dict(SERIAL, inline="always")
 """Scalar helpers inlined at numba's IR level into every kernel that uses them."""
 
-PARALLEL_MIN_ELEMENTS = 1 << 16
-"""Arrays with fewer elements than this take the serial path: a parallel
-region costs several microseconds to start, more than the work it would split.
-Measured with ``python -m benchmarks`` (see benchmarks/results)."""
+PARALLEL_MIN_ELEMENTS = 1 << 20
+"""Arrays with fewer elements than this take the serial path.
+
+Two costs set this. A parallel region takes microseconds to start. Worse,
+with numba's OpenMP threading layer the idle workers keep spinning for
+milliseconds after each region (libgomp's active wait), and on a machine
+with few cores they steal the cores that the next BLAS product needs: with a
+threshold of 65,536 elements the cat network's training step took 9.2 ms
+instead of 3.9 ms on 2 cores. A region that saves less than that spin is a
+net loss, so only arrays of about a million elements (several milliseconds
+of work) go parallel. ``python -m benchmarks`` reports the spin check."""
 
 BLOCK = 1 << 14
 """Elements per parallel work item in the elementwise kernels (128 KiB of

@@ -15,7 +15,7 @@ from fastdnn import kernels as K
 from fastdnn._config import PARALLEL_MIN_ELEMENTS
 from fastdnn.activations import ACTIVATIONS, IDENTITY
 
-SHAPES = [(1, 1), (3, 2), (7, 13), (1, 4099), (301, 257)]  # the last is above the threshold
+SHAPES = [(1, 1), (3, 2), (7, 13), (1, 4099), (1031, 1030)]  # the last is above the threshold
 DTYPES = [np.float64, np.float32]
 
 
@@ -127,7 +127,9 @@ def test_exp_accuracy_one_ulp():
     assert sigmoid(-800.0) == 0.0
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 2, 1), (5, 4, 3), (257, 300, 263)])
+@pytest.mark.parametrize(
+    "shape", [(1, 1, 1), (3, 2, 1), (5, 4, 3), (257, 300, 263), (16, 1030, 1031)]
+)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_linear_forward_and_backward(shape, dtype, rng):
     n_prev, m, n = shape
@@ -149,7 +151,9 @@ def test_linear_forward_and_backward(shape, dtype, rng):
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
-@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 2, 1), (6, 9, 4), (300, 263, 257)])
+@pytest.mark.parametrize(
+    "shape", [(1, 1, 1), (3, 2, 1), (6, 9, 4), (300, 263, 257), (16, 1030, 1031)]
+)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_linear_activation_forward_and_backward(activation, shape, dtype, rng):
     n_prev, m, n = shape
@@ -204,7 +208,7 @@ def test_layer_kernels_span_and_parallel(rows, m, code, rng):
     )
 
 
-@pytest.mark.parametrize("m", [1, 3, 70_001])
+@pytest.mark.parametrize("m", [1, 3, 1_100_001])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_compute_cost(m, dtype, rng):
     AL = rng.uniform(0.01, 0.99, (1, m)).astype(dtype)

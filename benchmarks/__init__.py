@@ -1,0 +1,1 @@
+"""fastdnn's benchmark suite: ``python -m benchmarks --help``."""

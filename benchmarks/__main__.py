@@ -1,0 +1,130 @@
+"""Run fastdnn's benchmarks: fastdnn vs the course's NumPy code (and peers), side by side.
+
+Usage::
+
+    python -m benchmarks --quick                 # a few seconds a row; what CI runs
+    python -m benchmarks --full --out benchmarks/results   # the committed figures
+    python -m benchmarks --only training_step    # rows whose name contains this
+
+Prints a table (median time per call, min-max spread, ratio NumPy/fastdnn:
+above 1 means fastdnn is faster), writes ``results.json`` and PNG plots of the
+ratio against size, and the compile-time and thread sections.
+"""
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from . import cases, extras, harness, plots
+
+
+def flatten(x):
+    if isinstance(x, dict):
+        return [v for k in sorted(x) for v in flatten(x[k])]
+    if isinstance(x, (tuple, list)):
+        return [v for item in x for v in flatten(item)]
+    return [np.asarray(x)] if x is not None else []
+
+
+def check(case):
+    """fastdnn's result against the NumPy reference's, before anything is timed."""
+    got, want = flatten(case["impls"]["fastdnn"]()), flatten(case["impls"]["numpy"]())
+    if len(got) != len(want):
+        raise AssertionError(f"{case['name']} {case['size']}: {len(got)} outputs vs {len(want)}")
+    tol = 1e-9 if case["dtype"] == np.float64 else 2e-4
+    for g, w in zip(got, want, strict=True):
+        scale = max(1.0, float(np.abs(w).max()))
+        if g.shape != w.shape or not np.allclose(g, w, rtol=tol, atol=tol * scale):
+            raise AssertionError(f"{case['name']} {case['size']}: fastdnn differs from NumPy")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--quick",
+        dest="mode",
+        action="store_const",
+        const="quick",
+        help="small sizes, few repeats (CI)",
+    )
+    mode.add_argument(
+        "--full", dest="mode", action="store_const", const="full", help="all sizes, more repeats"
+    )
+    parser.add_argument("--only", help="run rows whose name contains this")
+    parser.add_argument("--out", default=None, help="folder for results.json and the plots")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument(
+        "--no-extras", action="store_true", help="skip the compile-time and thread sections"
+    )
+    args = parser.parse_args(argv)
+    mode = args.mode or "quick"
+    repeats = args.repeats or (3 if mode == "quick" else 7)
+    min_time = 0.02 if mode == "quick" else 0.1
+
+    import fastdnn
+
+    fastdnn.warmup()
+    env = harness.environment()
+    print("# fastdnn benchmarks (" + mode + ")")
+    for key, value in env.items():
+        print(f"#   {key}: {value}")
+    skipped = [p for p, ok in cases.peers.available().items() if not ok]
+    if skipped:
+        print(f"#   peers skipped (not installed): {', '.join(skipped)}")
+    header = f"{'row':38} {'size':26} {'dtype':7} {'fastdnn':>10} {'numpy':>10} {'ratio':>6}  {'spread (fastdnn)':>20}  peers"
+    print(header)
+    rows = []
+    for case in cases.all_cases(mode):
+        if args.only and args.only not in case["name"]:
+            continue
+        check(case)
+        timing = harness.measure(case["impls"], repeats, min_time)
+        steps = case.get("steps", 1)
+        per = {k: tuple(t / steps for t in v) for k, v in timing.items()}
+        fast, ref = per["fastdnn"][0], per["numpy"][0]
+        peer_text = "  ".join(
+            f"{k} {v[0] * 1e3:.3f} ms ({v[0] / fast:.2f}x)"
+            for k, v in per.items()
+            if k not in ("fastdnn", "numpy")
+        )
+        dtype = np.dtype(case["dtype"]).name
+        print(
+            f"{case['name']:38} {case['size']:26} {dtype:7} {fast * 1e3:9.4f}m {ref * 1e3:9.4f}m {ref / fast:6.2f}  "
+            f"[{per['fastdnn'][1] * 1e3:.4f}, {per['fastdnn'][2] * 1e3:.4f}]ms  {peer_text}",
+            flush=True,
+        )
+        rows.append(
+            dict(
+                group=case["group"],
+                name=case["name"],
+                size=case["size"],
+                elements=case["elements"],
+                dtype=dtype,
+                seconds={k: list(v) for k, v in per.items()},
+                ratio_vs_numpy=ref / fast,
+            )
+        )
+    payload = {
+        "mode": mode,
+        "repeats": repeats,
+        "environment": env,
+        "peers_skipped": skipped,
+        "rows": rows,
+    }
+    if not args.no_extras and not args.only:
+        payload["extras"] = extras.run(mode)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        harness.write_json(os.path.join(args.out, "results.json"), payload)
+        for path in plots.write(payload, args.out):
+            print(f"# plot: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""The benchmark rows: each names fastdnn's call, the NumPy reference's, and any peers'.
+
+A case is a dict: ``group``, ``name``, ``size`` (a label), ``elements`` (for
+plotting against size), ``dtype``, ``impls`` (name -> zero-argument callable
+returning its result) and ``steps`` (calls per invocation, for the training
+loops timed 10 steps at a time).
+"""
+
+import numpy as np
+
+import fastdnn as F
+from fastdnn import reference as R
+from fastdnn.app import initialize_parameters_deep
+from fastdnn.train import train
+
+from . import peers
+
+CAT = [12288, 20, 7, 5, 1]
+
+
+def _rand(rng, shape, dtype, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def elementwise(sizes, dtype):
+    rng = np.random.default_rng(0)
+    for n, m in sizes:
+        yield from _elementwise_rows(_rand(rng, (n, m), dtype, 3), _rand(rng, (n, m), dtype), dtype)
+
+
+def _elementwise_rows(Z, dA, dtype):
+    n, m = Z.shape
+    common = dict(group="elementwise", size=f"{n}x{m}", elements=n * m, dtype=dtype)
+    for name in ("sigmoid", "relu"):
+        fast, ref = getattr(F, name), getattr(R, name)
+        impls = {"fastdnn": lambda fast=fast: fast(Z)[0], "numpy": lambda ref=ref: ref(Z)[0]}
+        impls.update(peers.torch_elementwise(name, Z))
+        yield dict(common, name=name, impls=impls)
+    for name in ("sigmoid_backward", "relu_backward"):
+        fast, ref = getattr(F, name), getattr(R, name)
+        yield dict(
+            common,
+            name=name,
+            impls={"fastdnn": lambda fast=fast: fast(dA, Z), "numpy": lambda ref=ref: ref(dA, Z)},
+        )
+    yield dict(
+        common,
+        name="db_row_sum",
+        impls={
+            "fastdnn": lambda: _db(dA),
+            "numpy": lambda: 1 / m * np.sum(dA, axis=1, keepdims=True),
+        },
+    )
+
+
+def _db(dZ):
+    from fastdnn._config import PARALLEL_MIN_ELEMENTS
+    from fastdnn._lazy import kernels as K
+
+    n, m = dZ.shape
+    db = np.empty((n, 1), dZ.dtype)
+    if dZ.size >= PARALLEL_MIN_ELEMENTS:
+        K._row_means_parallel(dZ.reshape(-1), db.reshape(-1), m)
+    else:
+        K._row_means_rows(dZ.reshape(-1), db.reshape(-1), m, 0, n)
+    return db
+
+
+def linear(shapes, dtype):
+    rng = np.random.default_rng(1)
+    for n, n_prev, m in shapes:
+        A, W, b = (
+            _rand(rng, (n_prev, m), dtype),
+            _rand(rng, (n, n_prev), dtype, n_prev**-0.5),
+            _rand(rng, (n, 1), dtype),
+        )
+        yield from _linear_rows(A, W, b, _rand(rng, (n, m), dtype), dtype)
+
+
+def _linear_rows(A, W, b, dZ, dtype):
+    (n, n_prev), m = W.shape, A.shape[1]
+    Z = (W @ A + b).astype(dtype)
+    cache = ((A, W, b), Z)
+    common = dict(
+        group="linear", size=f"({n}x{n_prev})@({n_prev}x{m})", elements=n * n_prev * m, dtype=dtype
+    )
+    fwd = {
+        "fastdnn": lambda: F.linear_forward(A, W, b)[0],
+        "numpy": lambda: R.linear_forward(A, W, b)[0],
+    }
+    fwd.update(peers.torch_linear(A, W, b))
+    yield dict(common, name="linear_forward", impls=fwd)
+    for act in ("relu", "sigmoid"):
+        yield dict(
+            common,
+            name=f"linear_activation_forward[{act}]",
+            impls={
+                "fastdnn": lambda act=act: F.linear_activation_forward(A, W, b, act)[0],
+                "numpy": lambda act=act: R.linear_activation_forward(A, W, b, act)[0],
+            },
+        )
+    yield dict(
+        common,
+        name="linear_backward",
+        impls={
+            "fastdnn": lambda: F.linear_backward(dZ, (A, W, b)),
+            "numpy": lambda: R.linear_backward(dZ, (A, W, b)),
+        },
+    )
+    for act in ("relu", "sigmoid"):
+        yield dict(
+            common,
+            name=f"linear_activation_backward[{act}]",
+            impls={
+                "fastdnn": lambda act=act: F.linear_activation_backward(dZ, cache, act),
+                "numpy": lambda act=act: R.linear_activation_backward(dZ, cache, act),
+            },
+        )
+
+
+def cost_and_update(ms, param_shapes, dtype):
+    rng = np.random.default_rng(2)
+    for m in ms:
+        AL = rng.uniform(0.01, 0.99, (1, m)).astype(dtype)
+        Y = (rng.random((1, m)) > 0.5).astype(np.int64)
+        yield dict(
+            group="cost",
+            name="compute_cost",
+            size=f"1x{m}",
+            elements=m,
+            dtype=dtype,
+            impls={
+                "fastdnn": lambda AL=AL, Y=Y: F.compute_cost(AL, Y),
+                "numpy": lambda AL=AL, Y=Y: R.compute_cost(AL, Y),
+            },
+        )
+    for label, dims in param_shapes:
+        params = {k: v.astype(dtype) for k, v in initialize_parameters_deep(dims).items()}
+        grads = {"d" + k: _rand(rng, v.shape, dtype) for k, v in params.items()}
+        elements = sum(v.size for v in params.values())
+        yield dict(
+            group="update",
+            name="update_parameters",
+            size=label,
+            elements=elements,
+            dtype=dtype,
+            impls={
+                "fastdnn": lambda p=params, g=grads: F.update_parameters(p, g, 0.01),
+                "numpy": lambda p=params, g=grads: R.update_parameters(p, g, 0.01),
+            },
+        )
+
+
+def model(ms, dtypes, steps=10):
+    rng = np.random.default_rng(3)
+    for dtype in dtypes:
+        for m in ms:
+            X = rng.random((CAT[0], m)).astype(dtype)
+            Y = (rng.random((1, m)) > 0.6).astype(dtype)
+            params = {k: v.astype(dtype) for k, v in initialize_parameters_deep(CAT).items()}
+            AL, caches = R.L_model_forward(X, params)
+            size = f"cat m={m}"
+            common = dict(group="model", size=size, elements=m, dtype=dtype)
+            yield dict(
+                common,
+                name="L_model_forward",
+                impls={
+                    "fastdnn": lambda X=X, p=params: F.L_model_forward(X, p)[0],
+                    "numpy": lambda X=X, p=params: R.L_model_forward(X, p)[0],
+                },
+            )
+            yield dict(
+                common,
+                name="L_model_backward",
+                impls={
+                    "fastdnn": lambda AL=AL, Y=Y, c=caches: F.L_model_backward(AL, Y, c),
+                    "numpy": lambda AL=AL, Y=Y, c=caches: R.L_model_backward(AL, Y, c),
+                },
+            )
+            impls = {
+                "fastdnn": lambda X=X, Y=Y, p=params: train(X, Y, p, 0.0075, steps)[0],
+                "numpy": lambda X=X, Y=Y, p=params: _reference_steps(X, Y, p, steps),
+            }
+            impls.update(peers.torch_training(X, Y, params, 0.0075, steps))
+            yield dict(common, name="training_step", impls=impls, steps=steps)
+
+
+def _reference_steps(X, Y, params, steps):
+    for _ in range(steps):
+        params, _ = R.training_step(X, Y, params, 0.0075)
+    return params
+
+
+def all_cases(mode):
+    quick = mode == "quick"
+    elem_sizes = [(3, 2), (20, 209), (256, 256), (1024, 1024)] + ([] if quick else [(4096, 4096)])
+    lin_shapes = [(1, 3, 2), (7, 20, 209), (20, 12288, 209), (1024, 1024, 512)] + (
+        [] if quick else [(4096, 4096, 512)]
+    )
+    cost_ms = [3, 209, 100_000]
+    updates = [("cat net", CAT)] + ([] if quick else [("4096x4096", [4096, 4096])])
+    for dtype in (np.float64, np.float32) if not quick else (np.float64,):
+        yield from elementwise(elem_sizes, dtype)
+        yield from linear(lin_shapes, dtype)
+        yield from cost_and_update(cost_ms, updates, dtype)
+    yield from model([209] if quick else [209, 2048], (np.float64, np.float32))

@@ -1,0 +1,130 @@
+"""Compile time, import time, thread scaling and the BLAS/numba spinning check."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import fastdnn as F
+from fastdnn.app import initialize_parameters_deep
+from fastdnn.train import train
+
+from .harness import measure
+
+FIRST_STEP = r"""
+import json, time
+t0 = time.perf_counter()
+import fastdnn
+t_import = time.perf_counter() - t0
+import numpy as np
+from fastdnn.app import initialize_parameters_deep
+from fastdnn.train import train
+rng = np.random.default_rng(0)
+X = rng.random((12288, 209)); Y = (rng.random((1, 209)) > 0.6).astype(float)
+p = initialize_parameters_deep([12288, 20, 7, 5, 1])
+t1 = time.perf_counter()
+train(X, Y, p, 0.0075, 1)
+t_step = time.perf_counter() - t1
+t2 = time.perf_counter()
+fastdnn.warmup()
+t_warmup = time.perf_counter() - t2
+print(json.dumps({"import_s": t_import, "first_step_s": t_step, "warmup_after_s": t_warmup}))
+"""
+
+
+def _probe(env):
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_STEP], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compile_times(runs):
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        cold = _probe(env)  # empty cache: compiles the training kernels, then the rest in warmup()
+        warm = [_probe(env) for _ in range(runs)]
+    return {
+        "cold_first_step_s": cold["first_step_s"],
+        "cold_compile_everything_s": cold["first_step_s"] + cold["warmup_after_s"],
+        "warm_import_s_median": float(np.median([w["import_s"] for w in warm])),
+        "warm_first_step_s_median": float(np.median([w["first_step_s"] for w in warm])),
+        "warm_runs": runs,
+    }
+
+
+def thread_scaling(repeats):
+    rng = np.random.default_rng(0)
+    X = rng.random((12288, 209))
+    Y = (rng.random((1, 209)) > 0.6).astype(float)
+    p = initialize_parameters_deep([12288, 20, 7, 5, 1])
+    Z = rng.standard_normal((4096, 4096))
+    out = {}
+    import numba
+
+    for n in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+        with F.threads(n):
+            t = measure(
+                {
+                    "sigmoid_4096": lambda: F.sigmoid(Z),
+                    "training_step_m209": lambda: train(X, Y, p, 0.0075, 5),
+                },
+                repeats,
+                0.1,
+            )
+        out[f"{n}_threads"] = {
+            "sigmoid_4096x4096_s": t["sigmoid_4096"][0],
+            "training_step_m209_s": t["training_step_m209"][0] / 5,
+        }
+    return out
+
+
+def spinning(repeats):
+    """Many small parallel calls right after a large BLAS product, against the same calls alone.
+
+    If BLAS threads kept spinning after the product they would compete with
+    numba's threads for the cores, and the loop after the GEMM would be slower.
+    """
+    rng = np.random.default_rng(0)
+    big = rng.standard_normal((2048, 2048))
+    Z = rng.standard_normal((256, 256))  # 65,536 elements: the parallel path
+
+    def loop():
+        for _ in range(200):
+            F.relu(Z)
+
+    def after_gemm():
+        big @ big
+        t = time.perf_counter()
+        loop()
+        return time.perf_counter() - t
+
+    def alone():
+        t = time.perf_counter()
+        loop()
+        return time.perf_counter() - t
+
+    a = [after_gemm() for _ in range(repeats)]
+    b = [alone() for _ in range(repeats)]
+    return {
+        "relu_256x256_x200_after_gemm_s": float(np.median(a)),
+        "relu_256x256_x200_alone_s": float(np.median(b)),
+        "slowdown": float(np.median(a) / np.median(b)),
+    }
+
+
+def run(mode):
+    quick = mode == "quick"
+    result = {
+        "compile": compile_times(2 if quick else 5),
+        "threads": thread_scaling(2 if quick else 5),
+        "spinning": spinning(3 if quick else 11),
+    }
+    print("# compile and import:", json.dumps(result["compile"]))
+    print("# thread scaling:", json.dumps(result["threads"]))
+    print("# BLAS/numba spinning:", json.dumps(result["spinning"]))
+    return result
