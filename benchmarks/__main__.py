@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from . import cases, extras, harness, plots
+from . import cases, extras, harness, plots, report
 
 
 def flatten(x):
@@ -121,6 +121,8 @@ def main(argv=None):
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         harness.write_json(os.path.join(args.out, "results.json"), payload)
+        with open(os.path.join(args.out, "results.md"), "w") as f:
+            f.write(report.render(payload))
         for path in plots.write(payload, args.out):
             print(f"# plot: {path}")
     return 0

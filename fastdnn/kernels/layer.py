@@ -29,24 +29,26 @@ def _bias_activation_span(Z, b, A, m, code, lo, hi):
     start = lo
     while start < hi:
         stop = min(hi, (row + 1) * m)
+        # Views, so that the loops index from 0 and vectorize (see elementwise.py).
+        Zr, Ar = Z[start:stop], A[start:stop]
         b_row = b[row]
         if code == RELU:
-            for k in range(start, stop):
-                z = Z[k] + b_row
-                Z[k] = z
-                A[k] = relu(z)
+            for k in range(Zr.size):
+                z = Zr[k] + b_row
+                Zr[k] = z
+                Ar[k] = relu(z)
                 bad += nonfinite(z)
         elif code == SIGMOID:
-            for k in range(start, stop):
-                z = Z[k] + b_row
-                Z[k] = z
-                A[k] = sigmoid(z)
+            for k in range(Zr.size):
+                z = Zr[k] + b_row
+                Zr[k] = z
+                Ar[k] = sigmoid(z)
                 bad += nonfinite(z)
         else:
-            for k in range(start, stop):
-                z = Z[k] + b_row
-                Z[k] = z
-                A[k] = z
+            for k in range(Zr.size):
+                z = Zr[k] + b_row
+                Zr[k] = z
+                Ar[k] = z
                 bad += nonfinite(z)
         start = stop
         row += 1
@@ -63,10 +65,10 @@ def _bias_activation_parallel(Z, b, A, m, code):
 
 
 @njit(**REDUCTION)
-def _sum(x, lo, hi):
-    """sum(x[lo:hi]) accumulated in float64 (float32 input loses nothing)."""
+def _sum(x):
+    """sum(x) accumulated in float64 (float32 input loses nothing)."""
     s = 0.0
-    for k in range(lo, hi):
+    for k in range(x.size):
         s += x[k]
     return s
 
@@ -81,26 +83,25 @@ def _activation_backward_db_rows(dA, Z, dZ, db, m, code, row_lo, row_hi):
     bad = 0
     inv_m = 1.0 / m
     for i in range(row_lo, row_hi):
-        lo = i * m
-        hi = lo + m
+        dAr, Zr, dZr = dA[i * m : (i + 1) * m], Z[i * m : (i + 1) * m], dZ[i * m : (i + 1) * m]
         if code == RELU:
-            for k in range(lo, hi):
-                z = Z[k]
-                da = dA[k]
-                dZ[k] = da if z > 0 else da - da
+            for k in range(m):
+                z = Zr[k]
+                da = dAr[k]
+                dZr[k] = da if z > 0 else da - da
                 bad += nonfinite(z) + nonfinite(da)
         elif code == SIGMOID:
-            for k in range(lo, hi):
-                z = Z[k]
-                da = dA[k]
-                dZ[k] = da * sigmoid_slope(z)
+            for k in range(m):
+                z = Zr[k]
+                da = dAr[k]
+                dZr[k] = da * sigmoid_slope(z)
                 bad += nonfinite(z) + nonfinite(da)
         else:
-            for k in range(lo, hi):
-                da = dA[k]
-                dZ[k] = da
+            for k in range(m):
+                da = dAr[k]
+                dZr[k] = da
                 bad += nonfinite(da)
-        db[i] = _sum(dZ, lo, hi) * inv_m
+        db[i] = _sum(dZr) * inv_m
     return bad
 
 
@@ -122,10 +123,10 @@ def _row_means_rows(dZ, db, m, row_lo, row_hi):
     bad = 0
     inv_m = 1.0 / m
     for i in range(row_lo, row_hi):
-        lo = i * m
-        for k in range(lo, lo + m):
-            bad += nonfinite(dZ[k])
-        db[i] = _sum(dZ, lo, lo + m) * inv_m
+        dZr = dZ[i * m : (i + 1) * m]
+        for k in range(m):
+            bad += nonfinite(dZr[k])
+        db[i] = _sum(dZr) * inv_m
     return bad
 
 

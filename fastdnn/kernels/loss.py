@@ -21,9 +21,10 @@ def _cross_entropy_span(AL, Y, lo, hi):
     log is -inf (``xlogy`` semantics), so AL = Y = 1 costs 0, not NaN.
     Returns (sum, count of non-finite AL or Y values).
     """
+    AL, Y = AL[lo:hi], Y[lo:hi]
     s = 0.0
     bad = 0
-    for k in range(lo, hi):
+    for k in range(AL.size):
         al = np.float64(AL[k])
         y = np.float64(Y[k])
         bad += nonfinite(al) + nonfinite(y)

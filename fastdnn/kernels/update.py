@@ -8,8 +8,10 @@ from ._scalar import nonfinite
 
 @njit(**SERIAL)
 def _sgd_span(P, dP, learning_rate, P_new, lo, hi):
+    # Views: loops from 0 vectorize (see elementwise.py). P_new may be P.
+    P, dP, P_new = P[lo:hi], dP[lo:hi], P_new[lo:hi]
     bad = 0
-    for k in range(lo, hi):
+    for k in range(P.size):
         g = dP[k]
         P_new[k] = P[k] - learning_rate * g
         bad += nonfinite(g)

@@ -1,0 +1,62 @@
+"""Render a results.json as a Markdown table: ``python -m benchmarks.report results.json``."""
+
+import json
+import sys
+
+
+def render(payload):
+    env = payload["environment"]
+    lines = [
+        f"# fastdnn benchmark results ({payload['mode']}, {payload['repeats']} repeats)",
+        "",
+        "Median time per call; ratio = NumPy reference time / fastdnn time (above 1: fastdnn is faster).",
+        "Peers in parentheses: their time and fastdnn's speed-up over them.",
+        "",
+        "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()),
+        "",
+        "| row | size | dtype | fastdnn | NumPy | ratio | peers |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    for row in payload["rows"]:
+        s = row["seconds"]
+        fast = s["fastdnn"][0]
+        peers = ", ".join(
+            f"{k} {v[0] * 1e3:.3f} ms ({v[0] / fast:.2f}x)"
+            for k, v in s.items()
+            if k not in ("fastdnn", "numpy")
+        )
+        lines.append(
+            f"| {row['name']} | {row['size']} | {row['dtype']} | {fast * 1e3:.4f} ms | {s['numpy'][0] * 1e3:.4f} ms | {row['ratio_vs_numpy']:.2f} | {peers} |"
+        )
+    extras = payload.get("extras")
+    if extras:
+        lines += [
+            "",
+            "## Compile and import",
+            "",
+            "```",
+            json.dumps(extras["compile"], indent=1),
+            "```",
+        ]
+        lines += [
+            "",
+            "## Thread scaling",
+            "",
+            "```",
+            json.dumps(extras["threads"], indent=1),
+            "```",
+        ]
+        lines += [
+            "",
+            "## BLAS / numba spinning",
+            "",
+            "```",
+            json.dumps(extras["spinning"], indent=1),
+            "```",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    with open(sys.argv[1]) as f:
+        sys.stdout.write(render(json.load(f)))
