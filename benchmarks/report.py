@@ -28,32 +28,21 @@ def render(payload):
         lines.append(
             f"| {row['name']} | {row['size']} | {row['dtype']} | {fast * 1e3:.4f} ms | {s['numpy'][0] * 1e3:.4f} ms | {row['ratio_vs_numpy']:.2f} | {peers} |"
         )
-    extras = payload.get("extras")
-    if extras:
-        lines += [
-            "",
-            "## Compile and import",
-            "",
-            "```",
-            json.dumps(extras["compile"], indent=1),
-            "```",
-        ]
-        lines += [
-            "",
-            "## Thread scaling",
-            "",
-            "```",
-            json.dumps(extras["threads"], indent=1),
-            "```",
-        ]
-        lines += [
-            "",
-            "## BLAS / numba spinning",
-            "",
-            "```",
-            json.dumps(extras["spinning"], indent=1),
-            "```",
-        ]
+    sections = {
+        "compile": "Compile and import",
+        "threads": "Thread scaling",
+        "spinning": "BLAS / numba spinning",
+    }
+    for key, title in sections.items():
+        if key in payload.get("extras", {}):
+            lines += [
+                "",
+                f"## {title}",
+                "",
+                "```",
+                json.dumps(payload["extras"][key], indent=1),
+                "```",
+            ]
     return "\n".join(lines) + "\n"
 
 
