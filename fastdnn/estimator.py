@@ -55,6 +55,19 @@ class DNNClassifier:
             setattr(self, name, value)
         return self
 
+    _estimator_type = "classifier"  # scikit-learn < 1.6 reads this
+
+    def __sklearn_tags__(self):
+        """Tags for scikit-learn >= 1.6 (imported only when scikit-learn asks for them)."""
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags(multi_class=False),
+            input_tags=InputTags(),
+        )
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"DNNClassifier({args})"

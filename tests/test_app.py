@@ -228,6 +228,7 @@ def test_estimator(small_data):
         clf.predict(Xr[:, :3])
 
 
+@pytest.mark.filterwarnings("error::UserWarning")
 def test_estimator_in_sklearn_cross_validation(small_data):
     sklearn = pytest.importorskip("sklearn", reason="scikit-learn is an optional test extra")
     from sklearn.model_selection import cross_val_score
@@ -239,8 +240,10 @@ def test_estimator_in_sklearn_cross_validation(small_data):
         StandardScaler(),
         DNNClassifier(hidden_layer_sizes=(4,), learning_rate=0.05, num_iterations=200),
     )
-    scores = cross_val_score(pipe, X.T, Y.ravel(), cv=3)
-    assert scores.shape == (3,) and sklearn is not None
+    scores = cross_val_score(pipe, X.T, Y.ravel(), cv=3, error_score="raise")
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+    assert sklearn.base.is_classifier(DNNClassifier())
+    assert sklearn.base.clone(DNNClassifier(num_iterations=7)).num_iterations == 7
 
 
 def run_cli(*args, cwd=None):
