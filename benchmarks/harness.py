@@ -8,7 +8,6 @@ ratios compare like with like on a noisy machine.
 import json
 import os
 import platform
-import sys
 import time
 
 import numpy as np
@@ -45,24 +44,9 @@ def measure(impls, repeats, min_time):
 
 
 def environment():
-    import numba
+    from fastdnn.cli import environment as fastdnn_environment
 
-    import fastdnn
-    from fastdnn import kernels as K
-
-    K._relu_parallel(np.zeros(4), np.zeros(4))  # so that the threading layer is chosen
-    info = {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpu": _cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "fastdnn": fastdnn.__version__,
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "numba_threads": numba.get_num_threads(),
-        "threading_layer": numba.threading_layer(),
-        "blas": _blas(),
-    }
+    info = {"platform": platform.platform(), "cpu": _cpu_name(), **fastdnn_environment()}
     for peer in ("torch", "onnxruntime"):
         try:
             module = __import__(peer)
@@ -83,14 +67,6 @@ def _cpu_name():
     except OSError:
         pass
     return platform.processor()
-
-
-def _blas():
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{blas.get('name')} {blas.get('version')}"
-    except Exception:
-        return "unknown"
 
 
 def write_json(path, payload):

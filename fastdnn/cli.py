@@ -57,10 +57,10 @@ def cmd_train(args):
     X, Y = _read_xy(args.data)
     if Y is None:
         raise ValueError(f"{args.data!r} has no labels (*_y dataset) to train on")
-    dtype = np.dtype(args.dtype)
+    X = X.astype(args.dtype, copy=False)
     dims = [X.shape[0], *args.layers, 1]
     t = time.perf_counter()
-    parameters, costs = _train(X.astype(dtype), Y, dims, args)
+    parameters, costs = _train(X, Y, dims, args)
     seconds = time.perf_counter() - t
     settings = {
         "learning_rate": args.learning_rate,
@@ -69,7 +69,7 @@ def cmd_train(args):
         "seconds": round(seconds, 3),
     }
     save_model(args.out, parameters, training=settings)
-    acc = float(np.mean(_labels(X.astype(dtype), parameters) == Y))
+    acc = float(np.mean(_labels(X, parameters) == Y))
     print(
         f"trained {dims} for {args.iterations} iterations in {seconds:.2f} s; training accuracy {acc:.4f}; model written to {args.out}"
     )
@@ -130,7 +130,11 @@ def cmd_predict(args):
         )
 
 
-def cmd_info(args):
+def environment():
+    """Versions, thread counts, threading layer, cache folder and BLAS, as a dict.
+
+    Starts numba's threading layer (one tiny parallel call) so that it can be named.
+    """
     import h5py
     import llvmlite
     import numba
@@ -138,9 +142,8 @@ def cmd_info(args):
     from . import __version__
     from . import kernels as K
 
-    K._relu_parallel(np.zeros(4), np.zeros(4))  # starts the threading layer, so it can be named
-    cache = getattr(getattr(K._relu_span, "_cache", None), "_cache_path", None)
-    info = {
+    K._relu_parallel(np.zeros(4), np.zeros(4))
+    return {
         "fastdnn": __version__,
         "python": sys.version.split()[0],
         "numpy": np.__version__,
@@ -151,9 +154,13 @@ def cmd_info(args):
         "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
         "threading_layer": numba.threading_layer(),
         "cpu_count": os.cpu_count(),
-        "numba_cache_dir": cache,
+        "numba_cache_dir": getattr(getattr(K._relu_span, "_cache", None), "_cache_path", None),
         "blas": _blas_name(),
     }
+
+
+def cmd_info(args):
+    info = environment()
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -163,8 +170,7 @@ def cmd_info(args):
 
 def _blas_name():
     try:
-        cfg = np.show_config(mode="dicts")
-        blas = cfg["Build Dependencies"]["blas"]
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         return f"{blas.get('name')} {blas.get('version')}"
     except Exception:  # older NumPy: no dict mode
         return "unknown"

@@ -49,8 +49,9 @@ def checked_training_data(X, Y, parameters, where):
     for l in range(1, L + 1):
         W, b = arrays[2 * l - 2], arrays[2 * l - 1]
         # Validates the chain of shapes, layer by layer, with the course's names.
+        # Later layers' inputs do not exist yet: an unwritten array of their shape stands in.
         checked_layer(
-            np.empty(A_shape, dtype),
+            X if l == 1 else np.empty(A_shape, dtype),
             W,
             b,
             f"{where} (layer {l})",
