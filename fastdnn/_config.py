@@ -48,3 +48,19 @@ of work) go parallel. ``python -m benchmarks`` reports the spin check."""
 BLOCK = 1 << 14
 """Elements per parallel work item in the elementwise kernels (128 KiB of
 float64): large enough to amortise scheduling, small enough to balance load."""
+
+DOT = dict(SERIAL, fastmath={"reassoc", "nsz", "contract"})
+"""Options of the inference dot-product kernels: re-association lets LLVM keep
+each of a tile's 20 sums in vector registers, contraction gives FMAs. NaN and
+inf still propagate (no ``nnan``/``ninf``), so non-finite input is caught."""
+
+DOT_INLINE = dict(DOT, inline="always")
+
+DOT_BLOCK = 2048
+"""Features per pass of the inference tiles: 4 example rows and 5 weight rows
+of 2048 float32 (72 KiB) stay in L1/L2 while a tile's sums accumulate
+(measured on the cat network's first layer, 8192 examples: 34 ms against
+44 ms for one pass over all 12,288 features)."""
+
+PREDICT_ROWS = 64
+"""Examples per parallel work item of the inference kernel."""

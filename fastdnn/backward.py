@@ -7,7 +7,7 @@ BLAS products give ``dW = dZ @ A_prev.T / m`` and ``dA_prev = W.T @ dZ``
 
 import numpy as np
 
-from ._config import PARALLEL_MIN_ELEMENTS
+from ._dispatch import run
 from ._lazy import kernels as K
 from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, raise_nonfinite
 from .activations import IDENTITY, RELU, SIGMOID, activation_code
@@ -70,18 +70,14 @@ def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
     db = np.empty((n, 1), dtype=dA.dtype)
     if code == IDENTITY:
         dZ = dA
-        if dZ.size >= PARALLEL_MIN_ELEMENTS:
-            bad = K._row_means_parallel(flat(dZ), flat(db), m)
-        else:
-            bad = K._row_means_rows(flat(dZ), flat(db), m, 0, n)
+        args = (flat(dZ), flat(db), m)
+        bad = run(K._row_means_parallel, K._row_means_rows, args, (0, n), dZ.size)
         inputs = {"dZ": dZ}
     else:
         dZ = np.empty_like(dA)
         args = (flat(dA), flat(Z), flat(dZ), flat(db), m, code)
-        if dZ.size >= PARALLEL_MIN_ELEMENTS:
-            bad = K._activation_backward_db_parallel(*args)
-        else:
-            bad = K._activation_backward_db_rows(*args, 0, n)
+        parallel, serial = K._activation_backward_db_parallel, K._activation_backward_db_rows
+        bad = run(parallel, serial, args, (0, n), dZ.size)
         inputs = {"dA": dA, "Z (cache)": Z}
     if bad:
         raise_nonfinite(where, inputs)

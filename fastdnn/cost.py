@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._config import PARALLEL_MIN_ELEMENTS
+from ._dispatch import run
 from ._lazy import kernels as K
 from ._validation import as_array, as_matrix, converted, flat, float_dtype, raise_nonfinite
 
@@ -43,10 +43,9 @@ def compute_cost(AL, Y):
     where = "compute_cost"
     AL, Y = checked_labels(AL, Y, where)
     al, y = flat(AL), flat(Y)
-    if al.size >= PARALLEL_MIN_ELEMENTS:
-        total, bad = K._cross_entropy_parallel(al, y)
-    else:
-        total, bad = K._cross_entropy_span(al, y, 0, al.size)
+    total, bad = run(
+        K._cross_entropy_parallel, K._cross_entropy_span, (al, y), (0, al.size), al.size
+    )
     if bad:
         raise_nonfinite(where, {"AL": AL, "Y": Y})
     m = AL.shape[1]

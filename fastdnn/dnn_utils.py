@@ -7,7 +7,7 @@ Same signatures and return structures as the course; inputs of any shape
 
 import numpy as np
 
-from ._config import PARALLEL_MIN_ELEMENTS
+from ._dispatch import run
 from ._lazy import kernels as K
 from ._validation import as_array, converted, flat, float_dtype, raise_nonfinite
 
@@ -17,7 +17,7 @@ def _unary(Z, where, span, parallel):
     Z = converted(Z, float_dtype(Z))
     A = np.empty_like(Z)
     z, a = flat(Z), flat(A)
-    bad = parallel(z, a) if z.size >= PARALLEL_MIN_ELEMENTS else span(z, a, 0, z.size)
+    bad = run(parallel, span, (z, a), (0, z.size), z.size)
     if bad:
         raise_nonfinite(where, {"Z": Z})
     return A, Z
@@ -32,7 +32,7 @@ def _backward(dA, cache, where, span, parallel):
     dA, Z = converted(dA, dtype), converted(Z, dtype)
     dZ = np.empty_like(Z)
     da, z, dz = flat(dA), flat(Z), flat(dZ)
-    bad = parallel(da, z, dz) if z.size >= PARALLEL_MIN_ELEMENTS else span(da, z, dz, 0, z.size)
+    bad = run(parallel, span, (da, z, dz), (0, z.size), z.size)
     if bad:
         raise_nonfinite(where, {"dA": dA, "cache (Z)": Z})
     return dZ

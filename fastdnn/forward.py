@@ -7,7 +7,7 @@ then one fused kernel pass that adds ``b`` and applies the activation, writing
 
 import numpy as np
 
-from ._config import PARALLEL_MIN_ELEMENTS
+from ._dispatch import run
 from ._lazy import kernels as K
 from ._validation import (
     as_matrix,
@@ -54,10 +54,8 @@ def layer_forward(A_prev, W, b, code, where, names=("A_prev", "W", "b")):
     np.matmul(W, A_prev, out=Z)
     A = Z if code == IDENTITY else np.empty_like(Z)
     z, bias, a, m = flat(Z), flat(b), flat(A), Z.shape[1]
-    if z.size >= PARALLEL_MIN_ELEMENTS:
-        bad = K._bias_activation_parallel(z, bias, a, m, code)
-    else:
-        bad = K._bias_activation_span(z, bias, a, m, code, 0, z.size)
+    args = (z, bias, a, m, code)
+    bad = run(K._bias_activation_parallel, K._bias_activation_span, args, (0, z.size), z.size)
     if bad:
         a_name, w_name, b_name = names
         raise_nonfinite(where, {a_name: A_prev, w_name: W, b_name: b})

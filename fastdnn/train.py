@@ -14,7 +14,7 @@ course's full structures), a training step here:
 
 import numpy as np
 
-from ._config import PARALLEL_MIN_ELEMENTS
+from ._dispatch import run
 from ._lazy import kernels as K
 from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, layer_count
 from .activations import RELU, SIGMOID
@@ -30,9 +30,7 @@ class TrainingDiverged(ValueError):
 
 def _sgd_inplace(P, dP, learning_rate):
     p, dp = flat(P), flat(dP)
-    if p.size >= PARALLEL_MIN_ELEMENTS:
-        return K._sgd_parallel(p, dp, learning_rate, p)
-    return K._sgd_span(p, dp, learning_rate, p, 0, p.size)
+    return run(K._sgd_parallel, K._sgd_span, (p, dp, learning_rate, p), (0, p.size), p.size)
 
 
 def checked_training_data(X, Y, parameters, where):

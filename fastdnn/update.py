@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._config import PARALLEL_MIN_ELEMENTS
+from ._dispatch import run
 from ._lazy import kernels as K
 from ._validation import (
     as_matrix,
@@ -19,10 +19,7 @@ def sgd_step(P, dP, learning_rate, name, where):
     """P - learning_rate * dP as a new array (inputs already validated)."""
     P_new = np.empty_like(P)
     p, dp, p_new = flat(P), flat(dP), flat(P_new)
-    if p.size >= PARALLEL_MIN_ELEMENTS:
-        bad = K._sgd_parallel(p, dp, learning_rate, p_new)
-    else:
-        bad = K._sgd_span(p, dp, learning_rate, p_new, 0, p.size)
+    bad = run(K._sgd_parallel, K._sgd_span, (p, dp, learning_rate, p_new), (0, p.size), p.size)
     if bad:
         raise_nonfinite(where, {"d" + name: dP})
     return P_new

@@ -16,6 +16,7 @@ from .elementwise import (
     _sigmoid_parallel,
     _sigmoid_span,
 )
+from .inference import _head_rows, _predict_parallel, _predict_rows
 from .layer import (
     _activation_backward_db_parallel,
     _activation_backward_db_rows,
@@ -33,6 +34,9 @@ __all__ = [
     "_bias_activation_parallel",
     "_bias_activation_span",
     "_cross_entropy_dAL",
+    "_head_rows",
+    "_predict_parallel",
+    "_predict_rows",
     "_cross_entropy_parallel",
     "_cross_entropy_span",
     "_relu_backward_parallel",

@@ -1,0 +1,324 @@
+"""``fastdnn.Model``: a trained network held for serving predictions.
+
+The weights are converted once, when the model is built or loaded, into one
+packed C-contiguous buffer in the model's dtype (see
+``fastdnn.kernels.inference``). ``predict_proba`` then runs the cache-free
+inference kernel: no per-layer arrays, no caches, one output array.
+
+Layouts. ``X`` has shape (n_x, m) as in the course. A Fortran-ordered ``X``
+(examples contiguous: what the course's ``reshape(m, -1).T`` and
+``fastdnn.data.flatten_images`` give, or ``Xb.T`` for a row-per-example
+``Xb``) goes straight to the tiled kernel. A C-ordered ``X`` (features
+contiguous across examples) runs its first layer as one BLAS product instead
+of being copied. Anything else is converted chunk by chunk.
+
+Threads. A model is immutable, so any number of Python threads may share one.
+Large batches use numba's parallel region when no other thread is in one and
+the serial kernel otherwise (see ``fastdnn._dispatch``); ``n_threads=1``
+always runs serially.
+"""
+
+import contextlib
+import os
+
+import numpy as np
+
+from ._dispatch import run
+from ._lazy import kernels as K
+from ._validation import as_matrix, float_dtype, layer_count
+from .threads import threads
+
+_CHUNK_BYTES = 64 << 20
+"""Working-set bound of the chunked paths: converted input per chunk."""
+
+
+class Model:
+    """A [LINEAR->RELU]*(L-1) -> LINEAR->SIGMOID network ready for inference.
+
+    Build one with ``Model.from_parameters`` or ``Model.load``.
+
+    Attributes
+    ----------
+    layer_dims : tuple of int
+        (n_x, n_1, ..., n_L).
+    dtype : numpy.dtype
+        float32 or float64; every prediction is computed in it.
+    """
+
+    def __init__(self, theta, layer_dims):
+        dims = np.asarray(layer_dims, dtype=np.int64)
+        offsets = np.zeros(dims.size - 1, dtype=np.int64)
+        at = 0
+        for l in range(1, dims.size):
+            offsets[l - 1] = at
+            at += dims[l] * (dims[l - 1] + 1)
+        if theta.shape != (at,):
+            raise ValueError(f"Model: theta must have {at} entries for {list(layer_dims)}")
+        theta.flags.writeable = False
+        self._theta = theta
+        self._dims = dims
+        self._offsets = offsets
+        self._W1 = theta[: dims[1] * dims[0]].reshape(dims[1], dims[0])
+        self.layer_dims = tuple(int(n) for n in dims)
+        self.dtype = theta.dtype
+
+    # ---------------------------------------------------------------- building
+
+    @classmethod
+    def from_parameters(cls, parameters, dtype=None):
+        """A model holding a copy of the course's ``parameters`` dict.
+
+        Parameters
+        ----------
+        parameters : dict
+            ``W1 .. WL`` of shapes (n_l, n_{l-1}), ``b1 .. bL`` of shapes (n_l, 1).
+        dtype : {"float32", "float64"}, optional
+            Default: float64 if any weight is float64, else float32.
+        """
+        where = "Model.from_parameters"
+        L = layer_count(parameters, where)
+        arrays = {k: as_matrix(v, k, where) for k, v in parameters.items()}
+        dims = [arrays["W1"].shape[1]]
+        for l in range(1, L + 1):
+            W, b = arrays[f"W{l}"], arrays[f"b{l}"]
+            if W.shape[1] != dims[-1]:
+                raise ValueError(
+                    f"{where}: W{l} has shape {W.shape}; after a layer of {dims[-1]} units "
+                    f"it needs {dims[-1]} columns"
+                )
+            if b.shape != (W.shape[0], 1):
+                raise ValueError(f"{where}: b{l} must have shape ({W.shape[0]}, 1); got {b.shape}")
+            dims.append(W.shape[0])
+        dtype = _model_dtype(dtype, arrays.values(), where)
+        parts = []
+        for l in range(1, L + 1):
+            parts += [arrays[f"W{l}"].ravel(), arrays[f"b{l}"].ravel()]
+        theta = np.concatenate(parts).astype(dtype, copy=False)
+        if not np.isfinite(theta).all():
+            bad = next(k for k, v in arrays.items() if not np.isfinite(v).all())
+            raise ValueError(f"{where}: {bad} contains NaN or inf")
+        return cls(np.ascontiguousarray(theta), dims)
+
+    @classmethod
+    def load(cls, path, dtype=None):
+        """Read a model file written by ``Model.save`` or ``fastdnn.modelfile.save_model``.
+
+        Raises ``fastdnn.modelfile.ModelFileError`` for anything but a valid model file.
+        """
+        from .modelfile import load_model
+
+        parameters, info = load_model(path)
+        return cls.from_parameters(parameters, dtype=dtype or info["dtype"])
+
+    def save(self, path, training=None):
+        """Write the model to an HDF5 model file, atomically (see ``fastdnn.modelfile``)."""
+        from .modelfile import save_model
+
+        save_model(path, self.parameters(), dtype=self.dtype, training=training)
+
+    def parameters(self):
+        """The weights as the course's dict (fresh, writable copies)."""
+        out = {}
+        for l in range(1, len(self.layer_dims)):
+            n, n_prev = self.layer_dims[l], self.layer_dims[l - 1]
+            at = self._offsets[l - 1]
+            out[f"W{l}"] = self._theta[at : at + n * n_prev].reshape(n, n_prev).copy()
+            out[f"b{l}"] = self._theta[at + n * n_prev : at + n * (n_prev + 1)].reshape(n, 1).copy()
+        return out
+
+    def __repr__(self):
+        return f"Model(layer_dims={list(self.layer_dims)}, dtype={self.dtype.name})"
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, Model)
+            and self.layer_dims == other.layer_dims
+            and self.dtype == other.dtype
+            and np.array_equal(self._theta, other._theta)
+        )
+
+    __hash__ = None
+
+    # -------------------------------------------------------------- predicting
+
+    def predict_proba(self, X, n_threads=None):
+        """Output probabilities for the examples in the columns of ``X``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_x, m)
+            Floats, ints or bools; converted to the model's dtype (in chunks
+            when a conversion is needed, so the working set stays bounded).
+        n_threads : int, optional
+            1 runs the serial kernel; n > 1 uses up to n threads for the
+            parallel kernel; None uses numba's current thread count.
+
+        Returns
+        -------
+        P : ndarray of shape (n_L, m), the model's dtype
+        """
+        where = "Model.predict_proba"
+        X = self._checked_input(X, "X", where)
+        parallel, scope = _thread_scope(n_threads, where)
+        with scope:
+            if X.dtype == self.dtype and (X.flags.f_contiguous or X.flags.c_contiguous):
+                return self._proba(X, parallel, where, first=0)
+            m = X.shape[1]
+            P = np.empty((self.layer_dims[-1], m), dtype=self.dtype)
+            step = self._chunk_examples(None)
+            for lo in range(0, m, step):
+                hi = min(m, lo + step)
+                chunk = np.asfortranarray(X[:, lo:hi], dtype=self.dtype)
+                P[:, lo:hi] = self._proba(chunk, parallel, where, first=lo)
+            return P
+
+    def predict(self, X, threshold=0.5, n_threads=None):
+        """Labels: 1 where ``predict_proba(X) > threshold``, else 0.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_L, m), uint8
+        """
+        return (self.predict_proba(X, n_threads=n_threads) > threshold).astype(np.uint8)
+
+    def predict_proba_stream(
+        self, source, *, examples_first=True, scale=None, chunk_examples=None, n_threads=None
+    ):
+        """Probabilities for a dataset too large to load: read and predict chunk by chunk.
+
+        Parameters
+        ----------
+        source : array-like with ``shape`` and slicing (h5py.Dataset, numpy.memmap, ndarray)
+            With ``examples_first`` (the course's HDF5 layout), shape (m, ...)
+            whose trailing dimensions flatten to n_x, e.g. (m, 64, 64, 3);
+            otherwise shape (n_x, m).
+        scale : float, optional
+            Multiplies the input after reading (1 / 255 for the course's images).
+        chunk_examples : int, optional
+            Examples read per chunk; by default about 64 MiB of converted input.
+
+        Returns
+        -------
+        P : ndarray of shape (n_L, m)
+        """
+        where = "Model.predict_proba_stream"
+        shape = tuple(getattr(source, "shape", ()))
+        if len(shape) < 2:
+            raise ValueError(f"{where}: source must have at least 2 dimensions; got shape {shape}")
+        n_x = self.layer_dims[0]
+        if examples_first:
+            m, features = shape[0], int(np.prod(shape[1:]))
+        else:
+            if len(shape) != 2:
+                raise ValueError(f"{where}: a features-first source must be 2-D; got {shape}")
+            features, m = shape
+        if features != n_x:
+            raise ValueError(
+                f"{where}: source has {features} features per example (shape {shape}); "
+                f"the model takes {n_x}"
+            )
+        if m == 0:
+            raise ValueError(f"{where}: source holds no examples (shape {shape})")
+        if scale is not None and not np.isfinite(scale):
+            raise ValueError(f"{where}: scale must be finite; got {scale}")
+        parallel, scope = _thread_scope(n_threads, where)
+        P = np.empty((self.layer_dims[-1], m), dtype=self.dtype)
+        step = self._chunk_examples(chunk_examples)
+        with scope:
+            for lo in range(0, m, step):
+                hi = min(m, lo + step)
+                raw = np.asarray(source[lo:hi] if examples_first else source[:, lo:hi])
+                raw = raw.reshape(hi - lo, -1).T if examples_first else raw
+                chunk = np.asfortranarray(self._checked_input(raw, "source", where), self.dtype)
+                if scale is not None:
+                    chunk *= self.dtype.type(scale)
+                P[:, lo:hi] = self._proba(chunk, parallel, where, first=lo)
+        return P
+
+    def predict_proba_hdf5(self, path, dataset, **options):
+        """``predict_proba_stream`` over the dataset ``dataset`` of the HDF5 file ``path``.
+
+        Example: ``model.predict_proba_hdf5("test_catvnoncat.h5", "test_set_x", scale=1 / 255)``.
+        """
+        import h5py
+
+        with h5py.File(os.fspath(path), "r") as f:
+            if dataset not in f or not isinstance(f[dataset], h5py.Dataset):
+                raise ValueError(f"Model.predict_proba_hdf5: {path!r} has no dataset {dataset!r}")
+            return self.predict_proba_stream(f[dataset], **options)
+
+    def to_onnx(self, path=None):
+        """The model as an ONNX graph (needs the ``onnx`` extra); see ``fastdnn.onnx``."""
+        from .onnx import to_onnx
+
+        return to_onnx(self, path)
+
+    # ---------------------------------------------------------------- internal
+
+    def _checked_input(self, X, name, where):
+        X = as_matrix(X, name, where)
+        if X.shape[0] != self.layer_dims[0]:
+            raise ValueError(
+                f"{where}: {name} has {X.shape[0]} rows (features) but the model takes "
+                f"{self.layer_dims[0]}; {name} must have shape ({self.layer_dims[0]}, m)"
+            )
+        return X
+
+    def _chunk_examples(self, chunk_examples):
+        if chunk_examples is None:
+            return max(1, _CHUNK_BYTES // (self.layer_dims[0] * self.dtype.itemsize))
+        if isinstance(chunk_examples, bool) or not isinstance(chunk_examples, (int, np.integer)):
+            raise TypeError(f"chunk_examples must be a positive int; got {chunk_examples!r}")
+        if chunk_examples < 1:
+            raise ValueError(f"chunk_examples must be at least 1; got {chunk_examples}")
+        return int(chunk_examples)
+
+    def _proba(self, X, parallel, where, first):
+        """P (n_L, m) for X (n_x, m) in the model's dtype, C or Fortran order."""
+        n_L, m = self.layer_dims[-1], X.shape[1]
+        PT = np.empty((m, n_L), dtype=self.dtype)
+        size = X.size if parallel else 0
+        if X.flags.f_contiguous:
+            args = (X.T, self._W1, self._theta, self._dims, self._offsets, PT)
+            bad = run(K._predict_parallel, K._predict_rows, args, (0, m), size)
+        else:
+            # C order: one BLAS product for layer 1 beats copying X to examples-as-rows.
+            Z1 = np.matmul(X.T, self._W1.T)
+            bad = K._head_rows(Z1, self._theta, self._dims, self._offsets, PT, 0, m)
+        if bad:
+            _raise_nonfinite(X, where, first)
+        return PT.T.copy() if n_L > 1 else PT.reshape(1, m)
+
+
+def _model_dtype(dtype, arrays, where):
+    dtype = float_dtype(*arrays) if dtype is None else np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"{where}: dtype must be float32 or float64; got {dtype}")
+    return dtype
+
+
+def _thread_scope(n_threads, where):
+    """(parallel allowed, context manager that applies ``n_threads`` to this thread)."""
+    if n_threads is None:
+        return True, contextlib.nullcontext()
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
+        raise ValueError(f"{where}: n_threads must be None or a positive int; got {n_threads!r}")
+    if n_threads == 1:
+        return False, contextlib.nullcontext()
+    import numba
+
+    return True, threads(min(int(n_threads), numba.config.NUMBA_NUM_THREADS))
+
+
+def _raise_nonfinite(X, where, first):
+    bad_columns = np.flatnonzero(~np.isfinite(X).all(axis=0))
+    if bad_columns.size:
+        j = int(bad_columns[0])
+        row = int(np.flatnonzero(~np.isfinite(X[:, j]))[0])
+        raise ValueError(
+            f"{where}: X contains NaN or inf in example {first + j} (feature {row}, "
+            f"value {X[row, j]}); {bad_columns.size} example(s) affected in this chunk"
+        )
+    raise ValueError(
+        f"{where}: the output overflowed to inf or NaN although X is finite; its values are too large"
+    )

@@ -1,0 +1,85 @@
+"""Export a model to ONNX (optional extra: ``pip install "fastdnn[onnx]"``).
+
+The graph follows ONNX's row-per-example convention: input ``X`` of shape
+(m, n_x), output ``probability`` of shape (m, n_L), with one ``Gemm`` (W
+transposed, so the stored weights are the course's own) and one ``Relu`` or
+``Sigmoid`` per layer. ``m`` is a symbolic dimension, so any batch size runs.
+For a course-layout ``X`` of shape (n_x, m)::
+
+    P = session.run(None, {"X": np.ascontiguousarray(X.T)})[0].T
+"""
+
+import os
+import tempfile
+
+OPSET = 17
+"""ONNX opset of the exported graph (Gemm, Relu, Sigmoid are unchanged since 13)."""
+
+
+def to_onnx(model, path=None):
+    """The ONNX graph of ``model`` (a ``fastdnn.Model`` or a course ``parameters`` dict).
+
+    Parameters
+    ----------
+    model : fastdnn.Model or dict
+    path : str or os.PathLike, optional
+        Where to write the ``.onnx`` file, atomically (temporary file + rename).
+
+    Returns
+    -------
+    onnx.ModelProto
+        Checked with ``onnx.checker``.
+    """
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'fastdnn.onnx needs the onnx package: pip install "fastdnn[onnx]"'
+        ) from None
+    from .model import Model
+
+    if not isinstance(model, Model):
+        model = Model.from_parameters(model)
+    parameters = model.parameters()
+    dims = model.layer_dims
+    L = len(dims) - 1
+    elem = TensorProto.FLOAT if model.dtype.itemsize == 4 else TensorProto.DOUBLE
+    nodes, initializers = [], []
+    previous = "X"
+    for l in range(1, L + 1):
+        W, b = parameters[f"W{l}"], parameters[f"b{l}"].ravel()
+        initializers += [numpy_helper.from_array(W, f"W{l}"), numpy_helper.from_array(b, f"b{l}")]
+        nodes.append(helper.make_node("Gemm", [previous, f"W{l}", f"b{l}"], [f"Z{l}"], transB=1))
+        previous = "probability" if l == L else f"A{l}"
+        activation = "Sigmoid" if l == L else "Relu"
+        nodes.append(helper.make_node(activation, [f"Z{l}"], [previous]))
+    graph = helper.make_graph(
+        nodes,
+        "fastdnn",
+        [helper.make_tensor_value_info("X", elem, ["m", dims[0]])],
+        [helper.make_tensor_value_info("probability", elem, ["m", dims[-1]])],
+        initializers,
+    )
+    proto = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="fastdnn"
+    )
+    onnx.checker.check_model(proto)
+    if path is not None:
+        _write_atomically(os.fspath(path), proto.SerializeToString())
+    return proto
+
+
+def _write_atomically(path, data):
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".fastdnn-", suffix=".onnx.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
