@@ -29,15 +29,24 @@ def flatten(x):
 
 
 def check(case):
-    """fastdnn's result against the NumPy reference's, before anything is timed."""
-    got, want = flatten(case["impls"]["fastdnn"]()), flatten(case["impls"]["numpy"]())
-    if len(got) != len(want):
-        raise AssertionError(f"{case['name']} {case['size']}: {len(got)} outputs vs {len(want)}")
+    """Every timed result (fastdnn's, and peers' that return one) against the
+    NumPy reference's, before anything is timed."""
+    want = flatten(case["impls"]["numpy"]())
     tol = 1e-9 if case["dtype"] == np.float64 else 2e-4
-    for g, w in zip(got, want, strict=True):
-        scale = max(1.0, float(np.abs(w).max()))
-        if g.shape != w.shape or not np.allclose(g, w, rtol=tol, atol=tol * scale):
-            raise AssertionError(f"{case['name']} {case['size']}: fastdnn differs from NumPy")
+    for name, impl in case["impls"].items():
+        if name == "numpy":
+            continue
+        got = flatten(impl())
+        if not got and name != "fastdnn":
+            continue  # a peer's training loop returns nothing to compare
+        if len(got) != len(want):
+            raise AssertionError(
+                f"{case['name']} {case['size']}: {name} gives {len(got)} outputs vs {len(want)}"
+            )
+        for g, w in zip(got, want, strict=True):
+            scale = max(1.0, float(np.abs(w).max()))
+            if g.shape != w.shape or not np.allclose(g, w, rtol=tol, atol=tol * scale):
+                raise AssertionError(f"{case['name']} {case['size']}: {name} differs from NumPy")
 
 
 def main(argv=None):
@@ -98,6 +107,8 @@ def main(argv=None):
             f"[{per['fastdnn'][1] * 1e3:.4f}, {per['fastdnn'][2] * 1e3:.4f}]ms  {peer_text}",
             flush=True,
         )
+        if "flops" in case:
+            peer_text += f"  fastdnn {case['flops'] / fast / 1e9:.1f} GFLOP/s"
         rows.append(
             dict(
                 group=case["group"],
@@ -107,6 +118,7 @@ def main(argv=None):
                 dtype=dtype,
                 seconds={k: list(v) for k, v in per.items()},
                 ratio_vs_numpy=ref / fast,
+                **({"gflops": case["flops"] / fast / 1e9} if "flops" in case else {}),
             )
         )
     payload = {

@@ -11,6 +11,7 @@ import numpy as np
 import fastdnn as F
 from fastdnn import reference as R
 from fastdnn.app import initialize_parameters_deep
+from fastdnn.model import Model
 from fastdnn.train import train
 
 from . import peers
@@ -191,6 +192,34 @@ def _reference_steps(X, Y, params, steps):
     return params
 
 
+def inference(ms, dtypes):
+    """Model.predict_proba on the cat network against the course's float64
+    L_model_forward (the issue's reference for every inference row), with X in
+    the course's layout (Fortran order, as reshape(m, -1).T gives)."""
+    rng = np.random.default_rng(5)
+    params = initialize_parameters_deep(CAT)
+    for dtype in dtypes:
+        model = Model.from_parameters(params, dtype=dtype)
+        for m in ms:
+            X64 = np.asfortranarray(rng.random((CAT[0], m)))
+            X = np.asfortranarray(X64, dtype=dtype)
+            impls = {
+                "fastdnn": lambda X=X, model=model: model.predict_proba(X),
+                "numpy": lambda X=X64: R.L_model_forward(X, params)[0],
+            }
+            impls.update(peers.inference(model, X))
+            flops = 2 * m * sum(CAT[l] * CAT[l - 1] for l in range(1, len(CAT)))
+            yield dict(
+                group="inference",
+                name="predict_proba",
+                size=f"cat m={m}",
+                elements=m,
+                dtype=dtype,
+                impls=impls,
+                flops=flops,
+            )
+
+
 def all_cases(mode):
     quick = mode == "quick"
     elem_sizes = [(3, 2), (20, 209), (256, 256), (1024, 1024)] + ([] if quick else [(4096, 4096)])
@@ -204,3 +233,6 @@ def all_cases(mode):
         yield from linear(lin_shapes, dtype)
         yield from cost_and_update(cost_ms, updates, dtype)
     yield from model([209] if quick else [209, 2048], (np.float64, np.float32))
+    yield from inference(
+        [1, 64, 1024] if quick else [1, 16, 209, 1024, 8192], (np.float32, np.float64)
+    )

@@ -1,4 +1,5 @@
-"""Optional peers, timed beside fastdnn when installed: PyTorch CPU (eager).
+"""Optional peers, timed beside fastdnn when installed: PyTorch CPU (eager) and
+ONNX Runtime (forward pass of the exported model).
 
 A missing peer yields no implementation; the report lists it as skipped.
 Tensors are built once, outside the timed calls, as a PyTorch user would
@@ -12,9 +13,14 @@ try:
 except ImportError:  # the peer is optional
     torch = None
 
+try:
+    import onnxruntime
+except ImportError:  # the peer is optional
+    onnxruntime = None
+
 
 def available():
-    return {"torch": torch is not None}
+    return {"torch": torch is not None, "onnxruntime": onnxruntime is not None}
 
 
 def torch_elementwise(name, Z):
@@ -62,3 +68,35 @@ def torch_training(X, Y, params, learning_rate, steps):
         return None
 
     return {"torch": run}
+
+
+def inference(model, X):
+    """ONNX Runtime on fastdnn's ONNX export and a PyTorch nn.Sequential, both in
+    their row-per-example layout (``X.T``, a view when ``X`` is Fortran-ordered)."""
+    impls = {}
+    Xb = np.ascontiguousarray(X.T)
+    if onnxruntime is not None:
+        session = onnxruntime.InferenceSession(
+            model.to_onnx().SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+        impls["onnxruntime"] = lambda: session.run(None, {"X": Xb})[0].T
+    if torch is not None:
+        params = model.parameters()
+        L = len(params) // 2
+        layers = []
+        for l in range(1, L + 1):
+            W = torch.from_numpy(params[f"W{l}"])
+            lin = torch.nn.Linear(W.shape[1], W.shape[0], dtype=W.dtype)
+            with torch.no_grad():
+                lin.weight.copy_(W)
+                lin.bias.copy_(torch.from_numpy(params[f"b{l}"].ravel()))
+            layers += [lin, torch.nn.ReLU() if l < L else torch.nn.Sigmoid()]
+        net = torch.nn.Sequential(*layers).eval()
+        x = torch.from_numpy(Xb)
+
+        def forward():
+            with torch.inference_mode():
+                return net(x).numpy().T
+
+        impls["torch"] = forward
+    return impls

@@ -63,4 +63,13 @@ of 2048 float32 (72 KiB) stay in L1/L2 while a tile's sums accumulate
 44 ms for one pass over all 12,288 features)."""
 
 PREDICT_ROWS = 64
-"""Examples per parallel work item of the inference kernel."""
+"""Examples per block of the serial inference kernel (and at most per
+parallel work item): the block's first-layer sums fit in L1."""
+
+PREDICT_PARALLEL_MIN_MACS = 1 << 17
+"""First-layer multiply-adds from which ``Model.predict_proba`` goes parallel
+(the cat network: from one example on; about 10 us of serial work, several
+times a parallel region's start-up). Lower than ``PARALLEL_MIN_ELEMENTS``
+because inference calls are not followed by BLAS products in a training loop;
+the cost is that numba's idle workers spin for a while after each call
+(``n_threads=1`` avoids that)."""

@@ -32,9 +32,21 @@ def run(parallel, serial, args, span, size):
     size : int
         Elements of work, compared with ``PARALLEL_MIN_ELEMENTS``.
     """
-    if size >= PARALLEL_MIN_ELEMENTS and _REGION.acquire(blocking=False):
+    if enter(size):
         try:
             return parallel(*args)
         finally:
-            _REGION.release()
+            leave()
     return serial(*args, *span)
+
+
+def enter(size, threshold=PARALLEL_MIN_ELEMENTS):
+    """Take the parallel region if ``size >= threshold`` and it is free; True if taken.
+
+    A caller that gets True must call ``leave()`` (in a ``finally``).
+    """
+    return size >= threshold and _REGION.acquire(blocking=False)
+
+
+def leave():
+    _REGION.release()

@@ -23,7 +23,8 @@ import os
 
 import numpy as np
 
-from ._dispatch import run
+from . import _dispatch
+from ._config import PREDICT_PARALLEL_MIN_MACS
 from ._lazy import kernels as K
 from ._validation import as_matrix, float_dtype, layer_count
 from .threads import threads
@@ -277,10 +278,16 @@ class Model:
         """P (n_L, m) for X (n_x, m) in the model's dtype, C or Fortran order."""
         n_L, m = self.layer_dims[-1], X.shape[1]
         PT = np.empty((m, n_L), dtype=self.dtype)
-        size = X.size if parallel else 0
         if X.flags.f_contiguous:
             args = (X.T, self._W1, self._theta, self._dims, self._offsets, PT)
-            bad = run(K._predict_parallel, K._predict_rows, args, (0, m), size)
+            n1 = self.layer_dims[1]
+            if parallel and _dispatch.enter(X.size * n1, PREDICT_PARALLEL_MIN_MACS):
+                try:
+                    bad = K._predict_parallel(*args, _work_items())
+                finally:
+                    _dispatch.leave()
+            else:
+                bad = K._predict_rows(*args, 0, m)
         else:
             # C order: one BLAS product for layer 1 beats copying X to examples-as-rows.
             Z1 = np.matmul(X.T, self._W1.T)
@@ -295,6 +302,14 @@ def _model_dtype(dtype, arrays, where):
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"{where}: dtype must be float32 or float64; got {dtype}")
     return dtype
+
+
+def _work_items():
+    """Four parallel work items per thread numba may use (``NUMBA_NUM_THREADS``;
+    a lower per-thread setting just gets more, smaller items)."""
+    import numba
+
+    return 4 * numba.config.NUMBA_NUM_THREADS
 
 
 def _thread_scope(n_threads, where):

@@ -179,11 +179,38 @@ def _predict_rows(XT, W1, theta, dims, offsets, P, lo, hi):
     return bad
 
 
+@njit(**DOT)
+def _split(m, n1, items):
+    """(examples per work item, units per work item) of the parallel kernel.
+
+    About ``items`` work items (the API passes 4 per thread); examples in multiples of 4 (the tile
+    width) up to ``PREDICT_ROWS``. A batch too small for that splits W1's
+    units instead (in multiples of 5, the tile height), so that even one
+    example spreads over cores: each core then streams only its part of W1,
+    from its own L2 cache.
+    """
+    rows = (m + items - 1) // items
+    rows = min(PREDICT_ROWS, max(4, (rows + 3) // 4 * 4))
+    blocks = (m + rows - 1) // rows
+    unit_blocks = 1 if blocks >= items else (items + blocks - 1) // blocks
+    units = (n1 + unit_blocks - 1) // unit_blocks
+    return rows, min(n1, (units + 4) // 5 * 5)
+
+
 @njit(**dict(PARALLEL, fastmath=DOT["fastmath"]))
-def _predict_parallel(XT, W1, theta, dims, offsets, P):
+def _predict_parallel(XT, W1, theta, dims, offsets, P, items):
+    """``_predict_rows`` on all examples, work split over examples and units
+    (see ``_split``). The first layer goes to an (m, n_1) scratch array; the
+    cheap rest of the network runs after the parallel loop."""
     m = XT.shape[0]
-    bad = 0
-    for k in prange((m + PREDICT_ROWS - 1) // PREDICT_ROWS):
-        lo = k * PREDICT_ROWS
-        bad += _predict_rows(XT, W1, theta, dims, offsets, P, lo, min(m, lo + PREDICT_ROWS))
-    return bad
+    n1 = W1.shape[0]
+    rows, units = _split(m, n1, items)
+    unit_blocks = (n1 + units - 1) // units
+    Z1 = np.empty((m, n1), dtype=P.dtype)
+    for t in prange(((m + rows - 1) // rows) * unit_blocks):
+        lo = (t // unit_blocks) * rows
+        hi = min(m, lo + rows)
+        u0 = (t % unit_blocks) * units
+        u1 = min(n1, u0 + units)
+        _first_layer_rows(XT, W1[u0:u1], Z1[lo:hi, u0:u1], lo, hi)
+    return _head_rows(Z1, theta, dims, offsets, P, 0, m)
