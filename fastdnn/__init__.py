@@ -2,7 +2,8 @@
 by Step") with the same names and results, on parallel numba kernels.
 
 ``from fastdnn import ...`` replaces the course's own functions and its
-``dnn_utils`` import. Importing fastdnn imports NumPy only; numba is imported
+``dnn_utils`` import. ``fastdnn.Model`` serves a trained network (a cache-free
+inference path). Importing fastdnn imports NumPy only; numba is imported
 and the kernels are compiled (or loaded from the on-disk cache) on first use.
 """
 
@@ -11,6 +12,7 @@ from .cost import compute_cost
 from .dnn_utils import relu, relu_backward, sigmoid, sigmoid_backward
 from .forward import L_model_forward, linear_activation_forward, linear_forward
 from .init import initialize_parameters, initialize_parameters_deep
+from .model import Model
 from .threads import threads
 from .update import update_parameters
 
@@ -19,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "L_model_backward",
     "L_model_forward",
+    "Model",
     "compute_cost",
     "initialize_parameters",
     "initialize_parameters_deep",

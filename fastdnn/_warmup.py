@@ -37,3 +37,11 @@ def run(dtypes):
             for forward, backward in ((F.sigmoid, F.sigmoid_backward), (F.relu, F.relu_backward)):
                 A, Z = forward(Z)
                 backward(A, Z)
+        # Inference: the serial, parallel (at least PREDICT_PARALLEL_MIN_MACS)
+        # and BLAS (C-ordered X) paths.
+        _, _, parameters = _network(dtype, 1 << 13, 20, 1)
+        model = F.Model.from_parameters(parameters)
+        X = np.ones((1 << 13, 3), dtype)
+        for X_in in (np.asfortranarray(X), np.ascontiguousarray(X)):
+            model.predict_proba(X_in)
+            model.predict_proba(X_in, n_threads=1)

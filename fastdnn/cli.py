@@ -97,23 +97,21 @@ def _train(X, Y, dims, args):
 
 
 def _labels(X, parameters):
-    from .forward import L_model_forward
+    from .model import Model
 
-    return (L_model_forward(X, parameters)[0] > 0.5).astype(np.float64)
+    return Model.from_parameters(parameters).predict(X)
 
 
 def cmd_predict(args):
-    from .forward import L_model_forward
-    from .modelfile import load_model
+    from .model import Model
 
-    parameters, info = load_model(args.model)
+    model = Model.load(args.model)
     X, Y = _read_xy(args.data)
-    if X.shape[0] != info["layer_dims"][0]:
+    if X.shape[0] != model.layer_dims[0]:
         raise ValueError(
-            f"the model takes {info['layer_dims'][0]} inputs per example; {args.data!r} has {X.shape[0]}"
+            f"the model takes {model.layer_dims[0]} inputs per example; {args.data!r} has {X.shape[0]}"
         )
-    AL, _ = L_model_forward(X.astype(info["dtype"]), parameters)
-    p = AL.ravel()
+    p = model.predict_proba(X).ravel()
     labels = (p > 0.5).astype(int)
     out = open(args.output, "w") if args.output else sys.stdout
     try:

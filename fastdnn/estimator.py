@@ -9,8 +9,8 @@ end with ``_``), so ``clone``, pipelines and cross-validation work with it.
 
 import numpy as np
 
-from .forward import L_model_forward
 from .init import checked_layer_dims, initialize_parameters_deep_app
+from .model import Model
 from .train import train
 
 
@@ -109,21 +109,21 @@ class DNNClassifier:
             where="DNNClassifier.fit",
         )
         self.n_features_in_ = X.shape[1]
+        self.model_ = Model.from_parameters(self.parameters_)
         return self
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, 2)."""
-        if not hasattr(self, "parameters_"):
+        if not hasattr(self, "model_"):
             raise AttributeError("DNNClassifier: call fit before predict_proba")
         X = self._rows(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"DNNClassifier: X has {X.shape[1]} features; the model was fitted on {self.n_features_in_}"
             )
-        AL, _ = L_model_forward(
-            X.T.astype(self.parameters_["W1"].dtype, copy=False), self.parameters_
-        )
-        p = AL.ravel()
+        # X.T of a row-per-sample array is the Fortran-ordered (n_x, m) layout
+        # that the inference kernel reads without a copy.
+        p = self.model_.predict_proba(X.T).ravel()
         return np.column_stack([1 - p, p])
 
     def predict(self, X):
