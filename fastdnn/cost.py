@@ -36,7 +36,7 @@ def compute_cost(AL, Y):
     -------
     cost : 0-d ndarray
         In AL's dtype. Where AL is exactly 0 or 1, the log is taken of the
-        smallest normal float64 instead (a term costs at most about 708), and
+        smallest positive float64 instead (a term costs at most about 744.4), and
         a term whose weight Y or 1 - Y is 0 adds nothing, so the cost is
         finite for every finite input. Inside (0, 1) the values are the course's.
     """

@@ -15,6 +15,14 @@ TOL = {
     np.dtype(np.float32): dict(rtol=2e-5, atol=2e-6),
 }
 
+JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0").strip() not in ("", "0")
+
+jit_only = pytest.mark.skipif(
+    JIT_DISABLED,
+    reason="minutes of work as pure Python: runs in the compiled test run only "
+    "(the NUMBA_DISABLE_JIT=1 run checks kernel logic on smaller inputs)",
+)
+
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared")
 
 

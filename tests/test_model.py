@@ -10,7 +10,7 @@ import pytest
 
 import fastdnn
 import naive
-from conftest import TOL
+from conftest import TOL, jit_only
 from fastdnn.data import flatten_images
 from fastdnn.model import Model
 from fastdnn.modelfile import ModelFileError
@@ -74,6 +74,7 @@ def test_integer_input_is_converted(rng):
     )
 
 
+@jit_only
 def test_parallel_and_serial_are_bitwise_equal(rng):
     # 1,024 x 1,100 elements: above the parallel threshold.
     p = network(rng, [1024, 20, 7, 5, 1], np.float32)
@@ -213,6 +214,7 @@ def test_load_refuses_non_model(tmp_path):
         Model.load(path)
 
 
+@jit_only
 def test_eight_threads_predict_concurrently(rng):
     """Eight threads, each with its own inputs (some above the parallel
     threshold), for about two seconds: every result equals the serial one."""
