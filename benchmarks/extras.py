@@ -117,14 +117,28 @@ def spinning(repeats):
     }
 
 
+def blas_peak(repeats):
+    """GFLOP/s of NumPy's BLAS on a square product: the practical peak of this
+    machine, against which the inference rows' GFLOP/s are read."""
+    rng = np.random.default_rng(0)
+    out = {}
+    for dtype in ("float32", "float64"):
+        a = rng.random((2048, 2048)).astype(dtype)
+        t = measure({"gemm": lambda a=a: a @ a}, repeats, 0.2)["gemm"][0]
+        out[f"{dtype}_gemm_2048_gflops"] = 2 * 2048**3 / t / 1e9
+    return out
+
+
 def run(mode):
     quick = mode == "quick"
     result = {
         "compile": compile_times(2 if quick else 5),
         "threads": thread_scaling(2 if quick else 5),
         "spinning": spinning(3 if quick else 11),
+        "peak": blas_peak(3 if quick else 7),
     }
     print("# compile and import:", json.dumps(result["compile"]))
     print("# thread scaling:", json.dumps(result["threads"]))
     print("# BLAS/numba spinning:", json.dumps(result["spinning"]))
+    print("# BLAS peak:", json.dumps(result["peak"]))
     return result

@@ -11,6 +11,8 @@ def render(payload):
         "",
         "Median time per call; ratio = NumPy reference time / fastdnn time (above 1: fastdnn is faster).",
         "Peers in parentheses: their time and fastdnn's speed-up over them.",
+        "predict_proba rows: the NumPy reference is the course's float64 L_model_forward for both",
+        "dtypes (the issue's baseline); X is in the course's layout (Fortran order).",
         "",
         "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()),
         "",
@@ -25,6 +27,8 @@ def render(payload):
             for k, v in s.items()
             if k not in ("fastdnn", "numpy")
         )
+        if "gflops" in row:
+            peers += f"; fastdnn {row['gflops']:.1f} GFLOP/s"
         lines.append(
             f"| {row['name']} | {row['size']} | {row['dtype']} | {fast * 1e3:.4f} ms | {s['numpy'][0] * 1e3:.4f} ms | {row['ratio_vs_numpy']:.2f} | {peers} |"
         )
@@ -32,6 +36,7 @@ def render(payload):
         "compile": "Compile and import",
         "threads": "Thread scaling",
         "spinning": "BLAS / numba spinning",
+        "peak": "Practical peak (NumPy BLAS, 2048^3 product)",
     }
     for key, title in sections.items():
         if key in payload.get("extras", {}):

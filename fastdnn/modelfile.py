@@ -10,7 +10,8 @@ Layout (format version 1)::
     /b1 .. /bL   float datasets of shape (n_l, 1)
 
 Nothing is ever unpickled: h5py reads numeric datasets and string attributes
-only, and any other dataset dtype is refused. A save writes a temporary file
+only, and any other dataset dtype is refused, as are soft and external links
+(which could point into other files). A save writes a temporary file
 in the target folder, flushes it to disk, then renames it over the target, so
 a crash mid-save leaves the previous model intact.
 """
@@ -168,6 +169,9 @@ def load_model(path):
         parameters = {}
         for l in range(1, L + 1):
             for p, shape in (("W", (dims[l], dims[l - 1])), ("b", (dims[l], 1))):
+                if not isinstance(f.get(f"{p}{l}", getlink=True), h5py.HardLink):
+                    # A soft or external link could point anywhere, another file included.
+                    raise ModelFileError(f"{path!r}: layer {l}: {p}{l} is a link, not a dataset")
                 ds = f[f"{p}{l}"]
                 if not isinstance(ds, h5py.Dataset) or ds.dtype != dtype:
                     raise ModelFileError(
