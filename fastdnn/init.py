@@ -54,7 +54,14 @@ def _deep(layer_dims, seed, scale, where):
     np.random.seed(seed)
     parameters = {}
     for l in range(1, len(dims)):
-        parameters[f"W{l}"] = np.random.randn(dims[l], dims[l - 1]) * scale(dims[l - 1])
+        try:
+            parameters[f"W{l}"] = np.random.randn(dims[l], dims[l - 1]) * scale(dims[l - 1])
+        except (MemoryError, ValueError) as exc:  # ValueError: "array is too big"
+            gib = dims[l] * dims[l - 1] * 8 / 2**30
+            raise MemoryError(
+                f"{where}: layer {l}: W{l} of shape ({dims[l]}, {dims[l - 1]}) needs "
+                f"{gib:,.1f} GiB of float64 ({exc})"
+            ) from None
         parameters[f"b{l}"] = np.zeros((dims[l], 1))
     return parameters
 

@@ -122,6 +122,12 @@ def test_read_only_inputs_work(rng):
     assert not np.array_equal(trained["W1"], p["W1"])
 
 
+@pytest.mark.parametrize("dims", [[2**40, 2**40], [3, 2**20, 2**20, 1]])
+def test_very_large_layers_fail_cleanly(dims):
+    with pytest.raises(MemoryError, match=r"initialize_parameters_deep: layer \d: W\d of shape"):
+        F.initialize_parameters_deep(dims)
+
+
 def run_cli(*args):
     return subprocess.run(
         [sys.executable, "-m", "fastdnn", *args],
