@@ -7,6 +7,7 @@ then one fused kernel pass that adds ``b`` and applies the activation, writing
 
 import numpy as np
 
+from ._config import SKINNY_MAX_UNITS, SKINNY_MIN_INPUTS
 from ._dispatch import run
 from ._lazy import kernels as K
 from ._validation import (
@@ -50,8 +51,16 @@ def layer_forward(A_prev, W, b, code, where, names=("A_prev", "W", "b")):
     For the identity activation, ``A`` is ``Z``. ``A_prev``, ``W`` and ``b`` must
     already come from ``checked_layer``.
     """
-    Z = np.empty((W.shape[0], A_prev.shape[1]), dtype=W.dtype)
-    np.matmul(W, A_prev, out=Z)
+    n, n_prev = W.shape
+    if W.dtype == np.float32 and n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS:
+        # Few units, many inputs (the cat network's first layer): OpenBLAS's
+        # sgemm is faster on A_prev.T @ W.T than on W @ A_prev; the transposing
+        # copy of the small (m, n) result costs microseconds. (Measured, see
+        # _config.SKINNY_MAX_UNITS: in float64 it is no faster.)
+        Z = np.matmul(A_prev.T, W.T).T.copy()
+    else:
+        Z = np.empty((n, A_prev.shape[1]), dtype=W.dtype)
+        np.matmul(W, A_prev, out=Z)
     A = Z if code == IDENTITY else np.empty_like(Z)
     z, bias, a, m = flat(Z), flat(b), flat(A), Z.shape[1]
     args = (z, bias, a, m, code)
