@@ -10,7 +10,7 @@ import pytest
 
 import fastdnn as F
 import naive as N
-from conftest import TOL, layouts
+from conftest import JIT_DISABLED, TOL, layouts
 from fastdnn import kernels as K
 from fastdnn._config import PARALLEL_MIN_ELEMENTS
 from fastdnn.activations import ACTIVATIONS, IDENTITY
@@ -129,6 +129,34 @@ def test_exp_accuracy_one_ulp():
     assert ulps.max() <= 1.0
     assert np.abs(out - ref)[~normal].max() <= 5e-324
     assert sigmoid(-800.0) == 0.0
+
+
+def test_log_within_one_ulp_denormals_included():
+    """The cost's log (vectorizable fdlibm log) against np.log, 5e-324 to 1.7e308."""
+    from numba import njit
+
+    from fastdnn.kernels._scalar import log_pos  # noqa: F401  (inlined below)
+
+    @njit
+    def log_all(x, out):
+        for i in range(x.size):
+            out[i] = log_pos(x[i])
+
+    rng = np.random.default_rng(2)
+    x = np.concatenate(
+        [
+            np.geomspace(5e-324, 1.7e308, 20_001 if JIT_DISABLED else 400_001),
+            np.linspace(0.5, 2.0, 10_001),
+            rng.random(10_000),
+            [5e-324, 2.2250738585072014e-308, np.nextafter(1.0, 0.0), 1.0, np.nextafter(1.0, 2.0)],
+        ]
+    )
+    out = np.empty_like(x)
+    log_all(x, out)
+    ref = np.log(x)
+    assert np.all(out[ref == 0] == 0)
+    ulps = np.abs(out - ref)[ref != 0] / np.spacing(np.abs(ref[ref != 0]))
+    assert ulps.max() <= 1.0
 
 
 @pytest.mark.parametrize(
