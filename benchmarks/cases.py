@@ -156,7 +156,8 @@ def model(ms, dtypes, steps=10):
     rng = np.random.default_rng(3)
     for dtype in dtypes:
         for m in ms:
-            X = rng.random((CAT[0], m)).astype(dtype)
+            # The course's layout: reshape(m, -1).T / 255 is Fortran-ordered.
+            X = np.asfortranarray(rng.random((CAT[0], m)), dtype=dtype)
             Y = (rng.random((1, m)) > 0.6).astype(dtype)
             params = {k: v.astype(dtype) for k, v in initialize_parameters_deep(CAT).items()}
             AL, caches = R.L_model_forward(X, params)
