@@ -247,3 +247,22 @@ def test_eight_threads_predict_concurrently(rng):
         t.join()
     assert not failures
     assert min(calls) > 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_first_layer_kernels_against_numpy(rng, dtype):
+    """The tiled first layer, serial and parallel (split over examples and over
+    units), against X.T @ W1.T: 4x5 tiles plus remainders of both."""
+    from fastdnn import kernels as K
+
+    for m, n1, n_x in ((1, 5, 7), (3, 23, 2049), (37, 23, 300), (9, 2, 4100)):
+        XT = rng.standard_normal((m, n_x)).astype(dtype)
+        W1 = rng.standard_normal((n1, n_x)).astype(dtype)
+        serial, parallel = np.empty((m, n1), dtype), np.empty((m, n1), dtype)
+        K._first_layer_rows(XT, W1, serial, 0, m)
+        for items in (1, 8, 64):
+            K._first_layer_parallel(XT, W1, parallel, items)
+            np.testing.assert_array_equal(parallel, serial)
+        expected = XT.astype(np.float64) @ W1.T.astype(np.float64)
+        bound = 2 * (n_x + 2) * np.finfo(dtype).eps * (np.abs(XT) @ np.abs(W1.T))
+        assert np.all(np.abs(serial - expected) <= bound)

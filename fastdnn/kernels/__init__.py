@@ -16,7 +16,13 @@ from .elementwise import (
     _sigmoid_parallel,
     _sigmoid_span,
 )
-from .inference import _head_rows, _predict_parallel, _predict_rows
+from .inference import (
+    _first_layer_parallel,
+    _first_layer_rows,
+    _head_rows,
+    _predict_parallel,
+    _predict_rows,
+)
 from .layer import (
     _activation_backward_db_parallel,
     _activation_backward_db_rows,
@@ -34,6 +40,8 @@ __all__ = [
     "_bias_activation_parallel",
     "_bias_activation_span",
     "_cross_entropy_dAL",
+    "_first_layer_parallel",
+    "_first_layer_rows",
     "_head_rows",
     "_predict_parallel",
     "_predict_rows",

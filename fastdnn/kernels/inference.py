@@ -197,20 +197,26 @@ def _split(m, n1, items):
     return rows, min(n1, (units + 4) // 5 * 5)
 
 
-@njit(**dict(PARALLEL, fastmath=DOT["fastmath"]))
+@njit(**DOT)
 def _predict_parallel(XT, W1, theta, dims, offsets, P, items):
     """``_predict_rows`` on all examples, work split over examples and units
     (see ``_split``). The first layer goes to an (m, n_1) scratch array; the
     cheap rest of the network runs after the parallel loop."""
+    Z1 = np.empty((XT.shape[0], W1.shape[0]), dtype=P.dtype)
+    _first_layer_parallel(XT, W1, Z1, items)
+    return _head_rows(Z1, theta, dims, offsets, P, 0, XT.shape[0])
+
+
+@njit(**dict(PARALLEL, fastmath=DOT["fastmath"]))
+def _first_layer_parallel(XT, W1, Z1, items):
+    """Z1 = XT @ W1.T, (m, n_1), in about ``items`` work items (see ``_split``)."""
     m = XT.shape[0]
     n1 = W1.shape[0]
     rows, units = _split(m, n1, items)
     unit_blocks = (n1 + units - 1) // units
-    Z1 = np.empty((m, n1), dtype=P.dtype)
     for t in prange(((m + rows - 1) // rows) * unit_blocks):
         lo = (t // unit_blocks) * rows
         hi = min(m, lo + rows)
         u0 = (t % unit_blocks) * units
         u1 = min(n1, u0 + units)
         _first_layer_rows(XT, W1[u0:u1], Z1[lo:hi, u0:u1], lo, hi)
-    return _head_rows(Z1, theta, dims, offsets, P, 0, m)
