@@ -131,6 +131,25 @@ def test_exp_accuracy_one_ulp():
     assert sigmoid(-800.0) == 0.0
 
 
+def test_float32_sigmoid_within_a_few_ulp():
+    """float32 sigmoid and slope are computed in float32 (Cephes expf): within
+    3 float32 ulp (sigmoid) and 5 ulp (slope: three roundings more) of the
+    exact value, denormal outputs included, never NaN. Measured: 2.4 and 4.2."""
+    z = np.concatenate([np.linspace(-110, 110, 400_001), [-1e30, -104.5, -88.7, 0.0, 88.7, 1e30]])
+    Z = z.astype(np.float32).reshape(1, -1)
+    A, _ = F.sigmoid(Z)
+    with np.errstate(over="ignore"):  # exp(1e30) = inf gives the right limit, 0
+        exact = 1 / (1 + np.exp(-Z.astype(np.float64)))
+    assert A.dtype == np.float32
+    ulp = np.spacing(exact.astype(np.float32)).astype(np.float64)
+    assert (np.abs(A - exact) / ulp).max() <= 3
+    e = np.exp(-np.abs(Z.astype(np.float64)))
+    slope = e / (1 + e) ** 2
+    dZ = F.sigmoid_backward(np.ones_like(Z), Z)
+    ulp = np.spacing(slope.astype(np.float32)).astype(np.float64)
+    assert np.isfinite(dZ).all() and (np.abs(dZ - slope) / ulp).max() <= 5
+
+
 def test_log_within_one_ulp_denormals_included():
     """The cost's log (vectorizable fdlibm log) against np.log, 5e-324 to 1.7e308."""
     from numba import njit
