@@ -84,37 +84,51 @@ def thread_scaling(repeats):
 
 
 def spinning(repeats):
-    """Many small parallel calls right after a large BLAS product, against the same calls alone.
+    """numba calls right after a large BLAS product, against the same calls alone.
 
-    If BLAS threads kept spinning after the product they would compete with
-    numba's threads for the cores, and the loop after the GEMM would be slower.
+    Two loops: many small calls (the serial path) and a few large ones (the
+    parallel path, 2^20 elements). If BLAS threads keep spinning after the
+    product, they compete with numba's threads for the cores and the loop
+    after the GEMM is slower. (OpenBLAS spins until OPENBLAS_THREAD_TIMEOUT.)
     """
     rng = np.random.default_rng(0)
     big = rng.standard_normal((2048, 2048))
-    Z = rng.standard_normal((256, 256))  # 65,536 elements: the parallel path
+    small = rng.standard_normal((256, 256))  # 65,536 elements: the serial path
+    large = rng.standard_normal((1024, 1024))  # 2^20 elements: the parallel path
 
-    def loop():
-        for _ in range(200):
-            F.relu(Z)
+    def repeat(fn, x, n):
+        def loop():
+            for _ in range(n):
+                fn(x)  # results dropped at once, as in a real loop
 
-    def after_gemm():
-        big @ big
-        t = time.perf_counter()
-        loop()
-        return time.perf_counter() - t
+        return loop
 
-    def alone():
-        t = time.perf_counter()
-        loop()
-        return time.perf_counter() - t
-
-    a = [after_gemm() for _ in range(repeats)]
-    b = [alone() for _ in range(repeats)]
-    return {
-        "relu_256x256_x200_after_gemm_s": float(np.median(a)),
-        "relu_256x256_x200_alone_s": float(np.median(b)),
-        "slowdown": float(np.median(a) / np.median(b)),
+    loops = {
+        "relu_256x256_x200": repeat(F.relu, small, 200),
+        "sigmoid_1024x1024_x5": repeat(F.sigmoid, large, 5),
     }
+    out = {}
+    for name, loop in loops.items():
+
+        def after_gemm(loop=loop):
+            big @ big
+            t = time.perf_counter()
+            loop()
+            return time.perf_counter() - t
+
+        def alone(loop=loop):
+            time.sleep(0.3)  # longer than OpenBLAS's spin
+            t = time.perf_counter()
+            loop()
+            return time.perf_counter() - t
+
+        a = [after_gemm() for _ in range(repeats)]
+        b = [alone() for _ in range(repeats)]
+        out[f"{name}_after_gemm_s"] = float(np.median(a))
+        out[f"{name}_alone_s"] = float(np.median(b))
+        out[f"{name}_slowdown"] = float(np.median(a) / np.median(b))
+    out["OPENBLAS_THREAD_TIMEOUT"] = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "unset")
+    return out
 
 
 def blas_peak(repeats):
