@@ -37,7 +37,7 @@ if config.DISABLE_JIT:
 
     def _bits_to_float32(bits):
         return np.int32(bits).view(np.float32)
-else:
+else:  # pragma: no cover - LLVM intrinsics exist only when compiling (not in the no-JIT run)
 
     @intrinsic
     def _bits_to_float32(typingctx, bits):
@@ -197,7 +197,7 @@ def sigmoid_slope(z):
     return _sigmoid_slope32(z) if isinstance(z, np.float32) else _sigmoid_slope64(z)
 
 
-if not config.DISABLE_JIT:
+if not config.DISABLE_JIT:  # pragma: no cover - compile-time dispatch (not in the no-JIT run)
 
     @overload(sigmoid, inline="always")
     def _sigmoid_overload(z):
