@@ -18,9 +18,10 @@ a crash mid-save leaves the previous model intact.
 
 import json
 import os
-import tempfile
 
 import numpy as np
+
+from ._atomic import atomic_path
 
 FORMAT = "fastdnn-model"
 FORMAT_VERSION = 1
@@ -73,36 +74,17 @@ def save_model(path, parameters, dtype=None, training=None):
     path = os.fspath(path)
     if os.path.isdir(path):
         raise IsADirectoryError(f"save_model: {path!r} is a directory")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastdnn-", suffix=".h5.tmp", dir=folder)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["layer_dims"] = np.asarray(dims, dtype=np.int64)
-            f.attrs["activations"] = json.dumps(activations)
-            f.attrs["dtype"] = dtype.name
-            f.attrs["fastdnn_version"] = __version__
-            f.attrs["training"] = json.dumps(training or {})
-            for l in range(1, len(dims)):
-                for p in "Wb":
-                    f.create_dataset(f"{p}{l}", data=np.asarray(parameters[f"{p}{l}"], dtype=dtype))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    with atomic_path(path, ".h5.tmp") as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["layer_dims"] = np.asarray(dims, dtype=np.int64)
+        f.attrs["activations"] = json.dumps(activations)
+        f.attrs["dtype"] = dtype.name
+        f.attrs["fastdnn_version"] = __version__
+        f.attrs["training"] = json.dumps(training or {})
+        for l in range(1, len(dims)):
+            for p in "Wb":
+                f.create_dataset(f"{p}{l}", data=np.asarray(parameters[f"{p}{l}"], dtype=dtype))
 
 
 def _attr(f, name, path):

@@ -10,7 +10,8 @@ For a course-layout ``X`` of shape (n_x, m)::
 """
 
 import os
-import tempfile
+
+from ._atomic import atomic_path
 
 OPSET = 17
 """ONNX opset of the exported graph (Gemm, Relu, Sigmoid are unchanged since 13)."""
@@ -66,20 +67,6 @@ def to_onnx(model, path=None):
     )
     onnx.checker.check_model(proto)
     if path is not None:
-        _write_atomically(os.fspath(path), proto.SerializeToString())
+        with atomic_path(os.fspath(path), ".onnx.tmp") as tmp, open(tmp, "wb") as fh:
+            fh.write(proto.SerializeToString())
     return proto
-
-
-def _write_atomically(path, data):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastdnn-", suffix=".onnx.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

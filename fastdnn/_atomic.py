@@ -1,0 +1,36 @@
+"""Atomic file writes: a temporary file in the target's folder, renamed over it."""
+
+import contextlib
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix):
+    """Yield a temporary path to write; on success it replaces ``path``.
+
+    The temporary file lives in ``path``'s folder (so the rename is atomic), is
+    flushed to disk before the rename, and the folder is flushed after it. On
+    any exception the temporary file is removed and ``path`` is untouched, so a
+    crash mid-write leaves the previous file intact.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".fastdnn-", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some platforms cannot open a folder; the rename is done
+        return
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
