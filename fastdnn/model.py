@@ -165,13 +165,7 @@ class Model:
             if X.dtype == self.dtype and (X.flags.f_contiguous or X.flags.c_contiguous):
                 return self._proba(X, parallel, where, first=0)
             m = X.shape[1]
-            P = np.empty((self.layer_dims[-1], m), dtype=self.dtype)
-            step = self._chunk_examples(None)
-            for lo in range(0, m, step):
-                hi = min(m, lo + step)
-                chunk = np.asfortranarray(X[:, lo:hi], dtype=self.dtype)
-                P[:, lo:hi] = self._proba(chunk, parallel, where, first=lo)
-            return P
+            return self._chunked(lambda lo, hi: X[:, lo:hi], m, None, None, parallel, where)
 
     def predict(self, X, threshold=0.5, n_threads=None):
         """Labels: 1 where ``predict_proba(X) > threshold``, else 0.
@@ -223,18 +217,16 @@ class Model:
         if scale is not None and not np.isfinite(scale):
             raise ValueError(f"{where}: scale must be finite; got {scale}")
         parallel, scope = _thread_scope(n_threads, where)
-        P = np.empty((self.layer_dims[-1], m), dtype=self.dtype)
-        step = self._chunk_examples(chunk_examples)
+
+        def read(lo, hi):
+            if examples_first:
+                raw = np.asarray(source[lo:hi]).reshape(hi - lo, -1).T
+            else:
+                raw = np.asarray(source[:, lo:hi])
+            return self._checked_input(raw, "source", where)
+
         with scope:
-            for lo in range(0, m, step):
-                hi = min(m, lo + step)
-                raw = np.asarray(source[lo:hi] if examples_first else source[:, lo:hi])
-                raw = raw.reshape(hi - lo, -1).T if examples_first else raw
-                chunk = np.asfortranarray(self._checked_input(raw, "source", where), self.dtype)
-                if scale is not None:
-                    chunk *= self.dtype.type(scale)
-                P[:, lo:hi] = self._proba(chunk, parallel, where, first=lo)
-        return P
+            return self._chunked(read, m, chunk_examples, scale, parallel, where)
 
     def predict_proba_hdf5(self, path, dataset, **options):
         """``predict_proba_stream`` over the dataset ``dataset`` of the HDF5 file ``path``.
@@ -273,6 +265,19 @@ class Model:
         if chunk_examples < 1:
             raise ValueError(f"chunk_examples must be at least 1; got {chunk_examples}")
         return int(chunk_examples)
+
+    def _chunked(self, read, m, chunk_examples, scale, parallel, where):
+        """P (n_L, m) from ``read(lo, hi)``, an (n_x, hi - lo) array per chunk of examples,
+        each converted to the model's dtype in Fortran order (and scaled) before predicting."""
+        P = np.empty((self.layer_dims[-1], m), dtype=self.dtype)
+        step = self._chunk_examples(chunk_examples)
+        for lo in range(0, m, step):
+            hi = min(m, lo + step)
+            chunk = np.asfortranarray(read(lo, hi), dtype=self.dtype)
+            if scale is not None:
+                chunk *= self.dtype.type(scale)
+            P[:, lo:hi] = self._proba(chunk, parallel, where, first=lo)
+        return P
 
     def _proba(self, X, parallel, where, first):
         """P (n_L, m) for X (n_x, m) in the model's dtype, C or Fortran order."""
