@@ -82,12 +82,41 @@ def test_elementwise_span_and_parallel_agree(n, rng):
     np.testing.assert_array_equal(p2, p1)  # in place (the training loop's use) too
 
 
-def test_kernels_count_nonfinite():
-    Z = np.array([0.0, np.nan, np.inf, -np.inf, 1.0])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kernels_count_nonfinite(dtype):
+    # float32 sigmoid kernels count in a second loop (_scalar.count_apart):
+    # both ways must count the same.
+    Z = np.array([0.0, np.nan, np.inf, -np.inf, 1.0], dtype)
+    dA = np.array([np.nan, 1.0, 2.0, 3.0, -np.inf], dtype)
     out = np.empty_like(Z)
     assert K._sigmoid_span(Z, out, 0, 5) == 3
+    assert K._sigmoid_parallel(Z, out) == 3
     assert K._relu_parallel(Z, out) == 3
     assert K._sgd_span(Z, Z, 0.1, out, 0, 5) == 3
+    for span, into in [
+        (K._sigmoid_backward_span, K._sigmoid_backward_into),
+        (K._relu_backward_span, K._relu_backward_into),
+    ]:
+        assert span(dA, Z, out, 0, 5) == 5
+        assert into(dA.reshape(1, 5), Z.reshape(1, 5), out.reshape(1, 5)) == 5
+    assert K._sigmoid_into(Z.reshape(5, 1), out.reshape(5, 1)) == 3
+    assert K._relu_into(Z.reshape(5, 1), out.reshape(5, 1)) == 3
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_lean_path_matches_general_path(dtype, rng):
+    """Exact C-contiguous float arrays take dnn_utils' lean path, other layouts
+    the general one: same numbers, bit for bit, and the same cache object."""
+    Z, dA = randn(rng, (7, 13), dtype), randn(rng, (7, 13), dtype)
+    ZF, dAF = np.asfortranarray(Z), np.asfortranarray(dA)
+    for name in ("sigmoid", "relu"):
+        A, cache = getattr(F, name)(Z)
+        assert cache is Z and A.flags.c_contiguous
+        np.testing.assert_array_equal(A, getattr(F, name)(ZF)[0])
+        backward = getattr(F, name + "_backward")
+        np.testing.assert_array_equal(backward(dA, Z), backward(dAF, ZF))
+        # dtypes differ: the general path converts (float64 wins)
+        assert backward(dA.astype(np.float64), Z).dtype == np.float64
 
 
 def test_sigmoid_extremes_finite_and_exact_limits():

@@ -7,12 +7,16 @@ each kernel compiles (or loads from the on-disk cache) on its first call.
 """
 
 from .elementwise import (
+    _relu_backward_into,
     _relu_backward_parallel,
     _relu_backward_span,
+    _relu_into,
     _relu_parallel,
     _relu_span,
+    _sigmoid_backward_into,
     _sigmoid_backward_parallel,
     _sigmoid_backward_span,
+    _sigmoid_into,
     _sigmoid_parallel,
     _sigmoid_span,
 )
@@ -35,6 +39,10 @@ from .loss import _cross_entropy_dAL, _cross_entropy_parallel, _cross_entropy_sp
 from .update import _sgd_parallel, _sgd_span
 
 __all__ = [
+    "_relu_backward_into",
+    "_relu_into",
+    "_sigmoid_backward_into",
+    "_sigmoid_into",
     "_activation_backward_db_parallel",
     "_activation_backward_db_rows",
     "_bias_activation_parallel",
