@@ -30,6 +30,7 @@ from .inference import (
 from .layer import (
     _activation_backward_db_parallel,
     _activation_backward_db_rows,
+    _bias_activation_into,
     _bias_activation_parallel,
     _bias_activation_span,
     _row_means_parallel,
@@ -45,6 +46,7 @@ __all__ = [
     "_sigmoid_into",
     "_activation_backward_db_parallel",
     "_activation_backward_db_rows",
+    "_bias_activation_into",
     "_bias_activation_parallel",
     "_bias_activation_span",
     "_cross_entropy_dAL",
