@@ -16,66 +16,54 @@ _ndarray = np.ndarray
 
 
 def _activation(Z, where, into, span, parallel):
-    # The lean path: an exact float32/float64 ndarray, C-contiguous, non-empty
-    # and below the parallel threshold needs no conversion and no flat views;
-    # one kernel call on the whole array brings a 3x2 relu from 1.9 us to
-    # 0.75 us (NumPy's: 0.58 us). The checks are inline: at this size each
-    # Python call costs a tenth of the budget. (``dtype is`` matches only the
-    # native-order dtypes; anything else takes the general path, which
-    # validates and converts.)
-    if (
+    # The lean check: an exact float32/float64 ndarray in C order needs no
+    # validation beyond these attribute reads and no conversion. Anything
+    # else is validated and converted. (``dtype is`` matches only the
+    # native-order dtypes.) The checks are inline: on a 3x2 array each Python
+    # call costs a tenth of the budget (relu 3x2: 1.9 us before this path,
+    # 0.84 us with it; NumPy's own 0.58 us).
+    if not (
         type(Z) is _ndarray
         and (Z.dtype is _F64 or Z.dtype is _F32)
-        and 0 < Z.size < PARALLEL_MIN_ELEMENTS
+        and Z.size
         and Z.flags.c_contiguous
     ):
-        A = np.empty_like(Z)
-        if into(Z, A):
-            raise_nonfinite(where, {"Z": Z})
-        return A, Z
-    return _unary(Z, where, span, parallel)
-
-
-def _activation_backward(dA, Z, where, into, span, parallel):
-    # The lean path, as in _activation, for two arrays of one dtype and shape.
-    if (
-        type(Z) is _ndarray
-        and type(dA) is _ndarray
-        and (Z.dtype is _F64 or Z.dtype is _F32)
-        and dA.dtype is Z.dtype
-        and dA.shape == Z.shape
-        and 0 < Z.size < PARALLEL_MIN_ELEMENTS
-        and Z.flags.c_contiguous
-        and dA.flags.c_contiguous
-    ):
-        dZ = np.empty_like(Z)
-        if into(dA, Z, dZ):
-            raise_nonfinite(where, {"dA": dA, "cache (Z)": Z})
-        return dZ
-    return _backward(dA, Z, where, span, parallel)
-
-
-def _unary(Z, where, span, parallel):
-    Z = as_array(Z, "Z", where)
-    Z = converted(Z, float_dtype(Z))
+        Z = as_array(Z, "Z", where)
+        Z = converted(Z, float_dtype(Z))
     A = np.empty_like(Z)
-    z, a = flat(Z), flat(A)
-    bad = run(parallel, span, (z, a), (0, z.size), z.size)
+    if Z.size < PARALLEL_MIN_ELEMENTS:
+        # Serial anyway: one kernel call on the whole arrays, no flat views.
+        bad = into(Z, A)
+    else:
+        bad = run(parallel, span, (flat(Z), flat(A)), (0, Z.size), Z.size)
     if bad:
         raise_nonfinite(where, {"Z": Z})
     return A, Z
 
 
-def _backward(dA, cache, where, span, parallel):
-    dA = as_array(dA, "dA", where)
-    Z = as_array(cache, "cache (Z)", where)
-    if dA.shape != Z.shape:
-        raise ValueError(f"{where}: dA has shape {dA.shape} but cache (Z) has shape {Z.shape}")
-    dtype = float_dtype(dA, Z)
-    dA, Z = converted(dA, dtype), converted(Z, dtype)
+def _activation_backward(dA, Z, where, into, span, parallel):
+    # The lean check, as in _activation, for two arrays of one dtype and shape.
+    if not (
+        type(Z) is _ndarray
+        and type(dA) is _ndarray
+        and (Z.dtype is _F64 or Z.dtype is _F32)
+        and dA.dtype is Z.dtype
+        and dA.shape == Z.shape
+        and Z.size
+        and Z.flags.c_contiguous
+        and dA.flags.c_contiguous
+    ):
+        dA = as_array(dA, "dA", where)
+        Z = as_array(Z, "cache (Z)", where)
+        if dA.shape != Z.shape:
+            raise ValueError(f"{where}: dA has shape {dA.shape} but cache (Z) has shape {Z.shape}")
+        dtype = float_dtype(dA, Z)
+        dA, Z = converted(dA, dtype), converted(Z, dtype)
     dZ = np.empty_like(Z)
-    da, z, dz = flat(dA), flat(Z), flat(dZ)
-    bad = run(parallel, span, (da, z, dz), (0, z.size), z.size)
+    if Z.size < PARALLEL_MIN_ELEMENTS:
+        bad = into(dA, Z, dZ)
+    else:
+        bad = run(parallel, span, (flat(dA), flat(Z), flat(dZ)), (0, Z.size), Z.size)
     if bad:
         raise_nonfinite(where, {"dA": dA, "cache (Z)": Z})
     return dZ

@@ -60,7 +60,7 @@ def _bias_activation_into(Z, b, A, code):
     """``_bias_activation_span`` over all of the C-contiguous (n, m) ``Z``.
 
     The API's lean path for small layers: whole 2-D arrays in, so the caller
-    makes no flat views (see ``fastdnn.forward.forward_layer``).
+    makes no flat views (see ``fastdnn.forward.layer_forward``).
     """
     return _bias_activation_span(
         Z.reshape(-1), b.reshape(-1), A.reshape(-1), Z.shape[1], code, 0, Z.size
