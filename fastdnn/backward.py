@@ -7,12 +7,24 @@ BLAS products give ``dW = dZ @ A_prev.T / m`` and ``dA_prev = W.T @ dZ``
 
 import numpy as np
 
+from ._config import PARALLEL_MIN_ELEMENTS
 from ._dispatch import run
 from ._lazy import kernels as K
-from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, raise_nonfinite
+from ._validation import (
+    _F32,
+    _F64,
+    as_matrix,
+    blas_ready,
+    converted,
+    flat,
+    float_dtype,
+    raise_nonfinite,
+)
 from .activations import IDENTITY, RELU, SIGMOID, activation_code
 from .cost import checked_labels
-from .forward import checked_layer
+from .forward import checked_layer, matmul
+
+_ndarray = np.ndarray
 
 
 def _unpack(cache, where, with_Z):
@@ -54,11 +66,68 @@ def checked_backward(dA, cache, where, with_Z=True, dA_name="dA"):
     return converted(dA, dtype), blas_ready(A_prev, dtype), blas_ready(W, dtype), Z
 
 
+def _lean(dA, A_prev, W, b, Z):
+    """True when the inputs can be used as they are, without ``checked_backward``.
+
+    Exact float32/float64 ndarrays of one dtype and matching 2-D shapes,
+    ``dA`` and ``Z`` C-contiguous (the kernel's layout), ``A_prev`` and ``W``
+    in C or Fortran order (BLAS reads either). ``Z`` is None for
+    ``linear_backward``. Anything else goes through ``checked_backward``,
+    which validates, converts and names what is wrong.
+    """
+    return (
+        type(dA) is _ndarray
+        and type(A_prev) is _ndarray
+        and type(W) is _ndarray
+        and type(b) is _ndarray
+        and (W.dtype is _F64 or W.dtype is _F32)
+        and dA.dtype is W.dtype
+        and A_prev.dtype is W.dtype
+        and b.dtype is W.dtype
+        and len(W_shape := W.shape) == 2  # each .shape read builds a tuple: read once
+        and len(A_shape := A_prev.shape) == 2
+        and W_shape[1] == A_shape[0]
+        and W_shape[1]
+        and dA.shape == (W_shape[0], A_shape[1])
+        and b.shape == (W_shape[0], 1)
+        and dA.size
+        and dA.flags.c_contiguous
+        and (W.flags.c_contiguous or W.flags.f_contiguous)
+        and (A_prev.flags.c_contiguous or A_prev.flags.f_contiguous)
+        and (
+            Z is None
+            or (
+                type(Z) is _ndarray
+                and Z.dtype is W.dtype
+                and Z.shape == dA.shape
+                and Z.flags.c_contiguous
+            )
+        )
+    )
+
+
+def validated_layer_backward(dA, cache, code, where, dA_name="dA"):
+    """Validate one layer's backward inputs and run it: (dA_prev, dW, db).
+
+    ``code == IDENTITY`` reads a linear cache ``(A_prev, W, b)`` and takes
+    ``dA`` as dZ (``linear_backward``); otherwise the cache is
+    ``((A_prev, W, b), Z)``. The lean check skips ``checked_backward`` for
+    inputs that need no conversion (the course's 3x2 linear_backward:
+    7.0 -> 4.3 us; NumPy 4.8 us).
+    """
+    with_Z = code != IDENTITY
+    A_prev, W, b, Z = _unpack(cache, where, with_Z)
+    if not _lean(dA, A_prev, W, b, Z):
+        dA, A_prev, W, Z = checked_backward(dA, cache, where, with_Z, dA_name)
+    return layer_backward(dA, A_prev, W, Z, code, where)
+
+
 def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
     """dZ and db in one kernel pass, then dW and (optionally) dA_prev by BLAS.
 
-    Inputs come from ``checked_backward``. With ``code == IDENTITY`` and
-    ``Z is None``, ``dA`` is taken as dZ itself (``linear_backward``).
+    Inputs come from ``checked_backward`` or the lean check. With
+    ``code == IDENTITY`` and ``Z is None``, ``dA`` is taken as dZ itself
+    (``linear_backward``).
 
     Returns
     -------
@@ -68,22 +137,30 @@ def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
     """
     n, m = dA.shape
     db = np.empty((n, 1), dtype=dA.dtype)
+    small = dA.size < PARALLEL_MIN_ELEMENTS
     if code == IDENTITY:
         dZ = dA
-        args = (flat(dZ), flat(db), m)
-        bad = run(K._row_means_parallel, K._row_means_rows, args, (0, n), dZ.size)
+        if small:
+            # Serial anyway: one kernel call on the whole arrays, no flat views.
+            bad = K._row_means_into(dZ, db)
+        else:
+            args = (flat(dZ), flat(db), m)
+            bad = run(K._row_means_parallel, K._row_means_rows, args, (0, n), dZ.size)
         inputs = {"dZ": dZ}
     else:
         dZ = np.empty_like(dA)
-        args = (flat(dA), flat(Z), flat(dZ), flat(db), m, code)
-        parallel, serial = K._activation_backward_db_parallel, K._activation_backward_db_rows
-        bad = run(parallel, serial, args, (0, n), dZ.size)
+        if small:
+            bad = K._activation_backward_db_into(dA, Z, dZ, db, code)
+        else:
+            args = (flat(dA), flat(Z), flat(dZ), flat(db), m, code)
+            parallel, serial = K._activation_backward_db_parallel, K._activation_backward_db_rows
+            bad = run(parallel, serial, args, (0, n), dZ.size)
         inputs = {"dA": dA, "Z (cache)": Z}
     if bad:
         raise_nonfinite(where, inputs)
-    dW = np.matmul(dZ, A_prev.T)
+    dW = matmul(dZ, A_prev.T)
     dW *= 1 / m
-    dA_prev = np.matmul(W.T, dZ) if need_dA_prev else None
+    dA_prev = matmul(W.T, dZ) if need_dA_prev else None
     return dA_prev, dW, db
 
 
@@ -104,9 +181,7 @@ def linear_backward(dZ, cache):
     db : ndarray of shape (n, 1)
         sum(dZ, axis=1) / m
     """
-    where = "linear_backward"
-    dZ, A_prev, W, _ = checked_backward(dZ, cache, where, with_Z=False, dA_name="dZ")
-    return layer_backward(dZ, A_prev, W, None, IDENTITY, where)
+    return validated_layer_backward(dZ, cache, IDENTITY, "linear_backward", dA_name="dZ")
 
 
 def linear_activation_backward(dA, cache, activation):
@@ -128,8 +203,7 @@ def linear_activation_backward(dA, cache, activation):
     """
     where = "linear_activation_backward"
     code = activation_code(activation, where)
-    dA, A_prev, W, Z = checked_backward(dA, cache, where)
-    return layer_backward(dA, A_prev, W, Z, code, where)
+    return validated_layer_backward(dA, cache, code, where)
 
 
 def L_model_backward(AL, Y, caches):
@@ -166,8 +240,8 @@ def L_model_backward(AL, Y, caches):
     dA = dAL
     for l in range(L, 0, -1):
         layer = f"{where} (layer {l})"
-        dA, A_prev, W, Z = checked_backward(dA, caches[l - 1], layer, dA_name=f"dA{l}")
-        dA_prev, dW, db = layer_backward(dA, A_prev, W, Z, SIGMOID if l == L else RELU, layer)
+        code = SIGMOID if l == L else RELU
+        dA_prev, dW, db = validated_layer_backward(dA, caches[l - 1], code, layer, f"dA{l}")
         grads[f"dA{l - 1}"], grads[f"dW{l}"], grads[f"db{l}"] = dA_prev, dW, db
         dA = dA_prev
     return grads

@@ -7,7 +7,12 @@ then one fused kernel pass that adds ``b`` and applies the activation, writing
 
 import numpy as np
 
-from ._config import PARALLEL_MIN_ELEMENTS, SKINNY_MAX_UNITS, SKINNY_MIN_INPUTS
+from ._config import (
+    PARALLEL_MIN_ELEMENTS,
+    SKINNY_MAX_UNITS,
+    SKINNY_MIN_INPUTS,
+    SMALL_PRODUCT_MACS,
+)
 from ._dispatch import run
 from ._lazy import kernels as K
 from ._validation import (
@@ -49,19 +54,28 @@ def checked_layer(A_prev, W, b, where, names=("A_prev", "W", "b")):
     return blas_ready(A_prev, dtype), blas_ready(W, dtype), np.ascontiguousarray(b, dtype)
 
 
+def matmul(a, b):
+    """``a @ b`` for 2-D arrays: ``a.dot(b)`` for small products, else ``np.matmul``.
+
+    The same BLAS call either way, bitwise equal; see ``_config.SMALL_PRODUCT_MACS``.
+    """
+    if a.shape[0] * a.shape[1] * b.shape[1] < SMALL_PRODUCT_MACS:
+        return a.dot(b)
+    return np.matmul(a, b)
+
+
 def _product(A_prev, W):
     """Z = W @ A_prev as a fresh C-contiguous (n, m) array."""
     n, n_prev = W.shape
-    if W.dtype == np.float32 and n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS:
+    if W.dtype is _F32 and n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS:
         # Few units, many inputs (the cat network's first layer): OpenBLAS's
         # sgemm is faster on A_prev.T @ W.T than on W @ A_prev; the transposing
         # copy of the small (m, n) result costs microseconds. (Measured, see
         # _config.SKINNY_MAX_UNITS: in float64 it is no faster.)
         return np.matmul(A_prev.T, W.T).T.copy()
-    # ndarray.dot, as the course writes it: the same BLAS call as np.matmul
-    # (bitwise equal results), without the gufunc machinery that costs
-    # 0.35-0.5 us per call on small layers (1x3 @ 3x2: 0.33 against 0.68 us).
-    return W.dot(A_prev)
+    if n * n_prev * A_prev.shape[1] < SMALL_PRODUCT_MACS:  # as in matmul(), one call less
+        return W.dot(A_prev)
+    return np.matmul(W, A_prev)
 
 
 def validated_layer_forward(A_prev, W, b, code, where, names=("A_prev", "W", "b")):
@@ -80,12 +94,13 @@ def validated_layer_forward(A_prev, W, b, code, where, names=("A_prev", "W", "b"
         and (W.dtype is _F64 or W.dtype is _F32)
         and A_prev.dtype is W.dtype
         and b.dtype is W.dtype
-        and W.ndim == 2
-        and A_prev.ndim == 2
-        and W.shape[1] == A_prev.shape[0]
-        and b.shape == (W.shape[0], 1)
-        and W.size
-        and A_prev.size
+        and len(W_shape := W.shape) == 2  # each .shape read builds a tuple: read once
+        and len(A_shape := A_prev.shape) == 2
+        and W_shape[1] == A_shape[0]
+        and b.shape == (W_shape[0], 1)
+        and W_shape[0]
+        and W_shape[1]
+        and A_shape[1]
         and (W.flags.c_contiguous or W.flags.f_contiguous)
         and (A_prev.flags.c_contiguous or A_prev.flags.f_contiguous)
         and b.flags.c_contiguous

@@ -119,6 +119,45 @@ def test_lean_path_matches_general_path(dtype, rng):
         assert backward(dA.astype(np.float64), Z).dtype == np.float64
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 2, 1), (20, 209, 7)])
+def test_layer_lean_path_matches_general_path(shape, dtype, rng, monkeypatch):
+    """The layer functions' lean check (exact C-ordered arrays of one dtype)
+    against the general path (Fortran-ordered dA/Z, which checked_backward
+    converts; an ndarray subclass, which fails the exact-type check): same
+    numbers bit for bit."""
+
+    class Sub(np.ndarray):
+        pass
+
+    n_prev, m, n = shape
+    A_prev, W, b = (
+        randn(rng, (n_prev, m), dtype),
+        randn(rng, (n, n_prev), dtype),
+        randn(rng, (n, 1), dtype),
+    )
+    dA, Z = randn(rng, (n, m), dtype), randn(rng, (n, m), dtype)
+    lean = F.linear_forward(A_prev, W, b)[0]
+    np.testing.assert_array_equal(lean, F.linear_forward(A_prev.view(Sub), W, b)[0])
+    lean = F.linear_backward(dA, (A_prev, W, b))
+    for general in (
+        F.linear_backward(np.asfortranarray(dA), (A_prev, W, b)),
+        F.linear_backward(dA, (A_prev, W.view(Sub), b)),
+    ):
+        for x, y in zip(lean, general, strict=True):
+            np.testing.assert_array_equal(x, y)
+    for activation in ACTIVATIONS:
+        with monkeypatch.context() as patch:  # the lean call must not validate again
+            patch.setattr("fastdnn.backward.checked_backward", None)
+            lean = F.linear_activation_backward(dA, ((A_prev, W, b), Z), activation)
+        general = F.linear_activation_backward(
+            dA, ((A_prev, W, b), np.asfortranarray(Z)), activation
+        )
+        for x, y in zip(lean, general, strict=True):
+            assert x.dtype == np.dtype(dtype) and x.flags.c_contiguous
+            np.testing.assert_array_equal(x, y)
+
+
 def test_sigmoid_extremes_finite_and_exact_limits():
     Z = np.array([[-1e308, -1e3, -745.2, -700.0, -40.0, 0.0, 40.0, 700.0, 1e3, 1e308]])
     A, _ = F.sigmoid(Z)
@@ -269,7 +308,8 @@ def test_layer_kernels_span_and_parallel(rows, m, code, rng):
     )
     outs = []
     for parallel in (False, True):
-        Z, A = Z0.copy().ravel(), np.empty(rows * m)
+        Z = Z0.copy().ravel()
+        A = Z if code == IDENTITY else np.empty(rows * m)  # identity: A is Z, as in the API
         if parallel:
             K._bias_activation_parallel(Z, b, A, m, code)
         else:

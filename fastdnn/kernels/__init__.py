@@ -28,11 +28,13 @@ from .inference import (
     _predict_rows,
 )
 from .layer import (
+    _activation_backward_db_into,
     _activation_backward_db_parallel,
     _activation_backward_db_rows,
     _bias_activation_into,
     _bias_activation_parallel,
     _bias_activation_span,
+    _row_means_into,
     _row_means_parallel,
     _row_means_rows,
 )
@@ -40,6 +42,7 @@ from .loss import _cross_entropy_dAL, _cross_entropy_parallel, _cross_entropy_sp
 from .update import _sgd_parallel, _sgd_span
 
 __all__ = [
+    "_activation_backward_db_into",
     "_activation_backward_db_parallel",
     "_activation_backward_db_rows",
     "_bias_activation_into",
@@ -59,6 +62,7 @@ __all__ = [
     "_relu_into",
     "_relu_parallel",
     "_relu_span",
+    "_row_means_into",
     "_row_means_parallel",
     "_row_means_rows",
     "_sgd_parallel",

@@ -21,8 +21,8 @@ from ._scalar import nonfinite, relu, sigmoid, sigmoid_slope
 def _bias_activation_span(Z, b, A, m, code, lo, hi):
     """Z[k] += b[row(k)]; A[k] = g(Z[k]) for flat k in [lo, hi).
 
-    ``A`` may be ``Z`` itself (identity activation). Returns the count of
-    non-finite ``Z`` values.
+    For the identity activation ``A`` must be ``Z`` itself (it is not
+    written). Returns the count of non-finite ``Z`` values.
     """
     bad = 0
     row = lo // m
@@ -45,10 +45,12 @@ def _bias_activation_span(Z, b, A, m, code, lo, hi):
                 Ar[k] = sigmoid(z)
                 bad += nonfinite(z)
         else:
+            # Identity: the caller passes Z as A, so only Z is written. A
+            # second store through another name would keep LLVM from
+            # vectorizing (the two may alias): 7x209 float64 1.22 -> 0.78 us.
             for k in range(Zr.size):
                 z = Zr[k] + b_row
                 Zr[k] = z
-                Ar[k] = z
                 bad += nonfinite(z)
         start = stop
         row += 1
@@ -117,6 +119,25 @@ def _activation_backward_db_rows(dA, Z, dZ, db, m, code, row_lo, row_hi):
     return bad
 
 
+@njit(**SERIAL)
+def _activation_backward_db_into(dA, Z, dZ, db, code):
+    """``_activation_backward_db_rows`` over all of the C-contiguous (n, m) ``dA``.
+
+    The small-layer path of ``fastdnn.backward.layer_backward``: whole 2-D
+    arrays in, no flat views made by the caller.
+    """
+    return _activation_backward_db_rows(
+        dA.reshape(-1),
+        Z.reshape(-1),
+        dZ.reshape(-1),
+        db.reshape(-1),
+        dA.shape[1],
+        code,
+        0,
+        dA.shape[0],
+    )
+
+
 @njit(**PARALLEL)
 def _activation_backward_db_parallel(dA, Z, dZ, db, m, code):
     n = db.size
@@ -140,6 +161,12 @@ def _row_means_rows(dZ, db, m, row_lo, row_hi):
             bad += nonfinite(dZr[k])
         db[i] = _sum(dZr) * inv_m
     return bad
+
+
+@njit(**SERIAL)
+def _row_means_into(dZ, db):
+    """``_row_means_rows`` over all of the C-contiguous (n, m) ``dZ``."""
+    return _row_means_rows(dZ.reshape(-1), db.reshape(-1), dZ.shape[1], 0, dZ.shape[0])
 
 
 @njit(**PARALLEL)
