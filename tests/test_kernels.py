@@ -83,24 +83,33 @@ def test_elementwise_span_and_parallel_agree(n, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_kernels_count_nonfinite(dtype):
-    # float32 sigmoid kernels count in a second loop (_scalar.count_apart):
-    # both ways must count the same.
-    Z = np.array([0.0, np.nan, np.inf, -np.inf, 1.0], dtype)
-    dA = np.array([np.nan, 1.0, 2.0, 3.0, -np.inf], dtype)
-    out = np.empty_like(Z)
-    assert K._sigmoid_span(Z, out, 0, 5) == 3
-    assert K._sigmoid_parallel(Z, out) == 3
-    assert K._relu_parallel(Z, out) == 3
-    assert K._sgd_span(Z, Z, 0.1, out, 0, 5) == 3
-    for span, into in [
-        (K._sigmoid_backward_span, K._sigmoid_backward_into),
-        (K._relu_backward_span, K._relu_backward_into),
-    ]:
-        assert span(dA, Z, out, 0, 5) == 5
-        assert into(dA.reshape(1, 5), Z.reshape(1, 5), out.reshape(1, 5)) == 5
-    assert K._sigmoid_into(Z.reshape(5, 1), out.reshape(5, 1)) == 3
-    assert K._relu_into(Z.reshape(5, 1), out.reshape(5, 1)) == 3
+@pytest.mark.parametrize("where", [None, 0, 2, 4])
+def test_kernels_flag_nonfinite(dtype, where):
+    """Every elementwise kernel flags a NaN/inf wherever it sits (first, middle,
+    last element; in Z or in dA), and finite input is never flagged."""
+    values = [np.nan, np.inf, -np.inf]
+    for bad_value in values if where is not None else [None]:
+        for bad_in in ("Z", "dA"):
+            Z = np.array([0.0, -1.5, 2.0, 3.0, 1.0], dtype)
+            dA = np.array([1.0, 1.0, 2.0, 3.0, -4.0], dtype)
+            if where is not None:
+                (Z if bad_in == "Z" else dA)[where] = bad_value
+            out = np.empty_like(Z)
+            expect = where is not None
+            if bad_in == "Z":
+                for name in ("sigmoid", "relu"):
+                    assert bool(getattr(K, f"_{name}_span")(Z, out, 0, 5)) is expect
+                    assert bool(getattr(K, f"_{name}_parallel")(Z, out)) is expect
+                    assert (
+                        bool(getattr(K, f"_{name}_into")(Z.reshape(5, 1), out.reshape(5, 1)))
+                        is expect
+                    )
+                assert bool(K._sgd_span(Z, Z, 0.1, out, 0, 5)) is expect
+            for name in ("sigmoid_backward", "relu_backward"):
+                assert bool(getattr(K, f"_{name}_span")(dA, Z, out, 0, 5)) is expect
+                assert bool(getattr(K, f"_{name}_parallel")(dA, Z, out)) is expect
+                into = getattr(K, f"_{name}_into")
+                assert bool(into(dA.reshape(1, 5), Z.reshape(1, 5), out.reshape(1, 5))) is expect
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

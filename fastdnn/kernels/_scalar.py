@@ -197,24 +197,7 @@ def sigmoid_slope(z):
     return _sigmoid_slope32(z) if isinstance(z, np.float32) else _sigmoid_slope64(z)
 
 
-def count_apart(x):
-    """True for float32 arrays: count non-finite inputs in a second loop.
-
-    In one loop with the float32 sigmoid, the int64 count halves the vector
-    width LLVM picks (8 float32 lanes against 4 int64 ones): a 65,536-element
-    float32 sigmoid took 83 us that way and 54 us as two loops (the second
-    reads the block back from L1/L2). float64 is the other way round (93 us
-    fused, 122 us as two loops), so it keeps one loop.
-    """
-    return x.dtype == np.float32
-
-
 if not config.DISABLE_JIT:  # pragma: no cover - compile-time dispatch (not in the no-JIT run)
-
-    @overload(count_apart)
-    def _count_apart_overload(x):
-        apart = x.dtype == types.float32
-        return lambda x: apart
 
     @overload(sigmoid, inline="always")
     def _sigmoid_overload(z):
@@ -241,5 +224,9 @@ def relu(z):
 
 @njit(**INLINE)
 def nonfinite(x):
-    """1 if x is NaN or +-inf, else 0 (x - x is NaN exactly for those)."""
+    """True if x is NaN or +-inf (x - x is NaN exactly for those).
+
+    Kernels OR these flags together (``bad |= nonfinite(x)``) rather than
+    counting them: see ``elementwise.py``.
+    """
     return (x - x) != 0

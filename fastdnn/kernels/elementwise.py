@@ -3,8 +3,14 @@
 Each operation has a serial ``*_span`` kernel that works on the flat index
 range [lo, hi) of C-contiguous 1-D views, and a ``*_parallel`` driver that
 splits the array into blocks of ``BLOCK`` elements with ``prange``. Every
-kernel returns the number of NaN/inf values it read, so the API can reject
-non-finite input without a second pass over memory.
+kernel reports whether it read a NaN/inf (a span: True/False; a parallel
+driver: the number of blocks that did), so the API can reject non-finite
+input without a second pass over memory.
+
+The flag is an OR of booleans, not a count: an int64 count in a float32 loop
+halves the vector width LLVM picks (8 float32 lanes against 4 int64 ones per
+256-bit register); a 65,536-element float32 sigmoid took 56 us with a count
+and 42 us with the flag, ReLU 11 -> 9 us (float64 unchanged).
 
 The spans loop over slice views, ``for i in range(view.size)``, never from
 ``lo`` to ``hi``: numba cannot prove ``lo + i`` non-negative, keeps its
@@ -15,78 +21,52 @@ negative-index wraparound in the loop, and LLVM then does not vectorize it
 from numba import njit, prange
 
 from .._config import BLOCK, PARALLEL, SERIAL
-from ._scalar import count_apart, nonfinite, relu, sigmoid, sigmoid_slope
-
-
-@njit(**SERIAL)
-def _count_nonfinite(x):
-    bad = 0
-    for i in range(x.size):
-        bad += nonfinite(x[i])
-    return bad
-
-
-@njit(**SERIAL)
-def _sigmoid_values(Z, A):
-    for i in range(Z.size):
-        A[i] = sigmoid(Z[i])
-
-
-@njit(**SERIAL)
-def _sigmoid_backward_values(dA, Z, dZ):
-    for i in range(Z.size):
-        dZ[i] = dA[i] * sigmoid_slope(Z[i])
+from ._scalar import nonfinite, relu, sigmoid, sigmoid_slope
 
 
 @njit(**SERIAL)
 def _sigmoid_span(Z, A, lo, hi):
     Z, A = Z[lo:hi], A[lo:hi]
-    if count_apart(Z):  # float32 (see count_apart)
-        _sigmoid_values(Z, A)
-        return _count_nonfinite(Z)
-    bad = 0
+    bad = False
     for i in range(Z.size):
         z = Z[i]
         A[i] = sigmoid(z)
-        bad += nonfinite(z)
+        bad |= nonfinite(z)
     return bad
 
 
 @njit(**SERIAL)
 def _relu_span(Z, A, lo, hi):
     Z, A = Z[lo:hi], A[lo:hi]
-    bad = 0
+    bad = False
     for i in range(Z.size):
         z = Z[i]
         A[i] = relu(z)
-        bad += nonfinite(z)
+        bad |= nonfinite(z)
     return bad
 
 
 @njit(**SERIAL)
 def _sigmoid_backward_span(dA, Z, dZ, lo, hi):
     dA, Z, dZ = dA[lo:hi], Z[lo:hi], dZ[lo:hi]
-    if count_apart(Z):
-        _sigmoid_backward_values(dA, Z, dZ)
-        return _count_nonfinite(Z) + _count_nonfinite(dA)
-    bad = 0
+    bad = False
     for i in range(Z.size):
         z = Z[i]
         da = dA[i]
         dZ[i] = da * sigmoid_slope(z)
-        bad += nonfinite(z) + nonfinite(da)
+        bad |= nonfinite(z) | nonfinite(da)
     return bad
 
 
 @njit(**SERIAL)
 def _relu_backward_span(dA, Z, dZ, lo, hi):
     dA, Z, dZ = dA[lo:hi], Z[lo:hi], dZ[lo:hi]
-    bad = 0
+    bad = False
     for i in range(Z.size):
         z = Z[i]
         da = dA[i]
         dZ[i] = da if z > 0 else da - da
-        bad += nonfinite(z) + nonfinite(da)
+        bad |= nonfinite(z) | nonfinite(da)
     return bad
 
 

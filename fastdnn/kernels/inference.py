@@ -136,7 +136,7 @@ def _head_rows(Z1, theta, dims, offsets, P, lo, hi):
     """From Z1 = W1 @ x (without b1), the rest of the network for examples [lo, hi).
 
     ``Z1[e - lo]`` holds example e's first-layer sums; ``P[e]`` receives its
-    output probabilities. Returns the count of non-finite pre-activations (a
+    output probabilities. Returns whether any pre-activation is non-finite (a
     NaN or inf in ``X`` always reaches Z1: 0 * inf is NaN).
     """
     L = dims.size - 1
@@ -145,7 +145,7 @@ def _head_rows(Z1, theta, dims, offsets, P, lo, hi):
         n_max = max(n_max, dims[l])
     a_prev = np.empty(n_max, dtype=P.dtype)
     a = np.empty(n_max, dtype=P.dtype)
-    bad = 0
+    bad = False
     for e in range(lo, hi):
         z_row = Z1[e - lo]
         for l in range(1, L + 1):
@@ -158,7 +158,7 @@ def _head_rows(Z1, theta, dims, offsets, P, lo, hi):
                 else:
                     w = theta[w_at + i * n_prev : w_at + (i + 1) * n_prev]
                     z = b[i] + _dot(a_prev[:n_prev], w)
-                bad += nonfinite(z)
+                bad |= nonfinite(z)
                 if l == L:
                     P[e, i] = sigmoid(z)
                 else:

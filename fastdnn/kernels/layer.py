@@ -22,9 +22,9 @@ def _bias_activation_span(Z, b, A, m, code, lo, hi):
     """Z[k] += b[row(k)]; A[k] = g(Z[k]) for flat k in [lo, hi).
 
     For the identity activation ``A`` must be ``Z`` itself (it is not
-    written). Returns the count of non-finite ``Z`` values.
+    written). Returns True if any ``Z`` value is non-finite.
     """
-    bad = 0
+    bad = False
     row = lo // m
     start = lo
     while start < hi:
@@ -37,13 +37,13 @@ def _bias_activation_span(Z, b, A, m, code, lo, hi):
                 z = Zr[k] + b_row
                 Zr[k] = z
                 Ar[k] = relu(z)
-                bad += nonfinite(z)
+                bad |= nonfinite(z)
         elif code == SIGMOID:
             for k in range(Zr.size):
                 z = Zr[k] + b_row
                 Zr[k] = z
                 Ar[k] = sigmoid(z)
-                bad += nonfinite(z)
+                bad |= nonfinite(z)
         else:
             # Identity: the caller passes Z as A, so only Z is written. A
             # second store through another name would keep LLVM from
@@ -51,7 +51,7 @@ def _bias_activation_span(Z, b, A, m, code, lo, hi):
             for k in range(Zr.size):
                 z = Zr[k] + b_row
                 Zr[k] = z
-                bad += nonfinite(z)
+                bad |= nonfinite(z)
         start = stop
         row += 1
     return bad
@@ -92,9 +92,9 @@ def _activation_backward_db_rows(dA, Z, dZ, db, m, code, row_lo, row_hi):
     """dZ = dA * g'(Z) and db[i] = sum(dZ[i, :]) / m for rows [row_lo, row_hi).
 
     Each row is summed right after it is written, while it is still in L1/L2.
-    Returns the count of non-finite ``dA`` and ``Z`` values.
+    Returns True if any ``dA`` or ``Z`` value is non-finite.
     """
-    bad = 0
+    bad = False
     inv_m = 1.0 / m
     for i in range(row_lo, row_hi):
         dAr, Zr, dZr = dA[i * m : (i + 1) * m], Z[i * m : (i + 1) * m], dZ[i * m : (i + 1) * m]
@@ -103,18 +103,18 @@ def _activation_backward_db_rows(dA, Z, dZ, db, m, code, row_lo, row_hi):
                 z = Zr[k]
                 da = dAr[k]
                 dZr[k] = da if z > 0 else da - da
-                bad += nonfinite(z) + nonfinite(da)
+                bad |= nonfinite(z) | nonfinite(da)
         elif code == SIGMOID:
             for k in range(m):
                 z = Zr[k]
                 da = dAr[k]
                 dZr[k] = da * sigmoid_slope(z)
-                bad += nonfinite(z) + nonfinite(da)
+                bad |= nonfinite(z) | nonfinite(da)
         else:
             for k in range(m):
                 da = dAr[k]
                 dZr[k] = da
-                bad += nonfinite(da)
+                bad |= nonfinite(da)
         db[i] = _sum(dZr) * inv_m
     return bad
 
@@ -152,13 +152,13 @@ def _activation_backward_db_parallel(dA, Z, dZ, db, m, code):
 
 @njit(**SERIAL)
 def _row_means_rows(dZ, db, m, row_lo, row_hi):
-    """db[i] = sum(dZ[i, :]) / m for rows [row_lo, row_hi); non-finite count."""
-    bad = 0
+    """db[i] = sum(dZ[i, :]) / m for rows [row_lo, row_hi); True if any is non-finite."""
+    bad = False
     inv_m = 1.0 / m
     for i in range(row_lo, row_hi):
         dZr = dZ[i * m : (i + 1) * m]
         for k in range(m):
-            bad += nonfinite(dZr[k])
+            bad |= nonfinite(dZr[k])
         db[i] = _sum(dZr) * inv_m
     return bad
 

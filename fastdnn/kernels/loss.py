@@ -29,19 +29,19 @@ def _cross_entropy_span(AL, Y, lo, hi):
     branch-free loop that vectorizes (``log_pos``, not scalar libm), then are
     summed with re-association allowed (``_sum``); the logs themselves are
     computed without fast-math, so their ulp bound holds.
-    Returns (sum, count of non-finite AL or Y values).
+    Returns (sum, True if any AL or Y value is non-finite).
     """
     AL, Y = AL[lo:hi], Y[lo:hi]
     terms = np.empty(min(_CHUNK, AL.size))
     s = 0.0
-    bad = 0
+    bad = False
     for start in range(0, AL.size, _CHUNK):
         al_c, y_c = AL[start : start + _CHUNK], Y[start : start + _CHUNK]
         t = terms[: al_c.size]
         for k in range(al_c.size):
             al = np.float64(al_c[k])
             y = np.float64(y_c[k])
-            bad += nonfinite(al) + nonfinite(y)
+            bad |= nonfinite(al) | nonfinite(y)
             t[k] = y * log_pos(max(al, _TINY)) + (1.0 - y) * log_pos(max(1.0 - al, _TINY))
         s += _sum(t)
     return s, bad
@@ -67,13 +67,13 @@ def _cross_entropy_parallel(AL, Y):
 def _cross_entropy_dAL(AL, Y, dAL):
     """dAL = -(Y / AL - (1 - Y) / (1 - AL)), the course's formula unchanged.
 
-    Returns the count of non-finite results (AL exactly 0 or 1, or bad input).
+    Returns True if any result is non-finite (AL exactly 0 or 1, or bad input).
     """
-    bad = 0
+    bad = False
     for k in range(AL.size):
         al = AL[k]
         y = Y[k]
         d = -(y / al - (1 - y) / (1 - al))
         dAL[k] = d
-        bad += nonfinite(d)
+        bad |= nonfinite(d)
     return bad

@@ -10,11 +10,11 @@ from ._scalar import nonfinite
 def _sgd_span(P, dP, learning_rate, P_new, lo, hi):
     # Views: loops from 0 vectorize (see elementwise.py). P_new may be P.
     P, dP, P_new = P[lo:hi], dP[lo:hi], P_new[lo:hi]
-    bad = 0
+    bad = False
     for k in range(P.size):
         g = dP[k]
         P_new[k] = P[k] - learning_rate * g
-        bad += nonfinite(g)
+        bad |= nonfinite(g)
     return bad
 
 
