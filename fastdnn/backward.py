@@ -10,19 +10,10 @@ import numpy as np
 from ._config import PARALLEL_MIN_ELEMENTS
 from ._dispatch import run
 from ._lazy import kernels as K
-from ._validation import (
-    _F32,
-    _F64,
-    as_matrix,
-    blas_ready,
-    converted,
-    flat,
-    float_dtype,
-    raise_nonfinite,
-)
+from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, raise_nonfinite
 from .activations import IDENTITY, RELU, SIGMOID, activation_code
 from .cost import checked_labels
-from .forward import checked_layer, matmul
+from .forward import checked_layer, lean_layer, matmul
 
 _ndarray = np.ndarray
 
@@ -69,31 +60,18 @@ def checked_backward(dA, cache, where, with_Z=True, dA_name="dA"):
 def _lean(dA, A_prev, W, b, Z):
     """True when the inputs can be used as they are, without ``checked_backward``.
 
-    Exact float32/float64 ndarrays of one dtype and matching 2-D shapes,
-    ``dA`` and ``Z`` C-contiguous (the kernel's layout), ``A_prev`` and ``W``
-    in C or Fortran order (BLAS reads either). ``Z`` is None for
-    ``linear_backward``. Anything else goes through ``checked_backward``,
-    which validates, converts and names what is wrong.
+    The layer passes ``lean_layer``; ``dA`` (and ``Z``, None for
+    ``linear_backward``) are exact ndarrays of the layer's dtype and shape
+    (W's rows, A_prev's columns), C-contiguous (the kernel's layout).
+    Anything else goes through ``checked_backward``, which validates,
+    converts and names what is wrong.
     """
     return (
-        type(dA) is _ndarray
-        and type(A_prev) is _ndarray
-        and type(W) is _ndarray
-        and type(b) is _ndarray
-        and (W.dtype is _F64 or W.dtype is _F32)
+        lean_layer(A_prev, W, b)
+        and type(dA) is _ndarray
         and dA.dtype is W.dtype
-        and A_prev.dtype is W.dtype
-        and b.dtype is W.dtype
-        and len(W_shape := W.shape) == 2  # each .shape read builds a tuple: read once
-        and len(A_shape := A_prev.shape) == 2
-        and W_shape[1] == A_shape[0]
-        and W_shape[1]
-        and dA.shape == (W_shape[0], A_shape[1])
-        and b.shape == (W_shape[0], 1)
-        and dA.size
+        and dA.shape == (W.shape[0], A_prev.shape[1])
         and dA.flags.c_contiguous
-        and (W.flags.c_contiguous or W.flags.f_contiguous)
-        and (A_prev.flags.c_contiguous or A_prev.flags.f_contiguous)
         and (
             Z is None
             or (
@@ -113,7 +91,7 @@ def validated_layer_backward(dA, cache, code, where, dA_name="dA"):
     ``dA`` as dZ (``linear_backward``); otherwise the cache is
     ``((A_prev, W, b), Z)``. The lean check skips ``checked_backward`` for
     inputs that need no conversion (the course's 3x2 linear_backward:
-    7.0 -> 4.3 us; NumPy 4.8 us).
+    7.2 -> 3.8 us; NumPy 4.9 us).
     """
     with_Z = code != IDENTITY
     A_prev, W, b, Z = _unpack(cache, where, with_Z)

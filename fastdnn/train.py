@@ -17,7 +17,7 @@ import numpy as np
 from ._dispatch import run
 from ._lazy import kernels as K
 from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, layer_count
-from .activations import RELU, SIGMOID
+from .activations import IDENTITY, RELU, SIGMOID
 from .backward import layer_backward
 from .cost import checked_labels, compute_cost
 from .forward import checked_layer, layer_forward
@@ -132,7 +132,7 @@ def train(
                 for l in range(L - 1, -1, -1):
                     if l == L - 1:
                         dA_prev, dW, db = layer_backward(
-                            dZ_out, As[l], Ws[l], None, 0, where, need_dA_prev=l > 0
+                            dZ_out, As[l], Ws[l], None, IDENTITY, where, need_dA_prev=l > 0
                         )
                     else:
                         dA_prev, dW, db = layer_backward(
