@@ -21,6 +21,9 @@ def _network(dtype, n_x, n_h, m):
 def run(dtypes):
     import fastdnn as F
 
+    from ._lazy import kernels as K
+    from .activations import IDENTITY, RELU, SIGMOID
+
     side = int(np.ceil(np.sqrt(PARALLEL_MIN_ELEMENTS)))
     for dtype in map(np.dtype, dtypes):
         # The serial path (tiny arrays), then the parallel one (an n x m layer
@@ -37,6 +40,13 @@ def run(dtypes):
             for forward, backward in ((F.sigmoid, F.sigmoid_backward), (F.relu, F.relu_backward)):
                 A, Z = forward(Z)
                 backward(A, Z)
+        # Layers go parallel only from LAYER_PARALLEL_MIN_ELEMENTS (2^24, too
+        # large to allocate here): compile those drivers on small arrays.
+        Z, b, dZ, db = (np.zeros(4, dtype) for _ in range(4))
+        for code in (IDENTITY, RELU, SIGMOID):
+            K._bias_activation_parallel(Z, b, Z if code == IDENTITY else dZ, 1, code)
+            K._activation_backward_db_parallel(Z, Z, dZ, db, 1, code)
+        K._row_means_parallel(Z, db, 1)
         # Inference: the serial, parallel (at least PREDICT_PARALLEL_MIN_MACS)
         # and BLAS (C-ordered X) paths.
         _, _, parameters = _network(dtype, 1 << 13, 20, 1)

@@ -7,7 +7,7 @@ BLAS products give ``dW = dZ @ A_prev.T / m`` and ``dA_prev = W.T @ dZ``
 
 import numpy as np
 
-from ._config import PARALLEL_MIN_ELEMENTS
+from ._config import LAYER_PARALLEL_MIN_ELEMENTS
 from ._dispatch import run
 from ._lazy import kernels as K
 from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, raise_nonfinite
@@ -115,11 +115,11 @@ def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
     """
     n, m = dA.shape
     db = np.empty((n, 1), dtype=dA.dtype)
-    small = dA.size < PARALLEL_MIN_ELEMENTS
+    small = dA.size < LAYER_PARALLEL_MIN_ELEMENTS
     if code == IDENTITY:
         dZ = dA
         if small:
-            # Serial anyway: one kernel call on the whole arrays, no flat views.
+            # Serial (see _config): one kernel call on the whole arrays, no flat views.
             bad = K._row_means_into(dZ, db)
         else:
             args = (flat(dZ), flat(db), m)

@@ -8,7 +8,7 @@ then one fused kernel pass that adds ``b`` and applies the activation, writing
 import numpy as np
 
 from ._config import (
-    PARALLEL_MIN_ELEMENTS,
+    LAYER_PARALLEL_MIN_ELEMENTS,
     SKINNY_MAX_UNITS,
     SKINNY_MIN_INPUTS,
     SMALL_PRODUCT_MACS,
@@ -129,8 +129,8 @@ def layer_forward(A_prev, W, b, code, where, names=("A_prev", "W", "b")):
     """
     Z = _product(A_prev, W)
     A = Z if code == IDENTITY else np.empty_like(Z)
-    if Z.size < PARALLEL_MIN_ELEMENTS:
-        # Serial anyway: one kernel call on the whole arrays, no flat views.
+    if Z.size < LAYER_PARALLEL_MIN_ELEMENTS:
+        # Serial (see _config): one kernel call on the whole arrays, no flat views.
         bad = K._bias_activation_into(Z, b, A, code)
     else:
         args = (flat(Z), flat(b), flat(A), Z.shape[1], code)

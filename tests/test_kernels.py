@@ -307,6 +307,37 @@ def test_linear_activation_forward_and_backward(activation, shape, dtype, rng):
         close(g, r, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layer_parallel_branch_matches_serial(dtype, rng, monkeypatch):
+    """Layers go parallel only from LAYER_PARALLEL_MIN_ELEMENTS (2^24); with
+    the threshold lowered, a 1030x1031 layer takes the API's parallel branch
+    (run() and the prange drivers): the same numbers, bit for bit."""
+    A_prev, W, b = (
+        randn(rng, (16, 1031), dtype),
+        randn(rng, (1030, 16), dtype),
+        randn(rng, (1030, 1), dtype),
+    )
+    dA = randn(rng, (1030, 1031), dtype)
+
+    def layer():
+        A, cache = F.linear_activation_forward(A_prev, W, b, "relu")
+        Z, _ = F.linear_forward(A_prev, W, b)
+        return (
+            A,
+            cache[1],
+            Z,
+            *F.linear_activation_backward(dA, cache, "sigmoid"),
+            *F.linear_backward(dA, cache[0]),
+        )
+
+    serial = layer()
+    for module in ("fastdnn.forward", "fastdnn.backward"):
+        monkeypatch.setattr(f"{module}.LAYER_PARALLEL_MIN_ELEMENTS", PARALLEL_MIN_ELEMENTS)
+    assert A_prev.shape[1] * W.shape[0] >= PARALLEL_MIN_ELEMENTS
+    for x, y in zip(serial, layer(), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
 @pytest.mark.parametrize("rows, m", [(1, 1), (3, 5), (40, 4099), (1, 70_001)])
 @pytest.mark.parametrize("code", [IDENTITY, *ACTIVATIONS.values()])
 def test_layer_kernels_span_and_parallel(rows, m, code, rng):
