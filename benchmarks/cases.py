@@ -55,15 +55,10 @@ def _elementwise_rows(Z, dA, dtype):
 
 
 def _db(dZ):
-    from fastdnn._config import LAYER_PARALLEL_MIN_ELEMENTS
-    from fastdnn._lazy import kernels as K
+    from fastdnn.backward import row_means
 
-    n, m = dZ.shape
-    db = np.empty((n, 1), dZ.dtype)
-    if dZ.size >= LAYER_PARALLEL_MIN_ELEMENTS:  # as fastdnn.backward does
-        K._row_means_parallel(dZ.reshape(-1), db.reshape(-1), m)
-    else:
-        K._row_means_rows(dZ.reshape(-1), db.reshape(-1), m, 0, n)
+    db = np.empty((dZ.shape[0], 1), dZ.dtype)
+    row_means(dZ, db)  # the call linear_backward makes for db
     return db
 
 

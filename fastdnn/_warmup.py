@@ -22,12 +22,14 @@ def run(dtypes):
     import fastdnn as F
 
     from ._lazy import kernels as K
-    from .activations import IDENTITY, RELU, SIGMOID
+    from .activations import RELU
 
     side = int(np.ceil(np.sqrt(PARALLEL_MIN_ELEMENTS)))
     for dtype in map(np.dtype, dtypes):
-        # The serial path (tiny arrays), then the parallel one (an n x m layer
-        # with at least PARALLEL_MIN_ELEMENTS entries, and a 1 x m output).
+        # The serial path (tiny arrays), then the parallel one for the
+        # dnn_utils functions, the cost and the update (an n x m layer with at
+        # least PARALLEL_MIN_ELEMENTS entries, and a 1 x m output; its layer
+        # kernels still run serially, see below).
         for n_x, n_h, m in ((3, 2, 2), (4, side, PARALLEL_MIN_ELEMENTS // side)):
             X, Y, parameters = _network(dtype, n_x, n_h, m)
             AL, caches = F.L_model_forward(X, parameters)
@@ -41,11 +43,12 @@ def run(dtypes):
                 A, Z = forward(Z)
                 backward(A, Z)
         # Layers go parallel only from LAYER_PARALLEL_MIN_ELEMENTS (2^24, too
-        # large to allocate here): compile those drivers on small arrays.
+        # large to allocate here): compile those drivers on small arrays. The
+        # activation code is a runtime argument, so one call per driver and
+        # dtype compiles every activation.
         Z, b, dZ, db = (np.zeros(4, dtype) for _ in range(4))
-        for code in (IDENTITY, RELU, SIGMOID):
-            K._bias_activation_parallel(Z, b, Z if code == IDENTITY else dZ, 1, code)
-            K._activation_backward_db_parallel(Z, Z, dZ, db, 1, code)
+        K._bias_activation_parallel(Z, b, dZ, 1, RELU)
+        K._activation_backward_db_parallel(Z, Z, dZ, db, 1, RELU)
         K._row_means_parallel(Z, db, 1)
         # Inference: the serial, parallel (at least PREDICT_PARALLEL_MIN_MACS)
         # and BLAS (C-ordered X) paths.

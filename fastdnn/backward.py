@@ -100,6 +100,19 @@ def validated_layer_backward(dA, cache, code, where, dA_name="dA"):
     return layer_backward(dA, A_prev, W, Z, code, where)
 
 
+def row_means(dZ, db):
+    """db[:, 0] = sum(dZ, axis=1) / m for a C-contiguous (n, m) ``dZ``; True if dZ holds NaN/inf.
+
+    Serial below ``LAYER_PARALLEL_MIN_ELEMENTS`` (whole arrays, one kernel
+    call), else the parallel driver. ``layer_backward``'s db for
+    ``linear_backward``, and the benchmark's db row.
+    """
+    if dZ.size < LAYER_PARALLEL_MIN_ELEMENTS:
+        return K._row_means_into(dZ, db)
+    n, m = dZ.shape
+    return run(K._row_means_parallel, K._row_means_rows, (flat(dZ), flat(db), m), (0, n), dZ.size)
+
+
 def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
     """dZ and db in one kernel pass, then dW and (optionally) dA_prev by BLAS.
 
@@ -115,19 +128,14 @@ def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
     """
     n, m = dA.shape
     db = np.empty((n, 1), dtype=dA.dtype)
-    small = dA.size < LAYER_PARALLEL_MIN_ELEMENTS
     if code == IDENTITY:
         dZ = dA
-        if small:
-            # Serial (see _config): one kernel call on the whole arrays, no flat views.
-            bad = K._row_means_into(dZ, db)
-        else:
-            args = (flat(dZ), flat(db), m)
-            bad = run(K._row_means_parallel, K._row_means_rows, args, (0, n), dZ.size)
+        bad = row_means(dZ, db)
         inputs = {"dZ": dZ}
     else:
         dZ = np.empty_like(dA)
-        if small:
+        if dA.size < LAYER_PARALLEL_MIN_ELEMENTS:
+            # Serial (see _config): one kernel call on the whole arrays, no flat views.
             bad = K._activation_backward_db_into(dA, Z, dZ, db, code)
         else:
             args = (flat(dA), flat(Z), flat(dZ), flat(db), m, code)
