@@ -106,3 +106,27 @@ cores, medians of 15: first layer alone 1.05 -> 0.86 ms (X in C order) and
 2.93 -> 2.50 ms. In float64 the product alone is 5-15% faster but the training
 step was 10% slower with X in C order and unchanged in Fortran order, so
 float64 keeps ``W @ A_prev``."""
+
+FIRST_LAYER_MAX_UNITS = 64
+FIRST_LAYER_MIN_INPUTS = 1024
+"""``train`` computes a first layer with at most ``FIRST_LAYER_MAX_UNITS``
+units and at least ``FIRST_LAYER_MIN_INPUTS`` inputs, on ``X`` in Fortran
+order (the course's), with its own kernels (``fastdnn.first_layer``) instead
+of OpenBLAS: both large products of the step, and no OpenBLAS thread pool
+spinning against numba's. Cat network, 2 cores, 10-step calls, medians of 15,
+three alternating runs (ms per step, BLAS path -> this path): m = 209
+float64 3.86-3.98 -> 3.25-3.33, float32 2.17-2.21 -> 1.82-1.92; m = 2048
+float64 37 -> 37, float32 23 -> 19-20 (before fusing the W1 update, which
+saves another 0.2 ms in float64, 0.3 ms in float32 at m = 209). The forward
+tile alone beats OpenBLAS (1.2 against 2.2 ms in float64 at m = 209); the
+weight gradient is 5-20% slower than OpenBLAS alone, but OpenBLAS there with
+the numba forward took 8-9 ms per step: its workers spin through numba's
+region."""
+
+GRAD_EXAMPLES = 256
+GRAD_BLOCK = 512
+"""Work items of the first-layer weight gradient: ``GRAD_BLOCK`` features,
+``GRAD_EXAMPLES`` examples at a time, so the block of ``X.T`` (1 MiB in
+float64) stays in L2 across the passes over the rows of ``dW1``. Without the
+examples blocking, m = 2048 read the block from L3 on every pass (32 against
+OpenBLAS's 17 ms; 21-23 with it)."""

@@ -126,6 +126,19 @@ def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
     dW : ndarray of shape (n, n_prev)
     db : ndarray of shape (n, 1)
     """
+    dZ, db = dZ_db(dA, Z, code, where)
+    dW = matmul(dZ, A_prev.T)
+    dW *= 1 / dZ.shape[1]
+    dA_prev = matmul(W.T, dZ) if need_dA_prev else None
+    return dA_prev, dW, db
+
+
+def dZ_db(dA, Z, code, where):
+    """``dZ = dA * g'(Z)`` and ``db = sum(dZ, axis=1) / m`` in one kernel pass.
+
+    With ``code == IDENTITY`` (``Z`` unused), ``dA`` is dZ itself. Raises
+    ``ValueError`` naming the input when ``dA`` or ``Z`` holds NaN or inf.
+    """
     n, m = dA.shape
     db = np.empty((n, 1), dtype=dA.dtype)
     if code == IDENTITY:
@@ -144,10 +157,7 @@ def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
         inputs = {"dA": dA, "Z (cache)": Z}
     if bad:
         raise_nonfinite(where, inputs)
-    dW = matmul(dZ, A_prev.T)
-    dW *= 1 / m
-    dA_prev = matmul(W.T, dZ) if need_dA_prev else None
-    return dA_prev, dW, db
+    return dZ, db
 
 
 def linear_backward(dZ, cache):

@@ -128,6 +128,19 @@ def layer_forward(A_prev, W, b, code, where, names=("A_prev", "W", "b")):
     C-contiguous.
     """
     Z = _product(A_prev, W)
+    A = bias_activation(Z, b, code)
+    if A is None:
+        a_name, w_name, b_name = names
+        raise_nonfinite(where, {a_name: A_prev, w_name: W, b_name: b})
+    return A, Z
+
+
+def bias_activation(Z, b, code):
+    """``Z += b`` in place and ``A = g(Z)``; returns A (``Z`` itself for the identity).
+
+    ``Z`` is a fresh C-contiguous (n, m) product ``W @ A_prev``. Returns None
+    when ``Z`` holds NaN or inf (the caller names the input).
+    """
     A = Z if code == IDENTITY else np.empty_like(Z)
     if Z.size < LAYER_PARALLEL_MIN_ELEMENTS:
         # Serial (see _config): one kernel call on the whole arrays, no flat views.
@@ -135,10 +148,7 @@ def layer_forward(A_prev, W, b, code, where, names=("A_prev", "W", "b")):
     else:
         args = (flat(Z), flat(b), flat(A), Z.shape[1], code)
         bad = run(K._bias_activation_parallel, K._bias_activation_span, args, (0, Z.size), Z.size)
-    if bad:
-        a_name, w_name, b_name = names
-        raise_nonfinite(where, {a_name: A_prev, w_name: W, b_name: b})
-    return A, Z
+    return None if bad else A
 
 
 def linear_forward(A, W, b):

@@ -14,11 +14,12 @@ course's full structures), a training step here:
 
 import numpy as np
 
+from . import first_layer
 from ._dispatch import run
 from ._lazy import kernels as K
 from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, layer_count
 from .activations import IDENTITY, RELU, SIGMOID
-from .backward import layer_backward
+from .backward import dZ_db, layer_backward
 from .cost import checked_labels, compute_cost
 from .forward import checked_layer, layer_forward
 from .progress import Progress
@@ -103,6 +104,9 @@ def train(
         raise ValueError(f"{where}: num_iterations must be an int >= 0; got {num_iterations!r}")
     X, Y, Ws, bs = checked_training_data(X, Y, parameters, where)
     L = len(Ws)
+    # X in Fortran order and a skinny first layer: that layer on our own kernels.
+    XT = first_layer.examples_as_rows(X, Ws[0])
+    dW1 = None if XT is None else np.empty_like(Ws[0])
     costs = []
     bar = Progress(num_iterations, enabled=progress)
     dZ_out = np.empty_like(Y)
@@ -111,9 +115,11 @@ def train(
             try:
                 As, Zs = [X], []
                 for l in range(L):
-                    A, Z = layer_forward(
-                        As[-1], Ws[l], bs[l], SIGMOID if l == L - 1 else RELU, where
-                    )
+                    code = SIGMOID if l == L - 1 else RELU
+                    if l == 0 and XT is not None:
+                        A, Z = first_layer.layer_forward(XT, Ws[0], bs[0], code, where)
+                    else:
+                        A, Z = layer_forward(As[-1], Ws[l], bs[l], code, where)
                     As.append(A)
                     Zs.append(Z)
                 AL = As[-1]
@@ -130,18 +136,20 @@ def train(
                 np.subtract(AL, Y, out=dZ_out)
                 dA = None
                 for l in range(L - 1, -1, -1):
-                    if l == L - 1:
-                        dA_prev, dW, db = layer_backward(
-                            dZ_out, As[l], Ws[l], None, IDENTITY, where, need_dA_prev=l > 0
-                        )
+                    # The output layer's dZ = AL - Y is given: the identity's backward.
+                    code, dA_l = (IDENTITY, dZ_out) if l == L - 1 else (RELU, dA)
+                    if l == 0 and XT is not None:
+                        dZ, db = dZ_db(dA_l, Zs[0], code, where)
+                        # dW1 and the W1 update in one pass (fastdnn.first_layer).
+                        bad = first_layer.weight_step(dZ, XT, Ws[0], learning_rate, dW1)
+                        dA_prev = None
                     else:
                         dA_prev, dW, db = layer_backward(
-                            dA, As[l], Ws[l], Zs[l], RELU, where, need_dA_prev=l > 0
+                            dA_l, As[l], Ws[l], Zs[l], code, where, need_dA_prev=l > 0
                         )
-                    # dA_prev was computed from the old W above; now update.
-                    bad = _sgd_inplace(Ws[l], dW, learning_rate) + _sgd_inplace(
-                        bs[l], db, learning_rate
-                    )
+                        # dA_prev was computed from the old W above; now update.
+                        bad = _sgd_inplace(Ws[l], dW, learning_rate)
+                    bad += _sgd_inplace(bs[l], db, learning_rate)
                     if bad:
                         raise ValueError("a gradient is NaN or inf")
                     dA = dA_prev

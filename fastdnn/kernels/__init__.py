@@ -20,6 +20,7 @@ from .elementwise import (
     _sigmoid_parallel,
     _sigmoid_span,
 )
+from .first_layer import _weight_step_parallel, _weight_step_rows
 from .inference import (
     _first_layer_parallel,
     _first_layer_rows,
@@ -73,4 +74,6 @@ __all__ = [
     "_sigmoid_into",
     "_sigmoid_parallel",
     "_sigmoid_span",
+    "_weight_step_parallel",
+    "_weight_step_rows",
 ]
