@@ -123,10 +123,14 @@ weight gradient is 5-20% slower than OpenBLAS alone, but OpenBLAS there with
 the numba forward took 8-9 ms per step: its workers spin through numba's
 region."""
 
-GRAD_EXAMPLES = 256
+GRAD_EXAMPLES = 128
 GRAD_BLOCK = 512
 """Work items of the first-layer weight gradient: ``GRAD_BLOCK`` features,
-``GRAD_EXAMPLES`` examples at a time, so the block of ``X.T`` (1 MiB in
+``GRAD_EXAMPLES`` examples at a time, so the block of ``X.T`` (512 KiB in
 float64) stays in L2 across the passes over the rows of ``dW1``. Without the
 examples blocking, m = 2048 read the block from L3 on every pass (32 against
-OpenBLAS's 17 ms; 21-23 with it)."""
+OpenBLAS's 17 ms for the product alone; 21-23 with it). Sweep of the whole
+training step (ms, float64 m = 209 / 2048, float32 m = 209 / 2048; two runs
+each): 512 x 128 3.05-3.32 / 34.3-35.9, 1.67-1.83 / 16.3-17.9; 512 x 256
+3.11-3.27 / 35.4-38.2, 1.80-1.91 / 17.3-18.4; 256 x 256, 1024 x 128,
+1024 x 256, 768 x 128, 512 x 64, 512 x 512 and 256 x 512 no better."""

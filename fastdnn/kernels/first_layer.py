@@ -34,11 +34,22 @@ from .update import _sgd_span
 def _weight_step_rows(dZ, XT, dW, scale, W, learning_rate, k0, k1):
     """Columns [k0, k1) of ``dW = scale * dZ @ XT`` and of ``W -= learning_rate * dW``.
 
-    dZ: (n, m), XT: (m, n_x), dW and W: (n, n_x). The update runs while the
-    block of ``dW`` is still in L1, through ``_sgd_span`` (compiled without
-    contraction: the same arithmetic as a separate update pass). Returns True
-    if this block of ``dW`` holds NaN or inf.
+    dZ: (n, m), XT: (m, n_x), dW and W: (n, n_x). Blocks of ``GRAD_BLOCK``
+    features, one after another (the parallel driver passes one block per
+    call). Returns True if these columns of ``dW`` hold NaN or inf.
     """
+    bad = False
+    for b0 in range(k0, k1, GRAD_BLOCK):
+        bad |= _weight_step_block(dZ, XT, dW, scale, W, learning_rate, b0, min(k1, b0 + GRAD_BLOCK))
+    return bad
+
+
+@njit(**DOT)
+def _weight_step_block(dZ, XT, dW, scale, W, learning_rate, k0, k1):
+    """One block of ``_weight_step_rows``: the block of ``XT`` stays in L2
+    (``GRAD_EXAMPLES`` examples at a time) and the update runs while the block
+    of ``dW`` is still in L1, through ``_sgd_span`` (compiled without
+    contraction: the same arithmetic as a separate update pass)."""
     n, m = dZ.shape
     dW[:, k0:k1] = 0
     for j0 in range(0, m, GRAD_EXAMPLES):
