@@ -50,3 +50,11 @@ def enter(size, threshold=PARALLEL_MIN_ELEMENTS):
 
 def leave():
     _REGION.release()
+
+
+def work_items():
+    """Four parallel work items per thread numba may use (``NUMBA_NUM_THREADS``;
+    a lower per-thread setting just gets more, smaller items)."""
+    import numba
+
+    return 4 * numba.config.NUMBA_NUM_THREADS

@@ -288,7 +288,7 @@ class Model:
             n1 = self.layer_dims[1]
             if parallel and _dispatch.enter(X.size * n1, PREDICT_PARALLEL_MIN_MACS):
                 try:
-                    bad = K._predict_parallel(*args, _work_items())
+                    bad = K._predict_parallel(*args, _dispatch.work_items())
                 finally:
                     _dispatch.leave()
             else:
@@ -308,14 +308,6 @@ def _model_dtype(dtype, arrays, where):
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"{where}: dtype must be float32 or float64; got {dtype}")
     return dtype
-
-
-def _work_items():
-    """Four parallel work items per thread numba may use (``NUMBA_NUM_THREADS``;
-    a lower per-thread setting just gets more, smaller items)."""
-    import numba
-
-    return 4 * numba.config.NUMBA_NUM_THREADS
 
 
 def _thread_scope(n_threads, where):

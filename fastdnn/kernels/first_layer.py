@@ -17,8 +17,9 @@ Fortran order (``reshape(m, -1).T``), viewed as examples-as-rows, no copy.
   (the separate update pass read and wrote 2 x 1.9 MB per step): rows of ``XT``
   scaled and summed, vectorized along the features. A pass handles 4 rows of
   ``dW1`` and 6 examples: each loaded vector of ``XT`` feeds 4 FMAs, and each
-  row of ``dW1`` is loaded and stored once per 6 examples (with 5 rows LLVM
-  no longer vectorizes the loop: too many run-time alias checks). Work items
+  row of ``dW1`` is loaded and stored once per 6 examples (with 5 rows the
+  compiled loop came out scalar: LLVM gave up on its run-time alias checks
+  between the row pointers). Work items
   are blocks of ``GRAD_BLOCK`` features, processed ``GRAD_EXAMPLES`` examples
   at a time, so the block of ``XT`` stays in L2 while the passes over the
   rows of ``dW1`` re-read it.
