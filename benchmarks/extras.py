@@ -1,4 +1,4 @@
-"""Compile time, import time, thread scaling and the BLAS/numba spinning check."""
+"""Compile time, import time, thread scaling, the BLAS/numba spinning check and idle latency."""
 
 import json
 import os
@@ -134,6 +134,39 @@ def spinning(repeats):
     return out
 
 
+def idle_latency(repeats):
+    """``predict_proba`` on the cat network (float32) after 200 ms idle, and back to back.
+
+    A serving process answers requests as they come: between them numba's
+    OpenMP workers (and the peers' thread pools) go to sleep, and a parallel
+    call then waits for them to wake. Milliseconds per call, medians.
+    """
+    from .peers import inference
+
+    rng = np.random.default_rng(0)
+    model = F.Model.from_parameters(initialize_parameters_deep([12288, 20, 7, 5, 1]), "float32")
+    out = {}
+    for m in (1, 16):
+        X = np.asfortranarray(rng.random((12288, m), dtype=np.float32))
+        impls = {
+            "fastdnn": lambda X=X: model.predict_proba(X),
+            "fastdnn_n_threads_1": lambda X=X: model.predict_proba(X, n_threads=1),
+            **inference(model, X),
+        }
+        for name, fn in impls.items():
+            fn()
+            for pause in (0.0, 0.2):
+                times = []
+                for _ in range(repeats):
+                    time.sleep(pause)
+                    t = time.perf_counter()
+                    fn()
+                    times.append(time.perf_counter() - t)
+                key = "after_200ms_idle" if pause else "back_to_back"
+                out[f"m{m}_{name}_{key}_ms"] = float(np.median(times)) * 1e3
+    return out
+
+
 def blas_peak(repeats):
     """GFLOP/s of NumPy's BLAS on a square product: the practical peak of this
     machine, against which the inference rows' GFLOP/s are read."""
@@ -153,9 +186,11 @@ def run(mode):
         "threads": thread_scaling(2 if quick else 5),
         "spinning": spinning(3 if quick else 11),
         "peak": blas_peak(3 if quick else 7),
+        "idle": idle_latency(3 if quick else 9),
     }
     print("# compile and import:", json.dumps(result["compile"]))
     print("# thread scaling:", json.dumps(result["threads"]))
     print("# BLAS/numba spinning:", json.dumps(result["spinning"]))
     print("# BLAS peak:", json.dumps(result["peak"]))
+    print("# idle latency:", json.dumps(result["idle"]))
     return result

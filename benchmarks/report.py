@@ -38,6 +38,7 @@ def render(payload):
         "threads": "Thread scaling",
         "spinning": "BLAS / numba spinning",
         "peak": "Practical peak (NumPy BLAS, 2048^3 product)",
+        "idle": "predict_proba latency after 200 ms idle (ms)",
     }
     for key, title in sections.items():
         if key in payload.get("extras", {}):

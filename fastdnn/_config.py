@@ -78,13 +78,18 @@ PREDICT_ROWS = 64
 """Examples per block of the serial inference kernel (and at most per
 parallel work item): the block's first-layer sums fit in L1."""
 
-PREDICT_PARALLEL_MIN_MACS = 1 << 17
+PREDICT_PARALLEL_MIN_MACS = 1 << 22
 """First-layer multiply-adds from which ``Model.predict_proba`` goes parallel
-(the cat network: from one example on; about 10 us of serial work, several
-times a parallel region's start-up). Lower than ``PARALLEL_MIN_ELEMENTS``
-because inference calls are not followed by BLAS products in a training loop;
-the cost is that numba's idle workers spin for a while after each call
-(``n_threads=1`` avoids that)."""
+(the cat network: from 18 examples on). numba's OpenMP workers fall asleep
+when no parallel region ran for a few tens of milliseconds, and the next
+region then waits milliseconds for them: float32 cat network on 2 cores,
+medians of 9, each call after 200 ms idle (back to back in brackets):
+m = 1 parallel 0.9-7.1 ms (0.021), serial 0.22 ms (0.023-0.035); m = 16
+parallel 4.8-7.1 ms (0.080), serial 0.32-0.36 ms (0.10-0.12); m = 209
+parallel 7.7 ms (0.68), serial 2.0 ms (1.24). So small batches, the
+single-request latency case, run serially: a few microseconds slower back
+to back, milliseconds faster after a pause. (Was 2^17, from one example on.)
+``n_threads=1`` forces the serial kernel at any size."""
 
 SMALL_PRODUCT_MACS = 1 << 16
 """Matrix products with fewer multiply-adds than this go through

@@ -63,7 +63,7 @@ def run(dtypes):
         # and BLAS (C-ordered X) paths.
         _, _, parameters = _network(dtype, 1 << 13, 20, 1)
         model = F.Model.from_parameters(parameters)
-        X = np.ones((1 << 13, 3), dtype)
+        X = np.ones((1 << 13, 32), dtype)  # 32 x 8192 x 20 MACs: above the parallel threshold
         for X_in in (np.asfortranarray(X), np.ascontiguousarray(X)):
             model.predict_proba(X_in)
             model.predict_proba(X_in, n_threads=1)

@@ -22,18 +22,32 @@ LAYERS = [12288, 20, 7, 5, 1]
 LEARNING_RATE = 0.0075
 
 
-def step_times(X, Y, repeats=15):
-    """Median seconds per training step: fastdnn's loop and the NumPy reference, interleaved."""
+def step_times(X, Y, repeats=5, steps=30):
+    """Median seconds per training step: fastdnn's loop and the NumPy reference.
+
+    Each sample is ``steps`` consecutive steps of one implementation (a
+    training loop's cost per step), the two alternating with a pause between
+    them: OpenBLAS's idle workers spin for a while after a call (here between
+    50 and 300 ms) and slow down numba's parallel regions meanwhile, and the
+    reverse. Single steps back to back measured fastdnn 15.0 ms and NumPy
+    13.3 ms per step; 20-step blocks after 50 ms pauses 4.6-5.2 and 6.6-7.0;
+    30-step blocks after 300 ms pauses 3.1-3.3 and 6.7 ms, as in their own
+    loops.
+    """
     parameters = initialize_parameters_deep(LAYERS)
     train(X, Y, parameters, LEARNING_RATE, 2)  # compile or load the kernels first
     fast, numpy = [], []
     for _ in range(repeats):
+        time.sleep(0.3)  # longer than OpenBLAS's spin
         t = time.perf_counter()
-        train(X, Y, parameters, LEARNING_RATE, 1)
-        fast.append(time.perf_counter() - t)
+        train(X, Y, parameters, LEARNING_RATE, steps)
+        fast.append((time.perf_counter() - t) / steps)
+        time.sleep(0.3)  # longer than OpenBLAS's spin
         t = time.perf_counter()
-        reference.training_step(X, Y, parameters, LEARNING_RATE)
-        numpy.append(time.perf_counter() - t)
+        p = parameters
+        for _ in range(steps):
+            p, _ = reference.training_step(X, Y, p, LEARNING_RATE)
+        numpy.append((time.perf_counter() - t) / steps)
     return float(np.median(fast)), float(np.median(numpy))
 
 
