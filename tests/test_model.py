@@ -74,6 +74,20 @@ def test_integer_input_is_converted(rng):
     )
 
 
+@pytest.mark.parametrize("m", [1, 5, 16])
+def test_small_batches_parallel_branch_matches_serial(m, rng, monkeypatch):
+    # Small batches run serially by default (PREDICT_PARALLEL_MIN_MACS: idle
+    # workers wake slowly); lowered here, the parallel branch must give the
+    # same bits. Small enough for the no-JIT run, which covers the driver.
+    p = network(rng, [70, 7, 3, 1], np.float32)
+    model = Model.from_parameters(p)
+    X = np.asfortranarray(rng.random((70, m), dtype=np.float32))
+    serial = model.predict_proba(X)
+    monkeypatch.setattr("fastdnn.model.PREDICT_PARALLEL_MIN_MACS", 1)
+    np.testing.assert_array_equal(model.predict_proba(X), serial)
+    np.testing.assert_array_equal(model.predict_proba(X, n_threads=1), serial)
+
+
 @jit_only
 def test_parallel_and_serial_are_bitwise_equal(rng):
     # 1,024 x 1,100 elements: above the parallel threshold.
