@@ -121,6 +121,10 @@ def spinning(repeats):
 
         def alone(loop=loop):
             time.sleep(0.3)  # longer than OpenBLAS's spin
+            # One untimed call wakes numba's workers (asleep after the pause;
+            # waking them takes milliseconds, see idle_latency), so the
+            # baseline holds no wake-up that the loop after the GEMM skips.
+            loop()
             t = time.perf_counter()
             loop()
             return time.perf_counter() - t
