@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._config import PARALLEL_MIN_ELEMENTS
+from ._config import FIRST_LAYER_MIN_INPUTS, PARALLEL_MIN_ELEMENTS
 
 
 def _network(dtype, n_x, n_h, m):
@@ -23,6 +23,7 @@ def run(dtypes):
 
     from ._lazy import kernels as K
     from .activations import RELU
+    from .train import train
 
     side = int(np.ceil(np.sqrt(PARALLEL_MIN_ELEMENTS)))
     for dtype in map(np.dtype, dtypes):
@@ -53,9 +54,6 @@ def run(dtypes):
         # Training's own first-layer kernels (X in Fortran order, skinny
         # first layer): serial on 4 examples, parallel from
         # PARALLEL_MIN_ELEMENTS multiply-adds.
-        from ._config import FIRST_LAYER_MIN_INPUTS
-        from .train import train
-
         for m in (4, -(-PARALLEL_MIN_ELEMENTS // (4 * FIRST_LAYER_MIN_INPUTS))):
             X, Y, parameters = _network(dtype, FIRST_LAYER_MIN_INPUTS, 4, m)
             train(np.asfortranarray(X), Y, parameters, 0.01, 1)

@@ -36,8 +36,8 @@ def _weight_step_rows(dZ, XT, dW, scale, W, learning_rate, k0, k1):
     """Columns [k0, k1) of ``dW = scale * dZ @ XT`` and of ``W -= learning_rate * dW``.
 
     dZ: (n, m), XT: (m, n_x), dW and W: (n, n_x). Blocks of ``GRAD_BLOCK``
-    features, one after another (the parallel driver passes one block per
-    call). Returns True if these columns of ``dW`` hold NaN or inf.
+    features, one after another (the parallel driver runs the same blocks
+    as its work items). Returns True if these columns of ``dW`` hold NaN or inf.
     """
     bad = False
     for b0 in range(k0, k1, GRAD_BLOCK):
@@ -105,11 +105,13 @@ def _accumulate(dZ, XT, dW, k0, k1, j0, j1):
 
 @njit(**dict(PARALLEL, fastmath=DOT["fastmath"]))
 def _weight_step_parallel(dZ, XT, dW, scale, W, learning_rate):
-    """``_weight_step_rows`` over all features, one work item per ``GRAD_BLOCK``;
-    returns the number of blocks that saw NaN or inf."""
+    """``_weight_step_rows`` over all features, one work item per ``GRAD_BLOCK``
+    block; returns the number of blocks that saw NaN or inf."""
     n_x = XT.shape[1]
     bad = 0
     for t in prange((n_x + GRAD_BLOCK - 1) // GRAD_BLOCK):
         k0 = t * GRAD_BLOCK
-        bad += _weight_step_rows(dZ, XT, dW, scale, W, learning_rate, k0, min(n_x, k0 + GRAD_BLOCK))
+        bad += _weight_step_block(
+            dZ, XT, dW, scale, W, learning_rate, k0, min(n_x, k0 + GRAD_BLOCK)
+        )
     return bad
