@@ -16,12 +16,23 @@ Policy
   order of its operations, and every kernel must see NaN/inf to report them.
   Only the row-sum reduction (``db``) allows re-association, so it vectorizes.
 * ``nogil=True``: kernels release the GIL, so Python threads that call
-  fastdnn concurrently run in parallel.
+  fastdnn concurrently run in parallel (all but the ``*_tiny`` kernels, whose
+  calls last about a microsecond; see ``TINY``).
 """
 
 SERIAL = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 """Options of the serial kernels (the small-array path, and the bodies that
 the parallel drivers call on each block)."""
+
+TINY = dict(SERIAL, nogil=False)
+"""Options of the ``*_tiny`` kernels: the lean path's kernels again, for arrays
+under ``TINY_MAX_ELEMENTS``, holding the GIL. Releasing and re-taking it costs
+about 50 ns per call, a sixth of the kernel call on the course's 3x2 arrays,
+while the whole call is shorter than any useful overlap with another thread."""
+
+TINY_MAX_ELEMENTS = 4096
+"""Arrays below this many elements use the ``*_tiny`` kernels (a ReLU of 4,096
+float64 elements takes about 1 us)."""
 
 PARALLEL = dict(SERIAL, parallel=True)
 """Options of the ``prange`` drivers."""

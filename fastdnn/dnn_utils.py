@@ -7,15 +7,28 @@ Same signatures and return structures as the course; inputs of any shape
 
 import numpy as np
 
-from ._config import PARALLEL_MIN_ELEMENTS
+from ._config import PARALLEL_MIN_ELEMENTS, TINY_MAX_ELEMENTS
 from ._dispatch import run
-from ._lazy import kernels as K
+from ._lazy import KernelSet
 from ._validation import _F32, _F64, as_array, converted, flat, float_dtype, raise_nonfinite
 
 _ndarray = np.ndarray
 
 
-def _activation(Z, where, into, span, parallel):
+def _kernels(name):
+    return KernelSet(
+        tiny=f"_{name}_tiny",
+        into=f"_{name}_into",
+        span=f"_{name}_span",
+        parallel=f"_{name}_parallel",
+    )
+
+
+_SIGMOID, _RELU = _kernels("sigmoid"), _kernels("relu")
+_SIGMOID_BACKWARD, _RELU_BACKWARD = _kernels("sigmoid_backward"), _kernels("relu_backward")
+
+
+def _activation(Z, where, kernels):
     # The lean check: an exact float32/float64 ndarray in C order needs no
     # validation beyond these attribute reads and no conversion. Anything
     # else is validated and converted. (``dtype is`` matches only the
@@ -31,17 +44,19 @@ def _activation(Z, where, into, span, parallel):
         Z = as_array(Z, "Z", where)
         Z = converted(Z, float_dtype(Z))
     A = np.empty_like(Z)
-    if Z.size < PARALLEL_MIN_ELEMENTS:
+    if Z.size < TINY_MAX_ELEMENTS:  # the same kernel, holding the GIL (see _config.TINY)
+        bad = kernels.tiny(Z, A)
+    elif Z.size < PARALLEL_MIN_ELEMENTS:
         # Serial anyway: one kernel call on the whole arrays, no flat views.
-        bad = into(Z, A)
+        bad = kernels.into(Z, A)
     else:
-        bad = run(parallel, span, (flat(Z), flat(A)), (0, Z.size), Z.size)
+        bad = run(kernels.parallel, kernels.span, (flat(Z), flat(A)), (0, Z.size), Z.size)
     if bad:
         raise_nonfinite(where, {"Z": Z})
     return A, Z
 
 
-def _activation_backward(dA, Z, where, into, span, parallel):
+def _activation_backward(dA, Z, where, kernels):
     # The lean check, as in _activation, for two arrays of one dtype and shape.
     if not (
         type(Z) is _ndarray
@@ -60,10 +75,14 @@ def _activation_backward(dA, Z, where, into, span, parallel):
         dtype = float_dtype(dA, Z)
         dA, Z = converted(dA, dtype), converted(Z, dtype)
     dZ = np.empty_like(Z)
-    if Z.size < PARALLEL_MIN_ELEMENTS:
-        bad = into(dA, Z, dZ)
+    if Z.size < TINY_MAX_ELEMENTS:
+        bad = kernels.tiny(dA, Z, dZ)
+    elif Z.size < PARALLEL_MIN_ELEMENTS:
+        bad = kernels.into(dA, Z, dZ)
     else:
-        bad = run(parallel, span, (flat(dA), flat(Z), flat(dZ)), (0, Z.size), Z.size)
+        bad = run(
+            kernels.parallel, kernels.span, (flat(dA), flat(Z), flat(dZ)), (0, Z.size), Z.size
+        )
     if bad:
         raise_nonfinite(where, {"dA": dA, "cache (Z)": Z})
     return dZ
@@ -84,7 +103,7 @@ def sigmoid(Z):
     cache : ndarray of shape (n, m)
         ``Z`` itself, kept for ``sigmoid_backward``.
     """
-    return _activation(Z, "sigmoid", K._sigmoid_into, K._sigmoid_span, K._sigmoid_parallel)
+    return _activation(Z, "sigmoid", _SIGMOID)
 
 
 def relu(Z):
@@ -100,7 +119,7 @@ def relu(Z):
     cache : ndarray of shape (n, m)
         ``Z`` itself, kept for ``relu_backward``.
     """
-    return _activation(Z, "relu", K._relu_into, K._relu_span, K._relu_parallel)
+    return _activation(Z, "relu", _RELU)
 
 
 def relu_backward(dA, cache):
@@ -121,9 +140,7 @@ def relu_backward(dA, cache):
         dA,
         cache,
         "relu_backward",
-        K._relu_backward_into,
-        K._relu_backward_span,
-        K._relu_backward_parallel,
+        _RELU_BACKWARD,
     )
 
 
@@ -144,7 +161,5 @@ def sigmoid_backward(dA, cache):
         dA,
         cache,
         "sigmoid_backward",
-        K._sigmoid_backward_into,
-        K._sigmoid_backward_span,
-        K._sigmoid_backward_parallel,
+        _SIGMOID_BACKWARD,
     )

@@ -12,6 +12,7 @@ from ._config import (
     SKINNY_MAX_UNITS,
     SKINNY_MIN_INPUTS,
     SMALL_PRODUCT_MACS,
+    TINY_MAX_ELEMENTS,
 )
 from ._dispatch import run
 from ._lazy import kernels as K
@@ -142,7 +143,9 @@ def bias_activation(Z, b, code):
     when ``Z`` holds NaN or inf (the caller names the input).
     """
     A = Z if code == IDENTITY else np.empty_like(Z)
-    if Z.size < LAYER_PARALLEL_MIN_ELEMENTS:
+    if Z.size < TINY_MAX_ELEMENTS:  # the same kernel, holding the GIL (see _config.TINY)
+        bad = K._bias_activation_tiny(Z, b, A, code)
+    elif Z.size < LAYER_PARALLEL_MIN_ELEMENTS:
         # Serial (see _config): one kernel call on the whole arrays, no flat views.
         bad = K._bias_activation_into(Z, b, A, code)
     else:

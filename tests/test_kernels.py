@@ -12,10 +12,10 @@ import fastdnn as F
 import naive as N
 from conftest import JIT_DISABLED, TOL, layouts
 from fastdnn import kernels as K
-from fastdnn._config import PARALLEL_MIN_ELEMENTS
+from fastdnn._config import PARALLEL_MIN_ELEMENTS, TINY_MAX_ELEMENTS
 from fastdnn.activations import ACTIVATIONS, IDENTITY
 
-SHAPES = [(1, 1), (3, 2), (7, 13), (1, 4099), (1031, 1030)]  # the last is above the threshold
+SHAPES = [(1, 1), (3, 2), (7, 13), (1, 4099), (1031, 1030)]  # tiny, serial and parallel paths
 DTYPES = [np.float64, np.float32]
 
 
@@ -35,8 +35,12 @@ def close(actual, expected, dtype):
     )
 
 
-def test_threshold_is_exercised():
-    assert max(r * c for r, c in SHAPES) >= PARALLEL_MIN_ELEMENTS > 3 * 2
+def test_thresholds_are_exercised():
+    """SHAPES reach each of the three paths: tiny, serial and parallel kernels."""
+    sizes = [r * c for r, c in SHAPES]
+    assert min(sizes) < TINY_MAX_ELEMENTS
+    assert any(TINY_MAX_ELEMENTS <= s < PARALLEL_MIN_ELEMENTS for s in sizes)
+    assert max(sizes) >= PARALLEL_MIN_ELEMENTS
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -100,16 +104,18 @@ def test_kernels_flag_nonfinite(dtype, where):
                 for name in ("sigmoid", "relu"):
                     assert bool(getattr(K, f"_{name}_span")(Z, out, 0, 5)) is expect
                     assert bool(getattr(K, f"_{name}_parallel")(Z, out)) is expect
-                    assert (
-                        bool(getattr(K, f"_{name}_into")(Z.reshape(5, 1), out.reshape(5, 1)))
-                        is expect
-                    )
+                    for path in ("into", "tiny"):
+                        kernel = getattr(K, f"_{name}_{path}")
+                        assert bool(kernel(Z.reshape(5, 1), out.reshape(5, 1))) is expect
                 assert bool(K._sgd_span(Z, Z, 0.1, out, 0, 5)) is expect
             for name in ("sigmoid_backward", "relu_backward"):
                 assert bool(getattr(K, f"_{name}_span")(dA, Z, out, 0, 5)) is expect
                 assert bool(getattr(K, f"_{name}_parallel")(dA, Z, out)) is expect
-                into = getattr(K, f"_{name}_into")
-                assert bool(into(dA.reshape(1, 5), Z.reshape(1, 5), out.reshape(1, 5))) is expect
+                for path in ("into", "tiny"):
+                    kernel = getattr(K, f"_{name}_{path}")
+                    assert (
+                        bool(kernel(dA.reshape(1, 5), Z.reshape(1, 5), out.reshape(1, 5))) is expect
+                    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

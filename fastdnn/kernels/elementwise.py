@@ -20,7 +20,7 @@ negative-index wraparound in the loop, and LLVM then does not vectorize it
 
 from numba import njit, prange
 
-from .._config import BLOCK, PARALLEL, SERIAL
+from .._config import BLOCK, PARALLEL, SERIAL, TINY
 from ._scalar import nonfinite, relu, sigmoid, sigmoid_slope
 
 
@@ -132,3 +132,27 @@ def _sigmoid_backward_into(dA, Z, dZ):
 @njit(**SERIAL)
 def _relu_backward_into(dA, Z, dZ):
     return _relu_backward_span(dA.reshape(-1), Z.reshape(-1), dZ.reshape(-1), 0, Z.size)
+
+
+# The same for arrays under ``TINY_MAX_ELEMENTS``, without releasing the GIL
+# (see ``_config.TINY``).
+
+
+@njit(**TINY)
+def _sigmoid_tiny(Z, A):
+    return _sigmoid_into(Z, A)
+
+
+@njit(**TINY)
+def _relu_tiny(Z, A):
+    return _relu_into(Z, A)
+
+
+@njit(**TINY)
+def _sigmoid_backward_tiny(dA, Z, dZ):
+    return _sigmoid_backward_into(dA, Z, dZ)
+
+
+@njit(**TINY)
+def _relu_backward_tiny(dA, Z, dZ):
+    return _relu_backward_into(dA, Z, dZ)

@@ -12,7 +12,7 @@ BLAS threads inside numba threads (oversubscription).
 
 from numba import njit, prange
 
-from .._config import BLOCK, PARALLEL, REDUCTION, SERIAL
+from .._config import BLOCK, PARALLEL, REDUCTION, SERIAL, TINY
 from ..activations import RELU, SIGMOID
 from ._scalar import nonfinite, relu, sigmoid, sigmoid_slope
 
@@ -67,6 +67,13 @@ def _bias_activation_into(Z, b, A, code):
     return _bias_activation_span(
         Z.reshape(-1), b.reshape(-1), A.reshape(-1), Z.shape[1], code, 0, Z.size
     )
+
+
+@njit(**TINY)
+def _bias_activation_tiny(Z, b, A, code):
+    """``_bias_activation_into`` holding the GIL, for layers under
+    ``TINY_MAX_ELEMENTS`` (see ``_config.TINY``)."""
+    return _bias_activation_into(Z, b, A, code)
 
 
 @njit(**PARALLEL)
