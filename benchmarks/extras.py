@@ -1,4 +1,5 @@
-"""Compile time, import time, thread scaling, the BLAS/numba spinning check and idle latency."""
+"""Compile time, import time, thread scaling, the BLAS/numba spinning check, idle latency
+and the cost of fresh output pages."""
 
 import json
 import os
@@ -171,6 +172,41 @@ def idle_latency(repeats):
     return out
 
 
+def fresh_output(repeats):
+    """ReLU of 4096 x 4096 float64, into a fresh output and into one already in memory.
+
+    The course's ``relu`` returns a new array, and a 128 MiB allocation is new
+    memory from the kernel on every call: the first write to each page faults,
+    and the kernel zeroes the page first. Both fastdnn and the NumPy reference
+    pay this (fastdnn's two threads fault in parallel); the ``prefaulted`` rows
+    run the same computation into an array written before, so ``fresh -
+    prefaulted`` is the page cost that bounds the ``relu`` row's ratio.
+    fastdnn's prefaulted row calls the parallel kernel directly (the API has
+    no ``out=``). Milliseconds per call, medians.
+    """
+    from fastdnn import kernels as K
+
+    Z = np.random.default_rng(0).standard_normal((4096, 4096))
+    A = np.ones_like(Z)  # written once: its pages are in memory
+    Z_flat, A_flat = Z.reshape(-1), A.reshape(-1)
+    times = measure(
+        {
+            "numpy_fresh": lambda: np.maximum(0, Z),
+            "numpy_prefaulted": lambda: np.maximum(0, Z, out=A),
+            "fastdnn_fresh": lambda: F.relu(Z),
+            "fastdnn_prefaulted": lambda: K._relu_parallel(Z_flat, A_flat),
+        },
+        repeats,
+        0.1,
+    )
+    out = {f"{name}_ms": t[0] * 1e3 for name, t in times.items()}
+    for who in ("numpy", "fastdnn"):
+        out[f"{who}_page_cost_ms"] = out[f"{who}_fresh_ms"] - out[f"{who}_prefaulted_ms"]
+    for kind in ("fresh", "prefaulted"):
+        out[f"ratio_{kind}"] = out[f"numpy_{kind}_ms"] / out[f"fastdnn_{kind}_ms"]
+    return out
+
+
 def blas_peak(repeats):
     """GFLOP/s of NumPy's BLAS on a square product: the practical peak of this
     machine, against which the inference rows' GFLOP/s are read."""
@@ -191,10 +227,12 @@ def run(mode):
         "spinning": spinning(3 if quick else 11),
         "peak": blas_peak(3 if quick else 7),
         "idle": idle_latency(3 if quick else 9),
+        "fresh": fresh_output(3 if quick else 9),
     }
     print("# compile and import:", json.dumps(result["compile"]))
     print("# thread scaling:", json.dumps(result["threads"]))
     print("# BLAS/numba spinning:", json.dumps(result["spinning"]))
     print("# BLAS peak:", json.dumps(result["peak"]))
     print("# idle latency:", json.dumps(result["idle"]))
+    print("# fresh output pages:", json.dumps(result["fresh"]))
     return result

@@ -39,6 +39,7 @@ def render(payload):
         "spinning": "BLAS / numba spinning",
         "peak": "Practical peak (NumPy BLAS, 2048^3 product)",
         "idle": "predict_proba latency after 200 ms idle (ms)",
+        "fresh": "ReLU 4096 x 4096 float64: fresh output pages against an output in memory (ms)",
     }
     for key, title in sections.items():
         if key in payload.get("extras", {}):
