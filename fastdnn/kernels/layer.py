@@ -13,7 +13,7 @@ BLAS threads inside numba threads (oversubscription).
 from numba import njit, prange
 
 from .._config import BLOCK, PARALLEL, REDUCTION, SERIAL, TINY
-from ..activations import RELU, SIGMOID
+from ..activations import IDENTITY, RELU, SIGMOID
 from ._scalar import nonfinite, relu, sigmoid, sigmoid_slope
 
 
@@ -74,6 +74,15 @@ def _bias_activation_tiny(Z, b, A, code):
     """``_bias_activation_into`` holding the GIL, for layers under
     ``TINY_MAX_ELEMENTS`` (see ``_config.TINY``)."""
     return _bias_activation_into(Z, b, A, code)
+
+
+@njit(**TINY)
+def _bias_add_tiny(Z, b):
+    """``Z += b`` (the identity activation: ``linear_forward``) under
+    ``TINY_MAX_ELEMENTS``. Two arguments instead of four: numba's dispatch of
+    the Python int ``code`` and the second ``Z`` cost about 110 ns of a 0.4 us
+    call on the course's 3x2 layer."""
+    return _bias_activation_into(Z, b, Z, IDENTITY)
 
 
 @njit(**PARALLEL)
