@@ -177,7 +177,7 @@ def linear_forward(A, W, b):
         The inputs (converted to the computation's dtype if they were not in it).
     """
     # validated_layer_forward's two steps, inline: on the course's 3x2 layer
-    # the extra call and its 5-tuple were 5% of the call.
+    # the extra call and its 5-tuple cost 130-170 ns of 1.7-1.8 us.
     if not lean_layer(A, W, b):
         A, W, b = checked_layer(A, W, b, "linear_forward", _LINEAR_NAMES)
     Z, _ = layer_forward(A, W, b, IDENTITY, "linear_forward", _LINEAR_NAMES)
