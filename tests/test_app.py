@@ -294,3 +294,26 @@ def test_cli_demo_writes_model_and_plot(tmp_path):
     assert "x faster" in r.stdout and "Accuracy: " in r.stdout
     assert (tmp_path / "fastdnn_model.h5").exists()
     load_model(tmp_path / "fastdnn_model.h5")
+
+
+def test_installed_fastdnn_command(tmp_path):
+    """``pip install`` puts a ``fastdnn`` command beside the interpreter (pyproject's
+    ``[project.scripts]``): the README's ``fastdnn demo`` must not be "command not found"."""
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("not running in a virtual environment: no installed command to look for")
+    command = os.path.join(os.path.dirname(sys.executable), "fastdnn")
+    assert os.access(command, os.X_OK), f"{command} missing: is [project.scripts] in pyproject.toml?"
+    r = subprocess.run([command, "info", "--json"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert '"threading_layer"' in r.stdout
+    r = subprocess.run([command, "bogus"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2
+
+
+def test_version_has_one_source():
+    """The installed distribution's version is ``fastdnn.__version__`` (pyproject reads it)."""
+    from importlib.metadata import version
+
+    import fastdnn
+
+    assert version("fastdnn") == fastdnn.__version__
