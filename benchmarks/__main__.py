@@ -4,7 +4,8 @@ Usage::
 
     python -m benchmarks --quick                 # a few seconds a row; what CI runs
     python -m benchmarks --full --out benchmarks/results   # the committed figures
-    python -m benchmarks --only training_step    # rows whose name contains this
+    python -m benchmarks --only trainer_step     # rows whose name contains this
+    python -m benchmarks --only notebook         # the notebook's two loops, 2500 iterations
 
 Prints a table (median time per call, min-max spread, ratio NumPy/fastdnn:
 above 1 means fastdnn is faster), writes ``results.json`` and PNG plots of the
@@ -17,7 +18,7 @@ import sys
 
 import numpy as np
 
-from . import cases, extras, harness, plots, report
+from . import cases, extras, harness, notebook, plots, report
 
 
 def flatten(x):
@@ -78,6 +79,8 @@ def main(argv=None):
     import fastdnn
 
     fastdnn.warmup()
+    if args.only == "notebook":
+        return _notebook(args, mode)
     env = harness.environment()
     print("# fastdnn benchmarks (" + mode + ")")
     for key, value in env.items():
@@ -92,7 +95,7 @@ def main(argv=None):
         if args.only and args.only not in case["name"]:
             continue
         check(case)
-        timing = harness.measure(case["impls"], repeats, min_time)
+        timing = harness.measure(case["impls"], repeats, min_time, case.get("pause", 0.03))
         steps = case.get("steps", 1)
         per = {k: tuple(t / steps for t in v) for k, v in timing.items()}
         fast, ref = per["fastdnn"][0], per["numpy"][0]
@@ -137,6 +140,27 @@ def main(argv=None):
             f.write(report.render(payload))
         for path in plots.write(payload, args.out):
             print(f"# plot: {path}")
+    return 0
+
+
+def _notebook(args, mode):
+    """``--only notebook``: the application notebook's two loops (``benchmarks.notebook``)."""
+    lines = []
+
+    def out(line):
+        print(line, flush=True)
+        lines.append(line)
+
+    iterations = 300 if args.mode == "quick" else 2500
+    rows = notebook.run(iterations, args.repeats or 3, out=out)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        env = harness.environment()
+        harness.write_json(
+            os.path.join(args.out, "notebook.json"), {"environment": env, "rows": rows}
+        )
+        with open(os.path.join(args.out, "notebook.txt"), "w") as f:
+            f.write("\n".join(lines) + "\n")
     return 0
 
 

@@ -14,7 +14,7 @@ from fastdnn.app import initialize_parameters_deep
 from fastdnn.model import Model
 from fastdnn.train import train
 
-from . import peers
+from . import notebook, peers
 
 CAT = [12288, 20, 7, 5, 1]
 
@@ -174,18 +174,29 @@ def model(ms, dtypes, steps=10):
                     "numpy": lambda AL=AL, Y=Y, c=caches: R.L_model_backward(AL, Y, c),
                 },
             )
+            # The notebook's own loop (forward, cost every step, backward with dA0,
+            # update to new arrays), with each side's functions: the same work.
+            yield dict(
+                common,
+                name="notebook_step",
+                impls={
+                    name: lambda api=api, X=X, Y=Y, p=params: notebook.L_layer_model(
+                        api, X, Y, p, 0.0075, steps
+                    )[0]
+                    for name, api in notebook.contenders().items()
+                },
+                steps=steps,
+                pause=notebook.PAUSE,
+            )
+            # fastdnn's trainer against a NumPy loop doing exactly the trainer's
+            # work (no dA0, dZ = AL - Y, the cost every 100 steps, in place), and
+            # against PyTorch (no dX either).
             impls = {
                 "fastdnn": lambda X=X, Y=Y, p=params: train(X, Y, p, 0.0075, steps)[0],
-                "numpy": lambda X=X, Y=Y, p=params: _reference_steps(X, Y, p, steps),
+                "numpy": lambda X=X, Y=Y, p=params: R.trainer_steps(X, Y, p, 0.0075, steps)[0],
             }
             impls.update(peers.torch_training(X, Y, params, 0.0075, steps))
-            yield dict(common, name="training_step", impls=impls, steps=steps)
-
-
-def _reference_steps(X, Y, params, steps):
-    for _ in range(steps):
-        params, _ = R.training_step(X, Y, params, 0.0075)
-    return params
+            yield dict(common, name="trainer_step", impls=impls, steps=steps, pause=notebook.PAUSE)
 
 
 def inference(ms, dtypes):

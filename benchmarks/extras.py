@@ -75,14 +75,14 @@ def thread_scaling(repeats):
             t = measure(
                 {
                     "sigmoid_4096": lambda: F.sigmoid(Z),
-                    "training_step_m209": lambda: train(X, Y, p, 0.0075, 5),
+                    "trainer_step_m209": lambda: train(X, Y, p, 0.0075, 5),
                 },
                 repeats,
                 0.1,
             )
         out[f"{n}_threads"] = {
             "sigmoid_4096x4096_s": t["sigmoid_4096"][0],
-            "training_step_m209_s": t["training_step_m209"][0] / 5,
+            "trainer_step_m209_s": t["trainer_step_m209"][0] / 5,
         }
     return out
 

@@ -26,18 +26,24 @@ def per_call(fn, min_time):
         n = max(2 * n, int(n * min_time / max(elapsed, 1e-9) * 1.2))
 
 
-def measure(impls, repeats, min_time):
-    """{name: (median, min, max)} seconds per call; implementations interleaved per repeat."""
+def measure(impls, repeats, min_time, pause=0.03):
+    """{name: (median, min, max)} seconds per call.
+
+    Contenders alternate in blocks (one ``per_call`` block each per repeat),
+    the first one rotating from repeat to repeat, with ``pause`` seconds
+    before each block: OpenMP runtimes (numba's, PyTorch's) and OpenBLAS keep
+    their workers spinning after a call (OpenBLAS here for up to ~0.3 s), and
+    a contender timed inside another's spin pays for it.
+    """
     for fn in impls.values():
         fn()  # compile / load caches / allocate
-    samples = {name: [] for name in impls}
-    for _ in range(repeats):
-        for name, fn in impls.items():
-            # OpenMP runtimes (numba's, PyTorch's) keep their workers spinning
-            # for milliseconds after a parallel region; let them go idle so that
-            # one implementation's spin is not charged to the next one.
-            time.sleep(0.03)
-            samples[name].append(per_call(fn, min_time))
+    names = list(impls)
+    samples = {name: [] for name in names}
+    for r in range(repeats):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            time.sleep(pause)
+            samples[name].append(per_call(impls[name], min_time))
     return {
         name: (float(np.median(s)), float(min(s)), float(max(s))) for name, s in samples.items()
     }

@@ -50,14 +50,15 @@ X8k = np.asfortranarray(rng.random((12288, 8192)).astype(np.float32))
 rows = {
     "sigmoid 4096^2 f64": (lambda: F.sigmoid(Z), lambda: R.sigmoid(Z), 7),
     "relu 4096^2 f64": (lambda: F.relu(Z), lambda: R.relu(Z), 7),
+    # The trainer against a NumPy loop doing the trainer's work (R.trainer_steps).
     "train 10 steps m=209 f64": (
         lambda: train(*data[209], p, 0.0075, 10),
-        lambda: [R.training_step(*data[209], p, 0.0075) for _ in range(10)],
+        lambda: R.trainer_steps(*data[209], p, 0.0075, 10),
         5,
     ),
     "train 2 steps m=2048 f64": (
         lambda: train(*data[2048], p, 0.0075, 2),
-        lambda: [R.training_step(*data[2048], p, 0.0075) for _ in range(2)],
+        lambda: R.trainer_steps(*data[2048], p, 0.0075, 2),
         5,
     ),
     "predict_proba f32 m=8192": (lambda: model.predict_proba(X8k), None, 7),

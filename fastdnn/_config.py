@@ -79,6 +79,9 @@ inf still propagate (no ``nnan``/``ninf``), so non-finite input is caught."""
 
 DOT_INLINE = dict(DOT, inline="always")
 
+PARALLEL_DOT = dict(PARALLEL, fastmath=DOT["fastmath"])
+"""Options of the ``prange`` drivers of the dot-product and skinny-product kernels."""
+
 DOT_BLOCK = 2048
 """Features per pass of the inference tiles: 4 example rows and 5 weight rows
 of 2048 float32 (72 KiB) stay in L1/L2 while a tile's sums accumulate
@@ -114,34 +117,18 @@ float64, 0.66 against 1.10 ms in float32; 7x20 at m = 209, 29,260 MACs: dot
 
 SKINNY_MAX_UNITS = 64
 SKINNY_MIN_INPUTS = 1024
-"""A float32 layer with at most ``SKINNY_MAX_UNITS`` units and at least
-``SKINNY_MIN_INPUTS`` inputs computes ``Z`` as ``(A_prev.T @ W.T).T``: OpenBLAS
-runs that orientation of the skinny product faster. Cat network, m = 209, 2
-cores, medians of 15: first layer alone 1.05 -> 0.86 ms (X in C order) and
-1.38 -> 0.75 ms (Fortran order); whole training step 2.88 -> 2.76 ms and
-2.93 -> 2.50 ms. In float64 the product alone is 5-15% faster but the training
-step was 10% slower with X in C order and unchanged in Fortran order, so
-float64 keeps ``W @ A_prev``."""
-
-FIRST_LAYER_MAX_UNITS = 64
-FIRST_LAYER_MIN_INPUTS = 1024
-"""``train`` computes a first layer with at most ``FIRST_LAYER_MAX_UNITS``
-units and at least ``FIRST_LAYER_MIN_INPUTS`` inputs, on ``X`` in Fortran
-order (the course's), with its own kernels (``fastdnn.first_layer``) instead
-of OpenBLAS: both large products of the step, and no OpenBLAS thread pool
-spinning against numba's. Cat network, 2 cores, 10-step calls, medians of 15,
-three alternating runs (ms per step, BLAS path -> this path): m = 209
-float64 3.86-3.98 -> 3.25-3.33, float32 2.17-2.21 -> 1.82-1.92; m = 2048
-float64 37 -> 37, float32 23 -> 19-20 (before fusing the W1 update, which
-saves another 0.2 ms in float64, 0.3 ms in float32 at m = 209). The forward
-tile alone beats OpenBLAS (1.2 against 2.2 ms in float64 at m = 209); the
-weight gradient is 5-20% slower than OpenBLAS alone, but OpenBLAS there with
-the numba forward took 8-9 ms per step: its workers spin through numba's
-region."""
+"""A skinny layer: at most ``SKINNY_MAX_UNITS`` units, at least
+``SKINNY_MIN_INPUTS`` inputs (the cat network's first layer, 20 x 12288).
+With ``A_prev`` in Fortran order (the course's layout) its three products run
+on fastdnn's kernels (``fastdnn.products``), in the course API and in
+``train``; in C order they stay on OpenBLAS, and a float32 ``Z`` is computed
+as ``(A_prev.T @ W.T).T``, the orientation OpenBLAS's sgemm runs faster
+(first layer alone 1.05 -> 0.86 ms at m = 209). Why the split by layout:
+``fastdnn.products``; figures: CHANGELOG and ``benchmarks/results``."""
 
 GRAD_EXAMPLES = 128
 GRAD_BLOCK = 512
-"""Work items of the first-layer weight gradient: ``GRAD_BLOCK`` features,
+"""Blocks of the skinny products' axpy form (``kernels.products``): ``GRAD_BLOCK`` features,
 ``GRAD_EXAMPLES`` examples at a time, so the block of ``X.T`` (512 KiB in
 float64) stays in L2 across the passes over the rows of ``dW1``. Without the
 examples blocking, m = 2048 read the block from L3 on every pass (32 against

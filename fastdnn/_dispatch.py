@@ -12,6 +12,7 @@ uncontended lock acquisition per large call, and never blocks a caller.
 """
 
 import threading
+from contextlib import contextmanager
 
 from ._config import PARALLEL_MIN_ELEMENTS
 
@@ -50,6 +51,18 @@ def enter(size, threshold=PARALLEL_MIN_ELEMENTS):
 
 def leave():
     _REGION.release()
+
+
+@contextmanager
+def region(size, threshold=PARALLEL_MIN_ELEMENTS):
+    """``with region(size) as parallel:`` run the ``prange`` driver if ``parallel``, else the
+    serial kernel; ``enter``/``leave`` around the block (about 1 us: for calls of milliseconds)."""
+    parallel = enter(size, threshold)
+    try:
+        yield parallel
+    finally:
+        if parallel:
+            leave()
 
 
 def work_items():

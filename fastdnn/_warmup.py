@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._config import FIRST_LAYER_MIN_INPUTS, PARALLEL_MIN_ELEMENTS
+from ._config import PARALLEL_MIN_ELEMENTS, SKINNY_MIN_INPUTS
 
 
 def _network(dtype, n_x, n_h, m):
@@ -51,12 +51,15 @@ def run(dtypes):
         K._bias_activation_parallel(Z, b, dZ, 1, RELU)
         K._activation_backward_db_parallel(Z, Z, dZ, db, 1, RELU)
         K._row_means_parallel(Z, db, 1)
-        # Training's own first-layer kernels (X in Fortran order, skinny
-        # first layer): serial on 4 examples, parallel from
+        # Skinny layers on X in Fortran order (fastdnn.products, and the
+        # trainer's fused weight step): serial on 4 examples, parallel from
         # PARALLEL_MIN_ELEMENTS multiply-adds.
-        for m in (4, -(-PARALLEL_MIN_ELEMENTS // (4 * FIRST_LAYER_MIN_INPUTS))):
-            X, Y, parameters = _network(dtype, FIRST_LAYER_MIN_INPUTS, 4, m)
-            train(np.asfortranarray(X), Y, parameters, 0.01, 1)
+        for m in (4, -(-PARALLEL_MIN_ELEMENTS // (4 * SKINNY_MIN_INPUTS))):
+            X, Y, parameters = _network(dtype, SKINNY_MIN_INPUTS, 4, m)
+            X = np.asfortranarray(X)
+            train(X, Y, parameters, 0.01, 1)
+            AL, caches = F.L_model_forward(X, parameters)
+            F.L_model_backward(AL, Y, caches)
         # Inference: the serial, parallel (at least PREDICT_PARALLEL_MIN_MACS)
         # and BLAS (C-ordered X) paths.
         _, _, parameters = _network(dtype, 1 << 13, 20, 1)

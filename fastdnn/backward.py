@@ -7,7 +7,8 @@ BLAS products give ``dW = dZ @ A_prev.T / m`` and ``dA_prev = W.T @ dZ``
 
 import numpy as np
 
-from ._config import LAYER_PARALLEL_MIN_ELEMENTS
+from . import products
+from ._config import LAYER_PARALLEL_MIN_ELEMENTS, SKINNY_MAX_UNITS, SKINNY_MIN_INPUTS
 from ._dispatch import run
 from ._lazy import kernels as K
 from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, raise_nonfinite
@@ -127,6 +128,12 @@ def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
     db : ndarray of shape (n, 1)
     """
     dZ, db = dZ_db(dA, Z, code, where)
+    n, n_prev = W.shape
+    if n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS and products.skinny(W, A_prev):
+        # A_prev in Fortran order: both products on fastdnn's kernels (not one of
+        # them: OpenBLAS's and numba's threads would spin against each other).
+        dW = products.weight_gradient(dZ, A_prev)
+        return (products.input_gradient(W, dZ) if need_dA_prev else None), dW, db
     dW = matmul(dZ, A_prev.T)
     dW *= 1 / dZ.shape[1]
     dA_prev = matmul(W.T, dZ) if need_dA_prev else None

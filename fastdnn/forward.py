@@ -7,6 +7,7 @@ then one fused kernel pass that adds ``b`` and applies the activation, writing
 
 import numpy as np
 
+from . import products
 from ._config import (
     LAYER_PARALLEL_MIN_ELEMENTS,
     SKINNY_MAX_UNITS,
@@ -68,12 +69,14 @@ def matmul(a, b):
 def _product(A_prev, W):
     """Z = W @ A_prev as a fresh C-contiguous (n, m) array."""
     n, n_prev = W.shape
-    if W.dtype is _F32 and n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS:
-        # Few units, many inputs (the cat network's first layer): OpenBLAS's
-        # sgemm is faster on A_prev.T @ W.T than on W @ A_prev; the transposing
-        # copy of the small (m, n) result costs microseconds. (Measured, see
-        # _config.SKINNY_MAX_UNITS: in float64 it is no faster.)
-        return np.matmul(A_prev.T, W.T).T.copy()
+    if n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS:
+        if products.skinny(W, A_prev):  # A_prev in Fortran order: fastdnn's kernel
+            return products.forward(W, A_prev)
+        if W.dtype is _F32:
+            # OpenBLAS's sgemm runs A_prev.T @ W.T faster than W @ A_prev at
+            # this shape; the transposing copy of the small result costs
+            # microseconds (see _config.SKINNY_MAX_UNITS).
+            return np.matmul(A_prev.T, W.T).T.copy()
     if n * n_prev * A_prev.shape[1] < SMALL_PRODUCT_MACS:  # as in matmul(), one call less
         return W.dot(A_prev)
     return np.matmul(W, A_prev)

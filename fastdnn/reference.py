@@ -104,3 +104,35 @@ def training_step(X, Y, parameters, learning_rate):
     cost = compute_cost(AL, Y)
     grads = L_model_backward(AL, Y, caches)
     return update_parameters(parameters, grads, learning_rate), cost
+
+
+def trainer_steps(X, Y, parameters, learning_rate, num_iterations):
+    """The work of fastdnn's trainer (``fastdnn.train``), in plain NumPy.
+
+    Not the notebook's loop (that is ``training_step`` repeated): the output
+    layer's ``dZ = AL - Y`` directly, no ``dA0``, the cost only when
+    ``i % 100 == 0``, the parameters updated in place on a private copy.
+    The benchmarks compare the trainer with this, so both sides do the same work.
+    """
+    params = {k: np.array(v, copy=True) for k, v in parameters.items()}
+    L = len(params) // 2
+    m = X.shape[1]
+    costs = []
+    for i in range(num_iterations):
+        As, Zs = [X], []
+        for l in range(1, L + 1):
+            Z = params[f"W{l}"] @ As[-1] + params[f"b{l}"]
+            As.append(sigmoid(Z)[0] if l == L else relu(Z)[0])
+            Zs.append(Z)
+        if i % 100 == 0:
+            costs.append(compute_cost(As[-1], Y))
+        dZ = As[-1] - Y
+        for l in range(L, 0, -1):
+            dW = 1 / m * np.dot(dZ, As[l - 1].T)
+            db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+            dA_prev = np.dot(params[f"W{l}"].T, dZ) if l > 1 else None
+            params[f"W{l}"] -= learning_rate * dW
+            params[f"b{l}"] -= learning_rate * db
+            if l > 1:
+                dZ = relu_backward(dA_prev, Zs[l - 2])
+    return params, costs

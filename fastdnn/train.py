@@ -14,7 +14,7 @@ course's full structures), a training step here:
 
 import numpy as np
 
-from . import first_layer
+from . import first_layer, products
 from ._dispatch import run
 from ._lazy import kernels as K
 from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, layer_count
@@ -104,9 +104,9 @@ def train(
         raise ValueError(f"{where}: num_iterations must be an int >= 0; got {num_iterations!r}")
     X, Y, Ws, bs = checked_training_data(X, Y, parameters, where)
     L = len(Ws)
-    # X in Fortran order and a skinny first layer: that layer on our own kernels.
-    XT = first_layer.examples_as_rows(X, Ws[0])
-    dW1 = None if XT is None else np.empty_like(Ws[0])
+    # X in Fortran order and a skinny first layer: dW1 and the W1 update fused.
+    fused = products.skinny(Ws[0], X)
+    dW1 = np.empty_like(Ws[0]) if fused else None
     costs = []
     bar = Progress(num_iterations, enabled=progress)
     dZ_out = np.empty_like(Y)
@@ -116,10 +116,7 @@ def train(
                 As, Zs = [X], []
                 for l in range(L):
                     code = SIGMOID if l == L - 1 else RELU
-                    if l == 0 and XT is not None:
-                        A, Z = first_layer.layer_forward(XT, Ws[0], bs[0], code, where)
-                    else:
-                        A, Z = layer_forward(As[-1], Ws[l], bs[l], code, where)
+                    A, Z = layer_forward(As[-1], Ws[l], bs[l], code, where)
                     As.append(A)
                     Zs.append(Z)
                 AL = As[-1]
@@ -138,10 +135,10 @@ def train(
                 for l in range(L - 1, -1, -1):
                     # The output layer's dZ = AL - Y is given: the identity's backward.
                     code, dA_l = (IDENTITY, dZ_out) if l == L - 1 else (RELU, dA)
-                    if l == 0 and XT is not None:
+                    if l == 0 and fused:
                         dZ, db = dZ_db(dA_l, Zs[0], code, where)
                         # dW1 and the W1 update in one pass (fastdnn.first_layer).
-                        bad = first_layer.weight_step(dZ, XT, Ws[0], learning_rate, dW1)
+                        bad = first_layer.weight_step(dZ, X, Ws[0], learning_rate, dW1)
                         dA_prev = None
                     else:
                         dA_prev, dW, db = layer_backward(

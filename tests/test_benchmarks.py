@@ -28,3 +28,54 @@ def test_quick_benchmark_row_runs_and_writes_results(tmp_path):
     assert rows and all(row["name"] == "compute_cost" for row in rows)
     assert all(row["ratio_vs_numpy"] > 0 for row in rows)
     assert "| compute_cost |" in (tmp_path / "results.md").read_text()
+
+
+def _small_course_data(seed=0, n_x=1030, m=12):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X = np.asfortranarray(rng.random((n_x, m)))  # the notebook's layout: a skinny first layer
+    Y = (rng.random((1, m)) > 0.5).astype(np.int64)  # the course's int64 labels
+    return X, Y
+
+
+def test_notebook_loops_give_the_same_costs_with_either_contender():
+    """The notebook benchmark's two loops, with the course's functions and fastdnn's:
+    the same costs and parameters (the drop-in promise the benchmark's ratio rests on)."""
+    import numpy as np
+
+    from benchmarks import notebook
+    from fastdnn.app import initialize_parameters, initialize_parameters_deep
+
+    X, Y = _small_course_data()
+    for loop, params in (
+        (notebook.two_layer_model, initialize_parameters(X.shape[0], 7, 1)),
+        (notebook.L_layer_model, initialize_parameters_deep([X.shape[0], 5, 3, 1])),
+    ):
+        out = {
+            name: loop(F, X, Y, params, 0.0075, 101) for name, F in notebook.contenders().items()
+        }
+        (p_fast, c_fast), (p_ref, c_ref) = out["fastdnn"], out["numpy"]
+        assert len(c_fast) == len(c_ref) == 2
+        np.testing.assert_allclose(np.array(c_fast, float), np.array(c_ref, float), rtol=1e-10)
+        for key in p_ref:
+            np.testing.assert_allclose(p_fast[key], p_ref[key], rtol=1e-9, atol=1e-12)
+
+
+def test_reference_trainer_steps_do_the_trainers_work():
+    """The NumPy side of the trainer_step row and of the demo: the same results as
+    fastdnn's trainer, so the ratio compares the same work."""
+    import numpy as np
+
+    from fastdnn import reference as R
+    from fastdnn.app import initialize_parameters_deep
+    from fastdnn.train import train
+
+    X, Y = _small_course_data(1)
+    params = initialize_parameters_deep([X.shape[0], 6, 4, 1])
+    p_fast, c_fast = train(X, Y, params, 0.05, 201)
+    p_ref, c_ref = R.trainer_steps(X, Y, params, 0.05, 201)
+    np.testing.assert_allclose(np.array(c_fast, float), np.array(c_ref, float), rtol=1e-10)
+    for key in p_ref:
+        np.testing.assert_allclose(p_fast[key], p_ref[key], rtol=1e-9, atol=1e-12)
+    assert params["W1"] is not p_ref["W1"]  # the caller's parameters untouched

@@ -46,6 +46,7 @@ from .layer import (
     _row_means_rows,
 )
 from .loss import _cross_entropy_dAL, _cross_entropy_parallel, _cross_entropy_span
+from .products import _axpy_parallel, _axpy_rows
 from .update import _sgd_parallel, _sgd_span
 
 __all__ = [
@@ -56,6 +57,8 @@ __all__ = [
     "_bias_activation_parallel",
     "_bias_activation_span",
     "_bias_activation_tiny",
+    "_axpy_parallel",
+    "_axpy_rows",
     "_bias_add_tiny",
     "_cross_entropy_dAL",
     "_cross_entropy_parallel",

@@ -20,7 +20,7 @@ layer beyond one (rows, n_1) scratch block per work item.
 import numpy as np
 from numba import njit, prange
 
-from .._config import DOT, DOT_BLOCK, DOT_INLINE, PARALLEL, PREDICT_ROWS
+from .._config import DOT, DOT_BLOCK, DOT_INLINE, PARALLEL_DOT, PREDICT_ROWS
 from ._scalar import nonfinite, relu, sigmoid
 
 
@@ -207,7 +207,7 @@ def _predict_parallel(XT, W1, theta, dims, offsets, P, items):
     return _head_rows(Z1, theta, dims, offsets, P, 0, XT.shape[0])
 
 
-@njit(**dict(PARALLEL, fastmath=DOT["fastmath"]))
+@njit(**PARALLEL_DOT)
 def _first_layer_parallel(XT, W1, Z1, items):
     """Z1 = XT @ W1.T, (m, n_1), in about ``items`` work items (see ``_split``)."""
     m = XT.shape[0]

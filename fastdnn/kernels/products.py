@@ -1,0 +1,106 @@
+"""Skinny matrix products: a layer with few units and many inputs (the cat network's first).
+
+OpenBLAS runs these shapes at a third of its square-matrix speed, and its
+threads keep spinning after each call and stall the next numba region. Two
+forms cover the three products of such a layer, in either layout of A_prev:
+
+* dot form, ``C[r, c] = P[r, :] . Q[c, :]`` with P and Q row-major: the
+  inference tile (``inference._first_layer_rows`` and ``_first_layer_parallel``,
+  4 rows of P x 5 rows of Q per pass). ``Z = W @ A_prev`` for A_prev in
+  Fortran order (P = A_prev.T, Q = W, C = Z.T) and ``dW = dZ @ A_prev.T`` for
+  A_prev in C order (P = A_prev, Q = dZ, C = dW.T).
+* axpy form, below: ``C = scale * A @ B`` with B and C row-major, rows of B
+  scaled and summed along C's rows. ``dW`` for A_prev in Fortran order
+  (A = dZ, B = A_prev.T), ``dA_prev = W.T @ dZ`` (A = W.T, B = dZ) and
+  ``Z`` for A_prev in C order (A = W, B = A_prev).
+
+In the axpy form a pass handles 4 rows of C and 6 rows of B: each loaded
+vector of B feeds 4 FMAs, each row of C is loaded and stored once per 6 rows
+of B (with 5 rows of C the loop came out scalar: LLVM gave up on its
+run-time alias checks). C is computed in blocks of (``rows`` x ``cols``), and
+B is read ``GRAD_EXAMPLES`` rows at a time, so that block of B stays in L2
+while the passes over C's rows re-read it.
+
+Serial and parallel drivers run the same blocks in the same order of sums,
+so their results are equal bit for bit.
+"""
+
+from numba import njit, prange
+
+from .._config import DOT, GRAD_EXAMPLES, PARALLEL_DOT
+
+
+@njit(**DOT)
+def _axpy_rows(A, B, C, scale, rows, cols):
+    """C = scale * A @ B serially, block by block (the parallel driver's blocks)."""
+    R, N = C.shape
+    for r0 in range(0, R, rows):
+        for c0 in range(0, N, cols):
+            _axpy_block(A, B, C, scale, r0, min(R, r0 + rows), c0, min(N, c0 + cols))
+
+
+@njit(**PARALLEL_DOT)
+def _axpy_parallel(A, B, C, scale, rows, cols):
+    """C = scale * A @ B, one work item per (``rows`` x ``cols``) block of C."""
+    R, N = C.shape
+    col_blocks = (N + cols - 1) // cols
+    for t in prange(((R + rows - 1) // rows) * col_blocks):
+        r0 = (t // col_blocks) * rows
+        c0 = (t % col_blocks) * cols
+        _axpy_block(A, B, C, scale, r0, min(R, r0 + rows), c0, min(N, c0 + cols))
+
+
+@njit(**DOT)
+def _axpy_block(A, B, C, scale, r0, r1, c0, c1):
+    """C[r0:r1, c0:c1] = scale * A[r0:r1, :] @ B[:, c0:c1] (``scale == 1``: no pass).
+
+    ``r0`` is a multiple of 4 in every driver, so a row of C takes the same
+    4-row or single-row arithmetic whatever the blocking.
+    """
+    K = B.shape[0]
+    C[r0:r1, c0:c1] = 0
+    for j0 in range(0, K, GRAD_EXAMPLES):
+        _accumulate(A, B, C, r0, r1, c0, c1, j0, min(K, j0 + GRAD_EXAMPLES))
+    if scale != 1:
+        for i in range(r0, r1):
+            o = C[i, c0:c1]
+            for k in range(c1 - c0):
+                o[k] *= scale
+
+
+@njit(**DOT)
+def _accumulate(A, B, C, r0, r1, c0, c1, j0, j1):
+    """C[r0:r1, c0:c1] += A[r0:r1, j0:j1] @ B[j0:j1, c0:c1], 4 rows x 6 of B per pass."""
+    j6 = j1 - (j1 - j0) % 6
+    r4 = r1 - (r1 - r0) % 4
+    for i in range(r0, r4, 4):
+        o0, o1, o2, o3 = C[i, c0:c1], C[i + 1, c0:c1], C[i + 2, c0:c1], C[i + 3, c0:c1]
+        d0, d1, d2, d3 = A[i], A[i + 1], A[i + 2], A[i + 3]
+        for j in range(j0, j6, 6):
+            x0, x1, x2 = B[j, c0:c1], B[j + 1, c0:c1], B[j + 2, c0:c1]
+            x3, x4, x5 = B[j + 3, c0:c1], B[j + 4, c0:c1], B[j + 5, c0:c1]
+            a0, a1, a2, a3, a4, a5 = d0[j], d0[j + 1], d0[j + 2], d0[j + 3], d0[j + 4], d0[j + 5]
+            b0, b1, b2, b3, b4, b5 = d1[j], d1[j + 1], d1[j + 2], d1[j + 3], d1[j + 4], d1[j + 5]
+            c0_, c1_, c2, c3, c4, c5 = d2[j], d2[j + 1], d2[j + 2], d2[j + 3], d2[j + 4], d2[j + 5]
+            e0, e1, e2, e3, e4, e5 = d3[j], d3[j + 1], d3[j + 2], d3[j + 3], d3[j + 4], d3[j + 5]
+            for k in range(c1 - c0):
+                y0, y1, y2, y3, y4, y5 = x0[k], x1[k], x2[k], x3[k], x4[k], x5[k]
+                o0[k] += a0 * y0 + a1 * y1 + a2 * y2 + a3 * y3 + a4 * y4 + a5 * y5
+                o1[k] += b0 * y0 + b1 * y1 + b2 * y2 + b3 * y3 + b4 * y4 + b5 * y5
+                o2[k] += c0_ * y0 + c1_ * y1 + c2 * y2 + c3 * y3 + c4 * y4 + c5 * y5
+                o3[k] += e0 * y0 + e1 * y1 + e2 * y2 + e3 * y3 + e4 * y4 + e5 * y5
+        for j in range(j6, j1):
+            x = B[j, c0:c1]
+            a0, b0, c0_, e0 = d0[j], d1[j], d2[j], d3[j]
+            for k in range(c1 - c0):
+                y = x[k]
+                o0[k] += a0 * y
+                o1[k] += b0 * y
+                o2[k] += c0_ * y
+                o3[k] += e0 * y
+    for i in range(r4, r1):  # the last (r1 - r0) % 4 rows, one at a time
+        o, d = C[i, c0:c1], A[i]
+        for j in range(j0, j1):
+            x, a = B[j, c0:c1], d[j]
+            for k in range(c1 - c0):
+                o[k] += a * x[k]

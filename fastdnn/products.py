@@ -1,0 +1,89 @@
+"""The three products of a skinny layer, on fastdnn's kernels instead of OpenBLAS.
+
+A layer is skinny when it has at most ``SKINNY_MAX_UNITS`` units and at least
+``SKINNY_MIN_INPUTS`` inputs (the cat network's first layer, 20 x 12288, and
+the two-layer network's 7 x 12288). With ``A_prev`` in Fortran order (the
+course's ``reshape(m, -1).T / 255``), ``Z = W @ A_prev``,
+``dW = dZ @ A_prev.T / m`` and ``dA_prev = W.T @ dZ`` all run on
+``kernels.products``: OpenBLAS runs these shapes at a fraction of its speed,
+and a step that mixes OpenBLAS's threads with numba's pays for both pools
+spinning (cat network, float64, ms per notebook iteration: 7.1 all ours,
+9.5 all BLAS, 15-16 with dA_prev or dW on BLAS). ``A_prev`` in C order keeps
+all three on BLAS: there the forward product measured 0.5x of OpenBLAS.
+
+``linear_forward`` and ``linear_backward`` (and everything above them) call
+these, so a notebook's own loop gets the speed. Results equal the course's
+products to rounding (sums in another order), run to run and serial against
+parallel bit for bit.
+"""
+
+import numpy as np
+
+from . import _dispatch
+from ._config import GRAD_BLOCK, SKINNY_MAX_UNITS, SKINNY_MIN_INPUTS
+from ._lazy import kernels as K
+from ._validation import _F32, _F64
+
+_TALL_ROWS = 64
+"""Rows of ``dA_prev`` per work item (a multiple of the kernel's 4-row pass)."""
+
+
+def skinny(W, A_prev):
+    """True when the layer (``W``, ``A_prev``) runs its products here.
+
+    ``W``: (n, n_prev) C-contiguous float32/float64; ``A_prev``: (n_prev, m) of
+    the same dtype in Fortran order (not also C-contiguous: one example).
+    """
+    n, n_prev = W.shape
+    return (
+        n <= SKINNY_MAX_UNITS
+        and n_prev >= SKINNY_MIN_INPUTS
+        and (W.dtype is _F64 or W.dtype is _F32)
+        and A_prev.dtype is W.dtype
+        and W.flags.c_contiguous
+        and A_prev.flags.f_contiguous
+        and not A_prev.flags.c_contiguous
+    )
+
+
+def forward(W, A_prev):
+    """``W @ A_prev`` as a fresh C-contiguous (n, m) array (``skinny(W, A_prev)``).
+
+    Dot products of example rows (``A_prev.T``, C-contiguous) with rows of
+    ``W``, written through the view ``Z.T`` (the inference tile).
+    """
+    Z = np.empty((W.shape[0], A_prev.shape[1]), dtype=W.dtype)
+    with _dispatch.region(Z.size * W.shape[1]) as parallel:
+        if parallel:
+            K._first_layer_parallel(A_prev.T, W, Z.T, _dispatch.work_items())
+        else:
+            K._first_layer_rows(A_prev.T, W, Z.T, 0, Z.shape[1])
+    return Z
+
+
+def weight_gradient(dZ, A_prev):
+    """``dZ @ A_prev.T / m`` (n, n_prev), C-contiguous; ``dZ`` (n, m) C-contiguous.
+
+    Rows of ``A_prev.T`` scaled by ``dZ``'s entries and summed; the ``1 / m``
+    is applied after the sum, as in the course's ``1 / m * np.dot(dZ, A_prev.T)``.
+    """
+    n, m = dZ.shape
+    dW = np.empty((n, A_prev.shape[0]), dtype=dZ.dtype)
+    _axpy(dZ, A_prev.T, dW, dZ.dtype.type(1 / m), n, GRAD_BLOCK)
+    return dW
+
+
+def input_gradient(W, dZ):
+    """``W.T @ dZ`` (n_prev, m), C-contiguous; ``dZ`` (n, m) C-contiguous."""
+    dA_prev = np.empty((W.shape[1], dZ.shape[1]), dtype=dZ.dtype)
+    _axpy(W.T, dZ, dA_prev, dZ.dtype.type(1), _TALL_ROWS, GRAD_BLOCK)
+    return dA_prev
+
+
+def _axpy(A, B, C, scale, rows, cols):
+    """C = scale * A @ B in blocks of (rows x cols) (``kernels.products``)."""
+    with _dispatch.region(C.size * A.shape[1]) as parallel:
+        if parallel:
+            K._axpy_parallel(A, B, C, scale, rows, cols)
+        else:
+            K._axpy_rows(A, B, C, scale, rows, cols)

@@ -1,0 +1,281 @@
+"""The skinny layer's products on fastdnn's kernels (fastdnn.products, the trainer's
+fused weight step) against NumPy, the course's functions and finite differences.
+
+A layer with at most SKINNY_MAX_UNITS units and at least SKINNY_MIN_INPUTS
+inputs, on A_prev in Fortran order, takes this path in the course API and in
+``train``; every other case keeps BLAS, so both are checked against the
+course's plain NumPy code and against each other.
+"""
+
+import numpy as np
+import pytest
+
+import fastdnn as F
+import naive as N
+from conftest import JIT_DISABLED, TOL
+from fastdnn import _dispatch, first_layer, products
+from fastdnn import kernels as K
+from fastdnn._config import GRAD_BLOCK, GRAD_EXAMPLES, SKINNY_MIN_INPUTS
+from fastdnn.train import TrainingDiverged, train
+
+DTYPES = [np.float64, np.float32]
+# (n, m, n_x): rows not a multiple of the 4-row pass, examples not a multiple
+# of the 6-example pass and above GRAD_EXAMPLES, features over several blocks
+# with a ragged last one; and the degenerate single row / example / feature.
+SHAPES = [
+    *([] if JIT_DISABLED else [(20, 209, 12288)]),  # the cat network; minutes as plain Python
+    (7, GRAD_EXAMPLES + 13, 2 * GRAD_BLOCK + 5),
+    (3, 5, 7),
+    (1, 1, 1),
+    (5, 6, 4),
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weight_step_matches_numpy(shape, dtype, rng):
+    n, m, n_x = shape
+    dZ = rng.standard_normal((n, m)).astype(dtype)
+    XT = rng.standard_normal((m, n_x)).astype(dtype)
+    W = rng.standard_normal((n, n_x)).astype(dtype)
+    learning_rate = 0.3
+    dW_ref = (dZ.astype(np.float64) @ XT.astype(np.float64)) / m
+    W_ref = W.astype(np.float64) - learning_rate * dW_ref
+    scale = dtype(1 / m)
+    results = []
+    for parallel in (False, True):
+        dW, W_new = np.full((n, n_x), np.nan, dtype), W.copy()
+        if parallel:
+            bad = K._weight_step_parallel(dZ, XT, dW, scale, W_new, learning_rate)
+        else:
+            bad = K._weight_step_rows(dZ, XT, dW, scale, W_new, learning_rate, 0, n_x)
+        assert not bad
+        tol = TOL[np.dtype(dtype)]
+        # Sums of m products: allow m roundings relative to the largest term.
+        atol = m * np.finfo(dtype).eps * (np.abs(dZ).max() * np.abs(XT).max())
+        np.testing.assert_allclose(dW, dW_ref, rtol=tol["rtol"], atol=atol)
+        np.testing.assert_allclose(W_new, W_ref, rtol=tol["rtol"], atol=atol)
+        assert dW.dtype == W_new.dtype == dtype
+        results.append((dW, W_new))
+    # Work items split features only: every sum runs in the same order.
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_weight_step_flags_nonfinite(dtype, value, rng):
+    n, m, n_x = 6, 9, 2 * GRAD_BLOCK + 3
+    dZ = rng.standard_normal((n, m)).astype(dtype)
+    XT = rng.standard_normal((m, n_x)).astype(dtype)
+    W = np.zeros((n, n_x), dtype)
+    assert not first_layer.weight_step(dZ, XT.T, W, 0.1, np.empty_like(W))
+    XT[m - 1, n_x - 1] = value  # the last feature of the last block
+    assert first_layer.weight_step(dZ, XT.T, W, 0.1, np.empty_like(W))
+
+
+def test_path_is_taken_only_where_it_applies():
+    W1 = np.zeros((20, SKINNY_MIN_INPUTS))
+    X = np.zeros((SKINNY_MIN_INPUTS, 9))
+    assert products.skinny(W1, np.asfortranarray(X))
+    assert not products.skinny(W1, X)  # C order: BLAS
+    assert not products.skinny(W1, np.asfortranarray(X[:, :1]))  # one example: C order too
+    assert not products.skinny(W1[:, :-1], np.asfortranarray(X[:-1]))  # few inputs
+    assert not products.skinny(np.zeros((65, X.shape[0])), np.asfortranarray(X))  # many units
+    assert not products.skinny(np.asfortranarray(W1), np.asfortranarray(X))  # W not C order
+    assert not products.skinny(W1, np.asfortranarray(X, dtype=np.float32))  # mixed dtypes
+
+
+AXPY_SHAPES = [
+    # (rows of C, inner, cols of C): ragged against the 4-row and 6-deep passes,
+    # GRAD_EXAMPLES and GRAD_BLOCK; and the degenerate ones.
+    (7, GRAD_EXAMPLES + 13, 2 * GRAD_BLOCK + 5),
+    (130, 20, 209),
+    (3, 5, 7),
+    (1, 1, 1),
+    (5, 6, 4),
+]
+
+
+@pytest.mark.parametrize("shape", AXPY_SHAPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("transposed", [False, True], ids=["A", "A=W.T"])
+def test_axpy_kernels_match_numpy(shape, dtype, transposed, rng):
+    """C = scale * A @ B, serial and parallel, row blocks of 4, 64 and all rows:
+    against float64 NumPy, and equal to each other bit for bit."""
+    R, inner, N_ = shape
+    A = rng.standard_normal((R, inner)).astype(dtype)
+    if transposed:  # dA_prev = W.T @ dZ passes a Fortran-ordered view
+        A = np.ascontiguousarray(A.T).T
+    B = rng.standard_normal((inner, N_)).astype(dtype)
+    scale = dtype(1 / 3)
+    expected = (A.astype(np.float64) @ B.astype(np.float64)) * float(scale)
+    bound = 2 * (inner + 2) * np.finfo(dtype).eps * (np.abs(A) @ np.abs(B)) + np.finfo(dtype).tiny
+    results = []
+    for rows in (4, 64, R):
+        for cols in (GRAD_BLOCK, 8):
+            for parallel in (False, True):
+                C = np.full((R, N_), np.nan, dtype)
+                kernel = K._axpy_parallel if parallel else K._axpy_rows
+                kernel(A, B, C, scale, rows, cols)
+                assert np.all(np.abs(C - expected) <= bound)
+                results.append(C)
+    for C in results[1:]:
+        np.testing.assert_array_equal(C, results[0])
+
+
+SKINNY = [(7, SKINNY_MIN_INPUTS + 3, 11), *([] if JIT_DISABLED else [(20, 12288, 209)])]
+
+
+def _skinny_layer(rng, dtype, n, n_x, m):
+    X = np.asfortranarray(rng.random((n_x, m)), dtype=dtype)  # the notebook's layout
+    W = (rng.standard_normal((n, n_x)) / np.sqrt(n_x)).astype(dtype)
+    b = rng.standard_normal((n, 1)).astype(dtype)
+    dA = rng.standard_normal((n, m)).astype(dtype)
+    assert products.skinny(W, X)
+    return X, W, b, dA
+
+
+@pytest.mark.parametrize("shape", SKINNY)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_course_functions_on_skinny_layers_match_the_course(shape, dtype, activation, rng):
+    """linear_(activation_)forward/backward on the skinny path: the course's values, the
+    course's structures, C-contiguous results, the same values as the BLAS path (X in
+    C order), and run to run / serial against parallel bit for bit."""
+    X, W, b, dA = _skinny_layer(rng, dtype, *shape)
+    tol = TOL[np.dtype(dtype)]
+    rtol, atol = tol["rtol"] * 100, tol["atol"] * 100
+    as64 = [a.astype(np.float64) for a in (X, W, b, dA)]
+
+    A, cache = F.linear_activation_forward(X, W, b, activation)
+    A_ref, cache_ref = N.linear_activation_forward(*as64[:3], activation)
+    np.testing.assert_allclose(A, A_ref, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(cache[1], cache_ref[1], rtol=rtol, atol=atol)
+    assert cache[0][0] is X and A.dtype == dtype and A.flags.c_contiguous
+    Z, _ = F.linear_forward(X, W, b)
+    np.testing.assert_allclose(Z, cache_ref[1], rtol=rtol, atol=atol)
+
+    grads = F.linear_activation_backward(dA, cache, activation)
+    grads_ref = N.linear_activation_backward(as64[3], cache_ref, activation)
+    for got, want in zip(grads, grads_ref, strict=True):
+        assert got.dtype == dtype and got.flags.c_contiguous and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * np.abs(want).max())
+    lin = F.linear_backward(dA, (X, W, b))
+    for got, want in zip(lin, N.linear_backward(as64[3], as64[:3]), strict=True):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * np.abs(want).max())
+
+    # The BLAS path (X in C order) gives the same values to rounding.
+    Xc = np.ascontiguousarray(X)
+    assert not products.skinny(W, Xc)
+    blas = F.linear_activation_backward(
+        dA, F.linear_activation_forward(Xc, W, b, activation)[1], activation
+    )
+    for got, want in zip(grads, blas, strict=True):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * np.abs(want).max())
+
+    # Run to run, and serial (another thread holds the parallel region) against parallel.
+    again = F.linear_activation_backward(
+        dA, F.linear_activation_forward(X, W, b, activation)[1], activation
+    )
+    with _dispatch._REGION:
+        A_serial, cache_serial = F.linear_activation_forward(X, W, b, activation)
+        serial = F.linear_activation_backward(dA, cache_serial, activation)
+    np.testing.assert_array_equal(A_serial, A)
+    for got, run2, ser in zip(grads, again, serial, strict=True):
+        np.testing.assert_array_equal(got, run2)
+        np.testing.assert_array_equal(got, ser)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_skinny_products_flag_nonfinite_input(dtype, rng):
+    X, W, b, dA = _skinny_layer(rng, dtype, *SKINNY[0])
+    X[3, 4] = np.nan
+    with pytest.raises(ValueError, match="A_prev"):
+        F.linear_activation_forward(X, W, b, "relu")
+
+
+def test_skinny_layer_gradients_match_finite_differences(rng):
+    """dW1, db1 and dA0 of a network whose first layer is skinny (X in Fortran order)
+    against central differences of the cost, on a sample of entries."""
+    n_x, m = SKINNY_MIN_INPUTS + 6, 5
+    X = np.asfortranarray(rng.standard_normal((n_x, m)))
+    Y = (rng.random((1, m)) > 0.5).astype(float)
+    params = {
+        "W1": rng.standard_normal((3, n_x)) * 0.05,
+        "b1": rng.standard_normal((3, 1)) * 0.3,
+        "W2": rng.standard_normal((1, 3)),
+        "b2": rng.standard_normal((1, 1)) * 0.3,
+    }
+    assert products.skinny(params["W1"], X)
+    AL, caches = F.L_model_forward(X, params)
+    grads = F.L_model_backward(AL, Y, caches)
+
+    def cost():
+        return float(F.compute_cost(F.L_model_forward(X, params)[0], Y))
+
+    def numeric(x, idx, eps=1e-6):
+        old = x[idx]
+        x[idx] = old + eps
+        up = cost()
+        x[idx] = old - eps
+        down = cost()
+        x[idx] = old
+        return (up - down) / (2 * eps)
+
+    picks = [
+        (int(i), int(k))
+        for i, k in zip(rng.integers(0, 3, 30), rng.integers(0, n_x, 30), strict=True)
+    ]
+    for idx in picks + [(2, n_x - 1)]:
+        np.testing.assert_allclose(
+            grads["dW1"][idx], numeric(params["W1"], idx), rtol=1e-5, atol=1e-9
+        )
+    for i in range(3):
+        np.testing.assert_allclose(
+            grads["db1"][i, 0], numeric(params["b1"], (i, 0)), rtol=1e-5, atol=1e-9
+        )
+    # dA0 is the gradient of the summed loss (the course's dA_prev carries no 1/m).
+    for idx in [
+        (int(k), int(j))
+        for k, j in zip(rng.integers(0, n_x, 30), rng.integers(0, m, 30), strict=True)
+    ]:
+        np.testing.assert_allclose(grads["dA0"][idx], numeric(X, idx) * m, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dims", [[1100, 9, 5, 1], [1030, 1]])
+def test_training_on_the_first_layer_path_follows_the_reference(dims, dtype, rng):
+    m = 37
+    steps = 3 if JIT_DISABLED else 101  # plain Python: a few steps suffice for the logic
+    X64 = rng.random((dims[0], m))
+    Y = (rng.random((1, m)) > 0.5).astype(np.float64)
+    params = {k: v.astype(dtype) for k, v in F.initialize_parameters_deep(dims).items()}
+    X_fortran = np.asfortranarray(X64.astype(dtype))
+    assert products.skinny(params["W1"].astype(dtype), X_fortran)
+    out, costs = train(X_fortran, Y.astype(dtype), params, 0.05, steps)
+    blas_out, blas_costs = train(
+        np.ascontiguousarray(X_fortran), Y.astype(dtype), params, 0.05, steps
+    )
+    ref = {k: v.astype(np.float64) for k, v in params.items()}
+    ref_costs = []
+    for i in range(steps):
+        ref, cost = N.training_step(X_fortran.astype(np.float64), Y, ref, 0.05)
+        if i % 100 == 0:
+            ref_costs.append(cost)
+    rtol = 1e-10 if dtype == np.float64 else 2e-4
+    np.testing.assert_allclose(np.array(costs, float), np.array(ref_costs, float), rtol=rtol)
+    np.testing.assert_allclose(np.array(costs, float), np.array(blas_costs, float), rtol=rtol)
+    for key in ref:
+        assert out[key].dtype == dtype
+        scale = np.abs(ref[key]).max()
+        np.testing.assert_allclose(out[key], ref[key], rtol=rtol, atol=rtol * scale)
+        np.testing.assert_allclose(out[key], blas_out[key], rtol=rtol, atol=rtol * scale)
+
+
+def test_training_diverges_cleanly_on_the_first_layer_path(rng):
+    X = np.asfortranarray(rng.random((SKINNY_MIN_INPUTS, 8)))
+    Y = (rng.random((1, 8)) > 0.5).astype(np.float64)
+    params = F.initialize_parameters_deep([X.shape[0], 4, 1])
+    with pytest.raises(TrainingDiverged, match=r"diverged at iteration \d+"):
+        train(X, Y, params, 1e300, 50)
