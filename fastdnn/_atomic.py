@@ -5,6 +5,20 @@ import os
 import tempfile
 
 
+def _umask():
+    """The process's umask, read without changing it where the OS allows (Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting it back at once
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix):
     """Yield a temporary path to write; on success it replaces ``path``.
@@ -16,7 +30,12 @@ def atomic_path(path, suffix):
     """
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastdnn-", suffix=suffix, dir=folder)
-    os.close(fd)
+    try:
+        # mkstemp creates the file 0600; a saved model must be readable by whoever
+        # could read a file that open() creates (a service account serving it).
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:

@@ -49,13 +49,15 @@ def initialize_parameters(n_x, n_h, n_y):
     return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
 
 
-def _deep(layer_dims, seed, scale, where):
+def _deep(layer_dims, seed, scaled, where):
+    """``scaled(randn(n_l, n_prev), n_prev)`` per layer: the course's exact expression,
+    so the arrays are bit-identical (``* (1 / sqrt(n))`` differs from ``/ sqrt(n)``)."""
     dims = checked_layer_dims(layer_dims, where)
     np.random.seed(seed)
     parameters = {}
     for l in range(1, len(dims)):
         try:
-            parameters[f"W{l}"] = np.random.randn(dims[l], dims[l - 1]) * scale(dims[l - 1])
+            parameters[f"W{l}"] = scaled(np.random.randn(dims[l], dims[l - 1]), dims[l - 1])
         except (MemoryError, ValueError) as exc:  # ValueError: "array is too big"
             gib = dims[l] * dims[l - 1] * 8 / 2**30
             raise MemoryError(
@@ -83,9 +85,9 @@ def initialize_parameters_deep(layer_dims):
     parameters : dict
         ``W1 .. WL`` of shapes (n_l, n_{l-1}), ``b1 .. bL`` of shapes (n_l, 1), float64.
     """
-    return _deep(layer_dims, 3, lambda n_prev: 0.01, "initialize_parameters_deep")
+    return _deep(layer_dims, 3, lambda W, n_prev: W * 0.01, "initialize_parameters_deep")
 
 
 def initialize_parameters_deep_app(layer_dims):
     """Application flavour: ``np.random.seed(1)``, ``W_l = randn(...) / sqrt(n_{l-1})``."""
-    return _deep(layer_dims, 1, lambda n_prev: 1 / np.sqrt(n_prev), "initialize_parameters_deep")
+    return _deep(layer_dims, 1, lambda W, n_prev: W / np.sqrt(n_prev), "initialize_parameters_deep")

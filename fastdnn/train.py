@@ -64,7 +64,29 @@ def checked_training_data(X, Y, parameters, where):
             f"{where}: the last layer must have 1 unit (binary output); W{L} has {A_shape[0]}"
         )
     _, Y = checked_labels(np.empty(A_shape, dtype), Y, where)
+    _check_finite_and_binary(X, Y, where)
     return X, Y, Ws, bs
+
+
+def _check_finite_and_binary(X, Y, where):
+    """NaN/inf in X, or labels other than 0/1, named with their first index.
+
+    Checked before training, so that bad data is not reported as divergence
+    (a NaN in X made every cost NaN from iteration 0).
+    """
+    finite = np.isfinite(X)
+    if not finite.all():
+        i, j = (int(k) for k in np.argwhere(~finite)[0])
+        raise ValueError(
+            f"{where}: X contains NaN or inf (first at index ({i}, {j}): example {j}); "
+            "training needs finite inputs"
+        )
+    binary = (Y == 0) | (Y == 1)
+    if not binary.all():
+        j = int(np.argwhere(~binary.ravel())[0][0])
+        raise ValueError(
+            f"{where}: Y must hold labels 0 or 1; Y[0, {j}] (example {j}) is {Y.ravel()[j]}"
+        )
 
 
 def train(

@@ -302,7 +302,9 @@ def test_installed_fastdnn_command(tmp_path):
     if sys.prefix == sys.base_prefix:
         pytest.skip("not running in a virtual environment: no installed command to look for")
     command = os.path.join(os.path.dirname(sys.executable), "fastdnn")
-    assert os.access(command, os.X_OK), f"{command} missing: is [project.scripts] in pyproject.toml?"
+    assert os.access(command, os.X_OK), (
+        f"{command} missing: is [project.scripts] in pyproject.toml?"
+    )
     r = subprocess.run([command, "info", "--json"], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert '"threading_layer"' in r.stdout
@@ -317,3 +319,30 @@ def test_version_has_one_source():
     import fastdnn
 
     assert version("fastdnn") == fastdnn.__version__
+
+
+@pytest.mark.parametrize("loop", ["L_layer_model", "two_layer_model"])
+def test_bad_training_data_is_named_not_called_divergence(loop, rng):
+    """NaN/inf in X, or labels other than 0/1, are ValueErrors that name the argument and
+    the first bad index before any iteration, not TrainingDiverged at iteration 0."""
+    X = rng.random((12, 10))
+    Y = (rng.random((1, 10)) > 0.5).astype(np.int64)
+    dims = [12, 3, 1] if loop == "L_layer_model" else (12, 3, 1)
+    fit = getattr(app, loop)
+    for value in (np.nan, np.inf):
+        bad = X.copy()
+        bad[4, 7] = value
+        with pytest.raises(
+            ValueError, match=r"X contains NaN or inf \(first at index \(4, 7\)"
+        ) as e:
+            fit(bad, Y, dims, num_iterations=5)
+        assert not isinstance(e.value, TrainingDiverged)
+    labels = Y.astype(float)
+    labels[0, 6] = 0.5
+    with pytest.raises(
+        ValueError, match=r"Y must hold labels 0 or 1; Y\[0, 6\] \(example 6\) is 0.5"
+    ):
+        fit(X, labels, dims, num_iterations=5)
+    with pytest.raises(ValueError, match="Y must have the shape"):
+        fit(X, Y[:, :9], dims, num_iterations=5)
+    fit(X, Y, dims, num_iterations=5)  # the clean data still trains

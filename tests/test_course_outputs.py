@@ -179,3 +179,46 @@ def test_update_parameters():
     assert_printed(parameters["b1"], [[-0.04659241], [-1.28888275], [0.53405496]])
     assert_printed(parameters["W2"], [[-0.55569196, 0.0354055, 1.32964895]])
     assert_printed(parameters["b2"], [[-0.84610769]])
+
+
+def _course_initializers():
+    """The course's three initialisations, written as the course writes them."""
+
+    def two_layer(n_x, n_h, n_y):
+        np.random.seed(1)
+        W1 = np.random.randn(n_h, n_x) * 0.01
+        b1 = np.zeros((n_h, 1))
+        W2 = np.random.randn(n_y, n_h) * 0.01
+        b2 = np.zeros((n_y, 1))
+        return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+
+    def deep(layer_dims, seed, app):
+        np.random.seed(seed)
+        parameters = {}
+        for l in range(1, len(layer_dims)):
+            draw = np.random.randn(layer_dims[l], layer_dims[l - 1])
+            parameters["W" + str(l)] = draw / np.sqrt(layer_dims[l - 1]) if app else draw * 0.01
+            parameters["b" + str(l)] = np.zeros((layer_dims[l], 1))
+        return parameters
+
+    return two_layer, deep
+
+
+@pytest.mark.parametrize("dims", [[12288, 20, 7, 5, 1], [5, 4, 3], (12288, 7, 1), [3, 1]])
+def test_initializers_are_bit_identical_to_the_course(dims):
+    """Every initializer equals the course's formula exactly (np.array_equal), the
+    application flavour's ``/ np.sqrt(n_prev)`` included."""
+    import fastdnn.app as app
+
+    two_layer, deep = _course_initializers()
+    pairs = [
+        (F.initialize_parameters_deep(dims), deep(dims, 3, app=False)),
+        (app.initialize_parameters_deep(dims), deep(dims, 1, app=True)),
+    ]
+    if len(dims) == 3:
+        pairs.append((F.initialize_parameters(*dims), two_layer(*dims)))
+        pairs.append((app.initialize_parameters(*dims), two_layer(*dims)))
+    for got, want in pairs:
+        assert list(got) == list(want)
+        for key in want:
+            assert np.array_equal(got[key], want[key]), key

@@ -280,3 +280,32 @@ def test_first_layer_kernels_against_numpy(rng, dtype):
         expected = XT.astype(np.float64) @ W1.T.astype(np.float64)
         bound = 2 * (n_x + 2) * np.finfo(dtype).eps * (np.abs(XT) @ np.abs(W1.T))
         assert np.all(np.abs(serial - expected) <= bound)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_saved_files_get_the_mode_open_would_give(rng, tmp_path, umask):
+    """Model files and ONNX exports are readable as a plain open() would make them under
+    the caller's umask (not mkstemp's 0600): a service account must be able to read them."""
+    import os
+    import stat
+
+    model = Model.from_parameters(network(rng, [6, 3, 1]))
+    old = os.umask(umask)
+    try:
+        model.save(tmp_path / "m.h5")
+        paths = [tmp_path / "m.h5"]
+        try:
+            import onnx  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            model.to_onnx(tmp_path / "m.onnx")
+            paths.append(tmp_path / "m.onnx")
+        with open(tmp_path / "plain", "w"):
+            pass
+    finally:
+        os.umask(old)
+    want = stat.S_IMODE(os.stat(tmp_path / "plain").st_mode)
+    assert want == 0o666 & ~umask
+    for path in paths:
+        assert stat.S_IMODE(os.stat(path).st_mode) == want, path
