@@ -136,8 +136,7 @@ def main(argv=None):
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         harness.write_json(os.path.join(args.out, "results.json"), payload)
-        with open(os.path.join(args.out, "results.md"), "w") as f:
-            f.write(report.render(payload))
+        harness.write_text(os.path.join(args.out, "results.md"), report.render(payload))
         for path in plots.write(payload, args.out):
             print(f"# plot: {path}")
     return 0
@@ -159,8 +158,7 @@ def _notebook(args, mode):
         harness.write_json(
             os.path.join(args.out, "notebook.json"), {"environment": env, "rows": rows}
         )
-        with open(os.path.join(args.out, "notebook.txt"), "w") as f:
-            f.write("\n".join(lines) + "\n")
+        harness.write_text(os.path.join(args.out, "notebook.txt"), "\n".join(lines) + "\n")
     return 0
 
 

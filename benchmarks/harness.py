@@ -6,7 +6,6 @@ ratios compare like with like on a noisy machine.
 """
 
 import json
-import os
 import platform
 import time
 
@@ -76,7 +75,12 @@ def _cpu_name():
 
 
 def write_json(path, payload):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=1)
-    os.replace(tmp, path)
+    write_text(path, json.dumps(payload, indent=1))
+
+
+def write_text(path, text):
+    """Atomically (fastdnn's own helper): an interrupted run keeps the previous results."""
+    from fastdnn._atomic import atomic_path
+
+    with atomic_path(path, ".tmp") as tmp, open(tmp, "w") as f:
+        f.write(text)

@@ -19,6 +19,13 @@ def _umask():
     return mask
 
 
+def _write_error(exc, path):
+    """``exc`` (an OSError) restated to name the file being saved, same errno and class."""
+    kept = "the previous file is unchanged" if os.path.exists(path) else "nothing was written"
+    reason = exc.strerror or str(exc)
+    return OSError(exc.errno, f"cannot write {path!r}: {reason}; {kept}")
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix):
     """Yield a temporary path to write; on success it replaces ``path``.
@@ -26,10 +33,15 @@ def atomic_path(path, suffix):
     The temporary file lives in ``path``'s folder (so the rename is atomic), is
     flushed to disk before the rename, and the folder is flushed after it. On
     any exception the temporary file is removed and ``path`` is untouched, so a
-    crash mid-write leaves the previous file intact.
+    crash mid-write leaves the previous file intact. An OSError (a full disk,
+    a file size limit, a missing folder) is re-raised naming ``path``, with its
+    errno kept (so ``PermissionError`` stays a ``PermissionError``).
     """
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastdnn-", suffix=suffix, dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".fastdnn-", suffix=suffix, dir=folder)
+    except OSError as exc:
+        raise _write_error(exc, path) from exc
     try:
         # mkstemp creates the file 0600; a saved model must be readable by whoever
         # could read a file that open() creates (a service account serving it).
@@ -41,9 +53,11 @@ def atomic_path(path, suffix):
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise _write_error(exc, path) from exc
         raise
     try:
         dir_fd = os.open(folder, os.O_RDONLY)

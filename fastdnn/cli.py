@@ -1,7 +1,7 @@
 """The ``fastdnn`` command: train, predict, info, demo.
 
-Exit codes: 0 on success, 2 for bad usage or bad input (a one-line message on
-stderr), 1 for anything unexpected.
+Exit codes: 0 on success; 2 for bad usage, bad input or a file that cannot be
+read or written (one line on stderr); 130 on Ctrl-C; 1 for anything unexpected.
 """
 
 import argparse
@@ -12,49 +12,70 @@ import time
 
 import numpy as np
 
-from .modelfile import ModelFileError
+from ._atomic import atomic_path
+
+COURSE_FILES = {"train": "train_catvnoncat.h5", "test": "test_catvnoncat.h5"}
 
 
-def _read_xy(path):
-    """(X of shape (n_x, m), Y of shape (1, m) or None) from a course-layout HDF5 file or folder.
+def _read_xy(path, split):
+    """(X of shape (n_x, m), Y of shape (1, m) or None, one example's shape) from HDF5 data.
 
-    A folder is read with ``load_data`` (its training set); a file must hold a
-    dataset whose name ends in ``_x`` (samples first: images (m, h, w, c) or
-    rows (m, n)) and optionally one ending in ``_y``.
+    A folder in the course's layout gives its ``split`` file (``train`` for
+    training, ``test`` for predicting); a file must hold a dataset whose name
+    ends in ``_x`` (samples first: images (m, h, w, c) or rows (m, n)) and
+    optionally one ending in ``_y``, of 0/1 labels.
     """
     import h5py
 
-    from .data import flatten_images, load_data
+    from .data import flatten_images
 
     if os.path.isdir(path):
-        x, y, _, _, _ = load_data(path)
-    else:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"no data file at {path!r}")
-        try:
-            with h5py.File(path, "r") as f:
-                xs = [k for k in f if k.lower().endswith("_x") or k == "X"]
-                ys = [k for k in f if k.lower().endswith("_y") or k == "Y"]
-                if len(xs) != 1:
-                    raise ValueError(f"{path!r} must hold one dataset named *_x; found {sorted(f)}")
-                x = np.array(f[xs[0]][()])
-                y = np.array(f[ys[0]][()]) if len(ys) == 1 else None
-        except OSError as exc:
-            raise ValueError(f"{path!r} is not a readable HDF5 file ({exc})") from None
-    if x.dtype.kind not in "fiub":
-        raise ValueError(f"{path!r}: the inputs must be numeric; got dtype {x.dtype}")
+        name = COURSE_FILES[split]
+        if not os.path.isfile(os.path.join(path, name)):
+            raise ValueError(
+                f"DATA folder {path!r} has no {name} (the course's layout: "
+                f"{COURSE_FILES['train']} to train, {COURSE_FILES['test']} to predict)"
+            )
+        path = os.path.join(path, name)
+    elif not os.path.isfile(path):
+        raise FileNotFoundError(f"no data file or folder at {path!r}")
+    try:
+        with h5py.File(path, "r") as f:
+            xs = [k for k in f if k.lower().endswith("_x") or k == "X"]
+            ys = [k for k in f if k.lower().endswith("_y") or k == "Y"]
+            if len(xs) != 1:
+                raise ValueError(f"{path!r} must hold one dataset named *_x; found {sorted(f)}")
+            x = np.array(f[xs[0]][()])
+            y = np.array(f[ys[0]][()]) if len(ys) == 1 else None
+    except OSError as exc:
+        raise ValueError(f"{path!r} is not a readable HDF5 file ({exc})") from None
+    if x.dtype.kind not in "fiub" or x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(
+            f"{path!r}: {xs[0]} must hold numbers, samples first (m, ...) with m >= 1; "
+            f"got dtype {x.dtype}, shape {x.shape}"
+        )
     X = flatten_images(x) if x.dtype == np.uint8 else x.reshape(x.shape[0], -1).T.astype(np.float64)
     if y is not None:
+        if y.size != X.shape[1]:
+            raise ValueError(f"{path!r}: {X.shape[1]} samples but {y.size} labels in {ys[0]}")
         y = y.reshape(1, -1)
-        if y.shape[1] != X.shape[1]:
-            raise ValueError(f"{path!r}: {X.shape[1]} samples but {y.shape[1]} labels")
-    return X, y
+        bad = np.flatnonzero((y != 0) & (y != 1))
+        if bad.size:
+            raise ValueError(
+                f"{path!r}: labels in {ys[0]} must be 0 or 1; example {bad[0]} has "
+                f"{y[0, bad[0]].item()!r} ({bad.size} such)"
+            )
+    return X, y, x.shape[1:]
+
+
+def _shape(example_shape):
+    return "x".join(map(str, example_shape))
 
 
 def cmd_train(args):
     from .modelfile import save_model
 
-    X, Y = _read_xy(args.data)
+    X, Y, _ = _read_xy(args.data, "train")
     if Y is None:
         raise ValueError(f"{args.data!r} has no labels (*_y dataset) to train on")
     X = X.astype(args.dtype, copy=False)
@@ -106,21 +127,21 @@ def cmd_predict(args):
     from .model import Model
 
     model = Model.load(args.model)
-    X, Y = _read_xy(args.data)
+    X, Y, example = _read_xy(args.data, "test")
     if X.shape[0] != model.layer_dims[0]:
         raise ValueError(
-            f"the model takes {model.layer_dims[0]} inputs per example; {args.data!r} has {X.shape[0]}"
+            f"the model takes {model.layer_dims[0]} values per example; {args.data!r} holds "
+            f"examples of shape {_shape(example)} ({X.shape[0]} values)"
         )
     p = model.predict_proba(X).ravel()
     labels = (p > 0.5).astype(int)
-    out = open(args.output, "w") if args.output else sys.stdout
-    try:
-        out.write("probability,label\n")
-        for prob, label in zip(p, labels, strict=True):
-            out.write(f"{prob:.8g},{label}\n")
-    finally:
-        if args.output:
-            out.close()
+    lines = ["probability,label\n"] + [f"{q:.8g},{k}\n" for q, k in zip(p, labels, strict=True)]
+    if args.output:
+        # Atomically: an interrupted or failed run never leaves a half-written CSV.
+        with atomic_path(args.output, ".csv.tmp") as tmp, open(tmp, "w") as out:
+            out.writelines(lines)
+    else:
+        sys.stdout.writelines(lines)
     if Y is not None:
         print(
             f"accuracy {float(np.mean(labels == Y.ravel())):.4f} on {p.size} examples",
@@ -180,8 +201,15 @@ def cmd_demo(args):
     run(out=args.out, iterations=args.iterations, progress=False if args.no_progress else None)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line like every other error (usage: --help)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastdnn", description="Train and run the course's deep network on fast CPU kernels."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -239,15 +267,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (
-        ValueError,
-        TypeError,
-        FileNotFoundError,
-        IsADirectoryError,
-        ModelFileError,
-        ImportError,
-    ) as exc:
-        print(f"fastdnn {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        # One line, whatever the message: a script can log it or grep it.
+        prefix = f"fastdnn {args.command}: "
+        message = " ".join(str(exc).split())
+        message = message[len(prefix) :] if message.startswith(prefix) else message
+        print(f"{prefix}error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"fastdnn {args.command}: interrupted", file=sys.stderr)

@@ -101,14 +101,16 @@ class Model:
         return cls(np.ascontiguousarray(theta), dims)
 
     @classmethod
-    def load(cls, path, dtype=None):
+    def load(cls, path, dtype=None, max_bytes=None):
         """Read a model file written by ``Model.save`` or ``fastdnn.modelfile.save_model``.
 
+        ``max_bytes`` bounds the parameter bytes the file may declare (default
+        4 GiB, or ``FASTDNN_MAX_MODEL_BYTES``; see ``fastdnn.modelfile.load_model``).
         Raises ``fastdnn.modelfile.ModelFileError`` for anything but a valid model file.
         """
         from .modelfile import load_model
 
-        parameters, info = load_model(path)
+        parameters, info = load_model(path, max_bytes=max_bytes)
         return cls.from_parameters(parameters, dtype=dtype or info["dtype"])
 
     def save(self, path, training=None):

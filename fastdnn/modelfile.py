@@ -9,13 +9,22 @@ Layout (format version 1)::
     /W1 .. /WL   float datasets of shape (n_l, n_{l-1})
     /b1 .. /bL   float datasets of shape (n_l, 1)
 
-Nothing is ever unpickled: h5py reads numeric datasets and string attributes
-only, and any other dataset dtype is refused, as are soft and external links
-(which could point into other files). A save writes a temporary file
-in the target folder, flushes it to disk, then renames it over the target, so
-a crash mid-save leaves the previous model intact.
+Reading trusts nothing in the file. Nothing is ever unpickled: h5py reads
+numeric datasets and string attributes only, and any other dataset dtype is
+refused. Soft and external links, virtual datasets and datasets whose data lives
+in another file are refused, never followed. The memory the file declares
+(from ``layer_dims``, checked against every dataset's shape) is bounded before
+anything is read (``MAX_MODEL_BYTES``), and a dataset that would inflate more
+than ``MAX_EXPANSION`` times its size on disk (a compression bomb) is refused.
+
+A save builds the file in memory and writes it to a temporary file in the
+target folder, flushes it to disk, then renames it over the target, so a crash
+or a full disk mid-save leaves the previous model intact, and a failed write
+raises the operating system's own error (``[Errno 28] No space left ...``)
+naming the file instead of an HDF5 internal one.
 """
 
+import io
 import json
 import os
 
@@ -25,6 +34,24 @@ from ._atomic import atomic_path
 
 FORMAT = "fastdnn-model"
 FORMAT_VERSION = 1
+
+MAX_MODEL_BYTES = 4 * 2**30
+"""Default bound on the parameter bytes a model file may declare (4 GiB: a
+[12288, 65536, 1] float64 network fits). Raise it with ``load_model(...,
+max_bytes=)``, ``Model.load(..., max_bytes=)`` or the ``FASTDNN_MAX_MODEL_BYTES``
+environment variable."""
+
+MAX_EXPANSION = 256
+"""A dataset over ``_EXPANSION_FLOOR`` bytes (16 MiB) may read back to at most
+this many times its size on disk. Trained float weights compress by less than
+2x, a 99%-pruned layer by about 50x; 256x means data that is almost all one
+repeated value."""
+
+_EXPANSION_FLOOR = 2**24
+
+# HDF5's own filters, which h5py decodes without loading a plugin library:
+# deflate (gzip), shuffle, fletcher32, lzf.
+_FILTERS = {1: "gzip", 2: "shuffle", 3: "fletcher32", 32000: "lzf"}
 
 
 class ModelFileError(ValueError):
@@ -74,7 +101,10 @@ def save_model(path, parameters, dtype=None, training=None):
     path = os.fspath(path)
     if os.path.isdir(path):
         raise IsADirectoryError(f"save_model: {path!r} is a directory")
-    with atomic_path(path, ".h5.tmp") as tmp, h5py.File(tmp, "w") as f:
+    # Built in memory, written with plain file I/O: a full disk then raises the
+    # OS's OSError (ENOSPC, EFBIG) instead of an HDF5 internal RuntimeError.
+    image = io.BytesIO()
+    with h5py.File(image, "w") as f:
         f.attrs["format"] = FORMAT
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["layer_dims"] = np.asarray(dims, dtype=np.int64)
@@ -85,6 +115,8 @@ def save_model(path, parameters, dtype=None, training=None):
         for l in range(1, len(dims)):
             for p in "Wb":
                 f.create_dataset(f"{p}{l}", data=np.asarray(parameters[f"{p}{l}"], dtype=dtype))
+    with atomic_path(path, ".h5.tmp") as tmp, open(tmp, "wb") as fh:
+        fh.write(image.getbuffer())
 
 
 def _attr(f, name, path):
@@ -94,8 +126,73 @@ def _attr(f, name, path):
     return value.decode() if isinstance(value, bytes) else value
 
 
-def load_model(path):
+def _byte_limit(max_bytes):
+    """The bound on declared parameter bytes: ``max_bytes``, else the environment's, else the default."""
+    source = "max_bytes"
+    if max_bytes is None:
+        max_bytes, source = os.environ.get("FASTDNN_MAX_MODEL_BYTES"), "FASTDNN_MAX_MODEL_BYTES"
+        if max_bytes is None:
+            return MAX_MODEL_BYTES
+        try:
+            max_bytes = int(max_bytes)
+        except ValueError:
+            raise ValueError(
+                f"FASTDNN_MAX_MODEL_BYTES must be a whole number of bytes; got {max_bytes!r}"
+            ) from None
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)):
+        raise TypeError(f"load_model: max_bytes must be an int; got {max_bytes!r}")
+    if max_bytes < 1:
+        raise ValueError(f"load_model: {source} must be at least 1; got {max_bytes}")
+    return int(max_bytes)
+
+
+def _gib(n):
+    if n >= 2**30:
+        return f"{n / 2**30:.3g} GiB"
+    return f"{n / 2**20:.3g} MiB" if n >= 2**20 else f"{n} bytes"
+
+
+def _checked_dataset(f, name, dtype, shape, path):
+    """The h5py.Dataset ``name`` after every check that needs no read of its data."""
+    where = f"{path!r}: layer {name[1:]}: {name}"
+    ds = f[name]
+    if ds.is_virtual:
+        raise ModelFileError(f"{where} is a virtual dataset (it reads other files); refused")
+    if ds.external:
+        raise ModelFileError(
+            f"{where} keeps its data in another file ({ds.external[0][0]}); refused"
+        )
+    if ds.dtype != dtype:
+        raise ModelFileError(f"{where} must be a {dtype} dataset; got {ds.dtype}")
+    if ds.shape != shape:
+        raise ModelFileError(f"{where} has shape {ds.shape}, layer_dims need {shape}")
+    plist = ds.id.get_create_plist()
+    for i in range(plist.get_nfilters()):
+        code = plist.get_filter(i)[0]
+        if code not in _FILTERS:
+            raise ModelFileError(
+                f"{where} uses HDF5 filter {code}; fastdnn reads {sorted(_FILTERS.values())} only"
+            )
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    stored = ds.id.get_storage_size()
+    if nbytes > _EXPANSION_FLOOR and nbytes > MAX_EXPANSION * stored:
+        raise ModelFileError(
+            f"{where} would inflate from {stored} bytes on disk to {_gib(nbytes)} "
+            f"(over {MAX_EXPANSION}x): a compression bomb, or a dataset never written; refused"
+        )
+    return ds
+
+
+def load_model(path, max_bytes=None):
     """Read a model file written by ``save_model``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    max_bytes : int, optional
+        Refuse a file whose parameters declare more bytes than this, before
+        reading them. Default: the ``FASTDNN_MAX_MODEL_BYTES`` environment
+        variable, else ``MAX_MODEL_BYTES`` (4 GiB).
 
     Returns
     -------
@@ -108,11 +205,13 @@ def load_model(path):
     ------
     ModelFileError
         For a file that is not HDF5, not a fastdnn model, of another format
-        version, or whose datasets are missing, extra, of the wrong shape or dtype
-        (the message names the layer).
+        version, larger than ``max_bytes``, or whose datasets are missing, extra,
+        links, virtual, external, compression bombs, of the wrong shape or
+        dtype (the message names the layer).
     """
     import h5py
 
+    limit = _byte_limit(max_bytes)
     path = os.fspath(path)
     if os.path.isdir(path):
         raise ModelFileError(f"{path!r} is a directory, not a model file")
@@ -142,30 +241,38 @@ def load_model(path):
             raise ModelFileError(f"{path!r}: invalid layer_dims {dims} or dtype {dtype}")
         if activations != ["relu"] * (L - 1) + ["sigmoid"]:
             raise ModelFileError(f"{path!r}: unsupported activations {activations}")
+        # Python ints: exact for any declared size, so no overflow can hide a huge one.
+        declared = sum(dims[l] * (dims[l - 1] + 1) for l in range(1, L + 1)) * dtype.itemsize
+        if declared > limit:
+            raise ModelFileError(
+                f"{path!r}: layer_dims {dims} declare {_gib(declared)} of {dtype} parameters, over "
+                f"the {_gib(limit)} limit; if the file is trusted, raise it with "
+                f"load_model(..., max_bytes=) / Model.load(..., max_bytes=) or the "
+                f"FASTDNN_MAX_MODEL_BYTES environment variable"
+            )
+        for name in f:
+            link = f.get(name, getlink=True)
+            if not isinstance(link, h5py.HardLink):
+                # A soft or external link could point anywhere, another file included.
+                kind = type(link).__name__
+                raise ModelFileError(f"{path!r}: {name} is a link ({kind}), not a dataset; refused")
         expected = {f"{p}{l}" for l in range(1, L + 1) for p in "Wb"}
         if set(f.keys()) != expected:
             raise ModelFileError(
                 f"{path!r}: datasets {sorted(f.keys())} do not match layer_dims {dims} "
                 f"(expected {sorted(expected)})"
             )
-        parameters = {}
+        datasets = {}
         for l in range(1, L + 1):
             for p, shape in (("W", (dims[l], dims[l - 1])), ("b", (dims[l], 1))):
-                if not isinstance(f.get(f"{p}{l}", getlink=True), h5py.HardLink):
-                    # A soft or external link could point anywhere, another file included.
-                    raise ModelFileError(f"{path!r}: layer {l}: {p}{l} is a link, not a dataset")
-                ds = f[f"{p}{l}"]
-                if not isinstance(ds, h5py.Dataset) or ds.dtype != dtype:
-                    raise ModelFileError(
-                        f"{path!r}: layer {l}: {p}{l} must be a {dtype} dataset; got {getattr(ds, 'dtype', type(ds).__name__)}"
-                    )
-                if ds.shape != shape:
-                    raise ModelFileError(
-                        f"{path!r}: layer {l}: {p}{l} has shape {ds.shape}, layer_dims {dims} need {shape}"
-                    )
-                parameters[f"{p}{l}"] = np.ascontiguousarray(ds[()])
-                if not np.isfinite(parameters[f"{p}{l}"]).all():
-                    raise ModelFileError(f"{path!r}: layer {l}: {p}{l} contains NaN or inf")
+                if not isinstance(f[f"{p}{l}"], h5py.Dataset):
+                    raise ModelFileError(f"{path!r}: layer {l}: {p}{l} is a group, not a dataset")
+                datasets[f"{p}{l}"] = _checked_dataset(f, f"{p}{l}", dtype, shape, path)
+        parameters = {}
+        for name, ds in datasets.items():
+            parameters[name] = np.ascontiguousarray(ds[()])
+            if not np.isfinite(parameters[name]).all():
+                raise ModelFileError(f"{path!r}: layer {name[1:]}: {name} contains NaN or inf")
         info = {
             "layer_dims": dims,
             "activations": activations,

@@ -25,12 +25,14 @@ class Progress:
         self.enabled, self.total, self.width = enabled, total, width
         self.start = self.last = time.perf_counter()
         self.cost = None
+        self.done = 0
 
-    def update(self, done, cost=None):
+    def update(self, done, cost=None, force=False):
+        self.done = done
         if cost is not None:
             self.cost = float(cost)
         now = time.perf_counter()
-        if not self.enabled or (now - self.last < 0.1 and done < self.total):
+        if not self.enabled or (now - self.last < 0.1 and done < self.total and not force):
             return
         self.last = now
         filled = int(self.width * done / max(self.total, 1))
@@ -41,7 +43,10 @@ class Progress:
         self.stream.flush()
 
     def close(self):
+        """Redraw the last state and end the line: after the last iteration, or
+        when training stops early (Ctrl-C, divergence), so what follows on the
+        stream starts on a line of its own."""
         if self.enabled:
-            self.update(self.total)
+            self.update(self.done, force=True)
             self.stream.write("\n")
             self.stream.flush()

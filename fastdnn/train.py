@@ -177,7 +177,10 @@ def train(
                     f"{where}: training diverged at iteration {i} ({exc}); "
                     f"try a smaller learning_rate than {learning_rate}"
                 ) from None
+        bar.update(num_iterations)
     finally:
+        # Also on Ctrl-C, which numba's kernels let through between two calls,
+        # so within one iteration: the bar shows where training stopped.
         bar.close()
     result = {}
     for l in range(L):
