@@ -6,6 +6,7 @@ Usage::
     python -m benchmarks --full --out benchmarks/results   # the committed figures
     python -m benchmarks --only trainer_step     # rows whose name contains this
     python -m benchmarks --only notebook         # the notebook's two loops, 2500 iterations
+    python -m benchmarks --only serve --full     # fastdnn serve vs per-request ONNX Runtime
 
 Prints a table (median time per call, min-max spread, ratio NumPy/fastdnn:
 above 1 means fastdnn is faster), writes ``results.json`` and PNG plots of the
@@ -81,6 +82,8 @@ def main(argv=None):
     fastdnn.warmup()
     if args.only == "notebook":
         return _notebook(args, mode)
+    if args.only == "serve":
+        return _serve(args, mode)
     env = harness.environment()
     print("# fastdnn benchmarks (" + mode + ")")
     for key, value in env.items():
@@ -159,6 +162,25 @@ def _notebook(args, mode):
             os.path.join(args.out, "notebook.json"), {"environment": env, "rows": rows}
         )
         harness.write_text(os.path.join(args.out, "notebook.txt"), "\n".join(lines) + "\n")
+    return 0
+
+
+def _serve(args, mode):
+    """``--only serve``: ``fastdnn serve`` under load (``benchmarks.serve``; needs fastdnn[serve])."""
+    from . import serve
+
+    lines = []
+
+    def out(line):
+        print(line, flush=True)
+        lines.append(line)
+
+    rows = serve.run(seconds=2.0 if mode == "quick" else 10.0, out=out)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        env = harness.environment()
+        harness.write_json(os.path.join(args.out, "serve.json"), {"environment": env, "rows": rows})
+        harness.write_text(os.path.join(args.out, "serve.txt"), "\n".join(lines) + "\n")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The ``fastdnn`` command: train, predict, info, demo.
+"""The ``fastdnn`` command: train, predict, serve, info, demo.
 
 Exit codes: 0 on success; 2 for bad usage, bad input or a file that cannot be
 read or written (one line on stderr); 130 on Ctrl-C; 1 for anything unexpected.
@@ -208,6 +208,36 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def cmd_serve(args):
+    try:
+        from .serve import run
+    except ImportError as exc:
+        raise ImportError(f'{exc}; install the extra: pip install "fastdnn[serve]"') from None
+    for flag, value, least in [
+        ("--max-batch", args.max_batch, 1),
+        ("--max-queue", args.max_queue, 1),
+        ("--max-body-bytes", args.max_body_bytes, 1),
+        ("--port", args.port, 0),
+        ("--threads", args.threads or 1, 1),
+    ]:
+        if value < least:
+            raise ValueError(f"{flag} must be at least {least}; got {value}")
+    if not 0 <= args.max_delay_ms <= 1000:
+        raise ValueError(f"--max-delay-ms must be within 0..1000; got {args.max_delay_ms}")
+    run(
+        args.model,
+        args.name,
+        args.host,
+        args.port,
+        max_batch=args.max_batch,
+        max_delay_ms=args.max_delay_ms,
+        max_queue=args.max_queue,
+        n_threads=args.threads,
+        batching=not args.no_batching,
+        max_body_bytes=args.max_body_bytes,
+    )
+
+
 def build_parser():
     parser = _Parser(
         prog="fastdnn", description="Train and run the course's deep network on fast CPU kernels."
@@ -247,6 +277,40 @@ def build_parser():
     p.add_argument("data", help="HDF5 file with a *_x dataset (or a course-layout folder)")
     p.add_argument("--output", "-o", help="CSV file to write (default: stdout)")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "serve", help="serve a model over HTTP (Open Inference Protocol; needs fastdnn[serve])"
+    )
+    p.add_argument("model", help="model file written by 'fastdnn train' or save_model")
+    p.add_argument("--name", help="the model's name in the URLs (default: the file's stem)")
+    p.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    p.add_argument("--port", type=int, default=8000, help="default: 8000")
+    p.add_argument("--max-batch", type=int, default=256, help="examples per call (default: 256)")
+    p.add_argument(
+        "--max-delay-ms",
+        type=float,
+        default=2.0,
+        help="how long a batch may wait to fill under load (default: 2)",
+    )
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=8192,
+        help="examples waiting before requests get 503 (default: 8192)",
+    )
+    p.add_argument(
+        "--threads", type=int, help="threads per batch (default: all cores but one, for HTTP)"
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=64 << 20,
+        help="larger bodies get 413 (default: 64 MiB)",
+    )
+    p.add_argument(
+        "--no-batching", action="store_true", help="one predict_proba per request (for comparison)"
+    )
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("info", help="versions, threads, threading layer, cache location")
     p.add_argument("--json", action="store_true")

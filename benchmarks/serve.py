@@ -1,0 +1,280 @@
+"""``python -m benchmarks --only serve``: ``fastdnn serve`` under 1, 8 and 64 concurrent clients.
+
+Every contender is the same ASGI app (``fastdnn.serve.create_app``) in its own
+uvicorn process, so only what answers a request differs:
+
+- ``fastdnn batched``: the dynamic batcher (``fastdnn serve``'s default);
+- ``fastdnn per request``: one ``predict_proba`` per request (``--no-batching``);
+- ``onnxruntime per request``: the exported model, one ``InferenceSession.run`` per request;
+- ``no-op``: a model that returns zeros: the ceiling HTTP alone allows.
+
+Clients send single examples as binary bodies (the protocol's binary tensor
+extension) for ``seconds`` each from one asyncio process (aiohttp: httpx's
+connection pool took a whole core and collapsed to ~100 requests/s at 64
+connections here, against a server that does nothing); its CPU time is
+reported, since client and server share the machine. JSON bodies and image
+uploads are measured apart, for the batched server only. Contenders run one at
+a time, in turn, with a pause between.
+
+Run a contender's server alone: ``python -m benchmarks.serve BACKEND MODEL PORT``.
+"""
+
+import asyncio
+import io
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+BACKENDS = ["fastdnn batched", "fastdnn per request", "onnxruntime per request", "no-op"]
+CLIENTS = [1, 8, 64]
+
+
+class OnnxBackend:
+    """The exported model behind ``predict_proba``, one ``InferenceSession.run`` per call."""
+
+    def __init__(self, model, threads):
+        import onnxruntime
+
+        self.layer_dims, self.dtype = model.layer_dims, model.dtype
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads  # the cores fastdnn's batch kernel gets
+        self.session = onnxruntime.InferenceSession(
+            model.to_onnx().SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+
+    def predict_proba(self, X, n_threads=None):
+        return self.session.run(None, {"X": np.ascontiguousarray(X.T)})[0].T
+
+
+class NoopBackend:
+    """Zeros of the right shape, on the event loop: what serving costs without a model."""
+
+    run_inline = True
+
+    def __init__(self, model):
+        self.layer_dims, self.dtype = model.layer_dims, model.dtype
+
+    def predict_proba(self, X, n_threads=None):
+        return np.zeros((self.layer_dims[-1], X.shape[1]), dtype=self.dtype)
+
+
+def serve_backend(backend, path, port):
+    """Run one contender's server (the subprocess side)."""
+    import gc
+    import os
+
+    import uvicorn
+
+    from fastdnn.model import Model
+    from fastdnn.serve import create_app
+
+    # As ``fastdnn serve`` runs (fastdnn.serve.run): kernels warm, the objects
+    # loaded at start frozen out of the garbage collector, a core left for HTTP.
+    # Every contender gets the same treatment.
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    model = Model.load(path)
+    if backend == "onnxruntime per request":
+        model = OnnxBackend(model, threads)
+    elif backend == "no-op":
+        model = NoopBackend(model)
+    app = create_app(model, "m", batching=backend == "fastdnn batched", n_threads=threads)
+    model.predict_proba(np.zeros((model.layer_dims[0], 1), dtype=model.dtype))
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(backend, path):
+    import httpx
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.serve", backend, path, str(port)],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/v2/health/ready").status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the {backend} server did not start")
+        time.sleep(0.1)
+
+
+def binary_request(x):
+    """(path, kwargs) of an infer request for one example ``x`` (n_x,) as a binary body."""
+    data = x.tobytes()
+    datatype = "FP32" if x.dtype == np.float32 else "FP64"
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": [1, x.size],
+                    "datatype": datatype,
+                    "parameters": {"binary_data_size": len(data)},
+                }
+            ],
+            "outputs": [{"name": "probability", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
+    headers = {"Inference-Header-Content-Length": str(len(head))}
+    return "/v2/models/m/infer", {"data": head + data, "headers": headers}
+
+
+def json_request(x):
+    body = {
+        "inputs": [
+            {
+                "name": "input",
+                "shape": [1, x.size],
+                "datatype": "FP32" if x.dtype == np.float32 else "FP64",
+                "data": x.tolist(),
+            }
+        ]
+    }
+    return "/v2/models/m/infer", {"json": body}
+
+
+def image_request(png):
+    return "/predict/image", {"png": png}
+
+
+async def _load(url, n_clients, seconds, requests):
+    """Closed loop: each client sends its next request when the last is answered."""
+    import aiohttp
+
+    latencies, errors = [], 0
+    connector = aiohttp.TCPConnector(limit=n_clients)
+    async with aiohttp.ClientSession(url, connector=connector) as session:
+        stop = time.perf_counter() + seconds
+
+        async def one(k):
+            nonlocal errors
+            i = k
+            while time.perf_counter() < stop:
+                path, kwargs = requests[i % len(requests)]
+                i += n_clients
+                if "png" in kwargs:
+                    form = aiohttp.FormData()
+                    form.add_field(
+                        "image", kwargs["png"], filename="x.png", content_type="image/png"
+                    )
+                    kwargs = {"data": form}
+                t = time.perf_counter()
+                async with session.post(path, **kwargs) as r:
+                    await r.read()
+                    errors += r.status != 200
+                latencies.append(time.perf_counter() - t)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(k) for k in range(n_clients)))
+        wall = time.perf_counter() - start
+    return latencies, errors, wall
+
+
+def measure(url, n_clients, seconds, requests):
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    latencies, errors, wall = asyncio.run(_load(url, n_clients, seconds, requests))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    client_cpu = (after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime) / wall
+    lat = np.array(latencies) * 1e3
+    return {
+        "requests_per_s": len(lat) / wall,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "errors": errors,
+        "client_cpu_cores": client_cpu,
+    }
+
+
+def _models(folder):
+    from fastdnn.app import initialize_parameters_deep
+    from fastdnn.modelfile import save_model
+
+    cat = os.path.join(folder, "cat.h5")
+    save_model(cat, initialize_parameters_deep([12288, 20, 7, 5, 1]))
+    wide = os.path.join(folder, "wide.h5")
+    save_model(wide, initialize_parameters_deep([12288, 512, 128, 1]), dtype="float32")
+    return {"cat [12288, 20, 7, 5, 1] float64": cat, "wide [12288, 512, 128, 1] float32": wide}
+
+
+def run(seconds=10.0, out=print, pause=0.5):
+    """All rows; returns them as dicts (and prints a table through ``out``)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rows = []
+    header = f"{'model':36} {'contender':25} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'client CPU':>10}"
+    with tempfile.TemporaryDirectory() as folder:
+        for label, path in _models(folder).items():
+            dtype = np.float32 if "float32" in label else np.float64
+            X = rng.random((256, 12288)).astype(dtype)
+            binary = [binary_request(x) for x in X]
+            out(f"# {label}, binary bodies, {seconds:g} s per row")
+            out(header)
+            for n in CLIENTS:
+                for backend in BACKENDS:
+                    proc, url = _start(backend, path)
+                    try:
+                        measure(url, n, min(1.0, seconds), binary)  # warm: connections, kernels
+                        time.sleep(pause)
+                        row = measure(url, n, seconds, binary)
+                    finally:
+                        proc.terminate()
+                        proc.wait()
+                    row.update(model=label, contender=backend, clients=n, body="binary")
+                    rows.append(row)
+                    out(_line(row))
+                    time.sleep(pause)
+            if dtype == np.float64:
+                pixels = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
+                png = io.BytesIO()
+                Image.fromarray(pixels).save(png, "PNG")
+                for body, requests in [
+                    ("json", [json_request(x) for x in X[:32]]),
+                    ("image", [image_request(png.getvalue())]),
+                ]:
+                    proc, url = _start("fastdnn batched", path)
+                    try:
+                        for n in (1, 64):
+                            measure(url, n, min(1.0, seconds), requests)
+                            row = measure(url, n, seconds, requests)
+                            row.update(
+                                model=label, contender="fastdnn batched", clients=n, body=body
+                            )
+                            rows.append(row)
+                            out(_line(row) + f"  ({body} bodies)")
+                    finally:
+                        proc.terminate()
+                        proc.wait()
+    return rows
+
+
+def _line(row):
+    return (
+        f"{row['model']:36} {row['contender']:25} {row['clients']:7d} {row['requests_per_s']:8.0f} "
+        f"{row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['client_cpu_cores']:9.2f}c"
+        + (f"  {row['errors']} errors" if row["errors"] else "")
+    )
+
+
+if __name__ == "__main__":
+    serve_backend(sys.argv[1], sys.argv[2], int(sys.argv[3]))
