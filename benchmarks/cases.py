@@ -197,6 +197,34 @@ def model(ms, dtypes, steps=10):
             }
             impls.update(peers.torch_training(X, Y, params, 0.0075, steps))
             yield dict(common, name="trainer_step", impls=impls, steps=steps, pause=notebook.PAUSE)
+            yield from first_layer_products(X, params["W1"], rng, common)
+
+
+def first_layer_products(X, W1, rng, common):
+    """The first layer's three products alone, on the kernels ``linear_forward`` and
+    ``linear_backward`` call for the notebook's Fortran-ordered X (``fastdnn.products``),
+    against NumPy's and torch's same products."""
+    from fastdnn import products
+
+    m = X.shape[1]
+    dZ1 = _rand(rng, (W1.shape[0], m), X.dtype)
+    rows = {
+        "first_layer[Z1 = W1 @ X]": {
+            "fastdnn": lambda: products.forward(W1, X),
+            "numpy": lambda: W1 @ X,
+        },
+        "first_layer[dW1 = dZ1 @ X.T / m]": {
+            "fastdnn": lambda: products.weight_gradient(dZ1, X),
+            "numpy": lambda: 1 / m * (dZ1 @ X.T),
+        },
+        "first_layer[dA0 = W1.T @ dZ1]": {
+            "fastdnn": lambda: products.input_gradient(W1, dZ1),
+            "numpy": lambda: W1.T @ dZ1,
+        },
+    }
+    for (name, impls), peer in zip(rows.items(), peers.torch_first_layer(X, W1, dZ1), strict=True):
+        impls.update(peer)
+        yield dict(common, name=name, impls=impls, pause=notebook.PAUSE)
 
 
 def inference(ms, dtypes):

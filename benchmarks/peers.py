@@ -40,6 +40,20 @@ def torch_linear(A, W, b):
     return {"torch": lambda: torch.nn.functional.linear(x, w, bias).numpy().T}
 
 
+def torch_first_layer(X, W1, dZ1):
+    """torch's Z1, dW1 and dA0 (examples as rows, as torch holds them), one dict each."""
+    if torch is None:
+        return [{}, {}, {}]
+    x, w = torch.from_numpy(X.T), torch.from_numpy(W1)  # X.T: C-contiguous, no copy
+    dz = torch.from_numpy(np.ascontiguousarray(dZ1.T))
+    m = X.shape[1]
+    return [
+        {"torch": lambda: (x @ w.T).numpy().T},
+        {"torch": lambda: ((dz.T @ x) / m).numpy()},
+        {"torch": lambda: (dz @ w).numpy().T},
+    ]
+
+
 def torch_training(X, Y, params, learning_rate, steps):
     """nn.Linear layers + ReLU + sigmoid output, BCELoss, SGD: the course's network in PyTorch."""
     if torch is None:

@@ -79,3 +79,15 @@ def test_reference_trainer_steps_do_the_trainers_work():
     for key in p_ref:
         np.testing.assert_allclose(p_fast[key], p_ref[key], rtol=1e-9, atol=1e-12)
     assert params["W1"] is not p_ref["W1"]  # the caller's parameters untouched
+
+
+def test_first_layer_product_rows_agree_with_numpy():
+    """The first-layer product rows time what they name: every contender's result
+    (fastdnn's kernels, torch's when installed) equals NumPy's product."""
+    from benchmarks import cases
+    from benchmarks.__main__ import check
+
+    rows = [c for c in cases.all_cases("quick") if c["name"].startswith("first_layer[")]
+    assert len(rows) == 6  # three products, float64 and float32, m = 209
+    for case in rows:
+        check(case)
