@@ -80,6 +80,34 @@ def flat(x):
     return x.reshape(-1)
 
 
+def whole_number(value, name, where, least=1, most=None):
+    """``value`` as an int in [least, most]: the one check for counts and sizes.
+
+    Any integer type is accepted (NumPy's too); bools are not (``True`` is no
+    count). TypeError for another type, ValueError outside the range.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{where}: {name} must be an int; got {value!r}")
+    if value < least or (most is not None and value > most):
+        bounds = f"at least {least}" if most is None else f"between {least} and {most}"
+        raise ValueError(f"{where}: {name} must be {bounds}; got {value}")
+    return int(value)
+
+
+def chosen_dtype(dtype, where, arrays=()):
+    """The computation dtype a caller asks for: ``dtype`` (float32 or float64, any
+    spelling NumPy accepts), or by the dtype rule from ``arrays`` when None."""
+    if dtype is None:
+        return float_dtype(*arrays)
+    try:
+        chosen = np.dtype(dtype)
+    except TypeError:
+        chosen = None
+    if chosen is not _F32 and chosen is not _F64:
+        raise TypeError(f"{where}: dtype must be float32 or float64; got {dtype!r}")
+    return chosen
+
+
 def check_bias(b, n, name, where):
     if b.shape != (n, 1):
         raise ValueError(f"{where}: {name} must have shape ({n}, 1); got {b.shape}")

@@ -158,10 +158,14 @@ def environment():
     import llvmlite
     import numba
 
-    from . import __version__
+    from . import __version__, _dispatch
     from . import kernels as K
 
-    K._relu_parallel(np.zeros(4), np.zeros(4))
+    # One tiny parallel call starts the threading layer; through the dispatcher,
+    # like every parallel call, so it never overlaps another thread's region.
+    with _dispatch.region(1, threshold=0) as parallel:
+        if parallel:
+            K._relu_parallel(np.zeros(4), np.zeros(4))
     return {
         "fastdnn": __version__,
         "python": sys.version.split()[0],

@@ -9,6 +9,7 @@ end with ``_``), so ``clone``, pipelines and cross-validation work with it.
 
 import numpy as np
 
+from ._validation import chosen_dtype
 from .init import checked_layer_dims, initialize_parameters_deep_app
 from .model import Model
 from .train import train
@@ -93,7 +94,7 @@ class DNNClassifier:
             raise ValueError(
                 f"DNNClassifier.fit: y must hold exactly 2 classes; got {self.classes_.tolist()}"
             )
-        dtype = np.dtype(self.dtype)
+        dtype = chosen_dtype(self.dtype, "DNNClassifier.fit")
         dims = checked_layer_dims(
             [X.shape[1], *self.hidden_layer_sizes, 1], "DNNClassifier.fit", "layer sizes"
         )

@@ -4,9 +4,9 @@ NumPy does the drawing, not numba: ``np.random.seed`` called from Python does
 not seed numba's own generator, and the course's values depend on the seed.
 """
 
-import numbers
-
 import numpy as np
+
+from ._validation import whole_number
 
 
 def checked_layer_dims(layer_dims, where, name="layer_dims"):
@@ -16,12 +16,7 @@ def checked_layer_dims(layer_dims, where, name="layer_dims"):
     dims = list(layer_dims)
     if len(dims) < 2:
         raise ValueError(f"{where}: {name} needs at least 2 sizes (input and output); got {dims}")
-    for l, n in enumerate(dims):
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
-            raise TypeError(f"{where}: {name}[{l}] must be an int; got {n!r}")
-        if n < 1:
-            raise ValueError(f"{where}: {name}[{l}] must be at least 1; got {n}")
-    return [int(n) for n in dims]
+    return [whole_number(n, f"{name}[{l}]", where) for l, n in enumerate(dims)]
 
 
 def initialize_parameters(n_x, n_h, n_y):

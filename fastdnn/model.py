@@ -26,7 +26,7 @@ import numpy as np
 from . import _dispatch
 from ._config import PREDICT_PARALLEL_MIN_MACS
 from ._lazy import kernels as K
-from ._validation import as_matrix, float_dtype, layer_count
+from ._validation import as_matrix, chosen_dtype, layer_count, whole_number
 from .threads import threads
 
 _CHUNK_BYTES = 64 << 20
@@ -90,7 +90,7 @@ class Model:
             if b.shape != (W.shape[0], 1):
                 raise ValueError(f"{where}: b{l} must have shape ({W.shape[0]}, 1); got {b.shape}")
             dims.append(W.shape[0])
-        dtype = _model_dtype(dtype, arrays.values(), where)
+        dtype = chosen_dtype(dtype, where, arrays.values())
         parts = []
         for l in range(1, L + 1):
             parts += [arrays[f"W{l}"].ravel(), arrays[f"b{l}"].ravel()]
@@ -262,11 +262,7 @@ class Model:
     def _chunk_examples(self, chunk_examples):
         if chunk_examples is None:
             return max(1, _CHUNK_BYTES // (self.layer_dims[0] * self.dtype.itemsize))
-        if isinstance(chunk_examples, bool) or not isinstance(chunk_examples, (int, np.integer)):
-            raise TypeError(f"chunk_examples must be a positive int; got {chunk_examples!r}")
-        if chunk_examples < 1:
-            raise ValueError(f"chunk_examples must be at least 1; got {chunk_examples}")
-        return int(chunk_examples)
+        return whole_number(chunk_examples, "chunk_examples", "Model.predict_proba_stream")
 
     def _chunked(self, read, m, chunk_examples, scale, parallel, where):
         """P (n_L, m) from ``read(lo, hi)``, an (n_x, hi - lo) array per chunk of examples,
@@ -305,20 +301,11 @@ class Model:
         return PT.T.copy() if n_L > 1 else PT.reshape(1, m)
 
 
-def _model_dtype(dtype, arrays, where):
-    dtype = float_dtype(*arrays) if dtype is None else np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"{where}: dtype must be float32 or float64; got {dtype}")
-    return dtype
-
-
 def _thread_scope(n_threads, where):
     """(parallel allowed, context manager that applies ``n_threads`` to this thread)."""
     if n_threads is None:
         return True, contextlib.nullcontext()
-    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
-        raise ValueError(f"{where}: n_threads must be None or a positive int; got {n_threads!r}")
-    if n_threads == 1:
+    if whole_number(n_threads, "n_threads", where) == 1:
         return False, contextlib.nullcontext()
     import numba
 

@@ -91,13 +91,10 @@ def save_model(path, parameters, dtype=None, training=None):
     import h5py
 
     from . import __version__
-    from ._validation import float_dtype
+    from ._validation import chosen_dtype
 
     dims, activations = architecture(parameters)
-    arrays = [np.asarray(v) for v in parameters.values()]
-    dtype = np.dtype(dtype) if dtype is not None else float_dtype(*arrays)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"save_model: dtype must be float32 or float64; got {dtype}")
+    dtype = chosen_dtype(dtype, "save_model", [np.asarray(v) for v in parameters.values()])
     path = os.fspath(path)
     if os.path.isdir(path):
         raise IsADirectoryError(f"save_model: {path!r} is a directory")
@@ -139,11 +136,9 @@ def _byte_limit(max_bytes):
             raise ValueError(
                 f"FASTDNN_MAX_MODEL_BYTES must be a whole number of bytes; got {max_bytes!r}"
             ) from None
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)):
-        raise TypeError(f"load_model: max_bytes must be an int; got {max_bytes!r}")
-    if max_bytes < 1:
-        raise ValueError(f"load_model: {source} must be at least 1; got {max_bytes}")
-    return int(max_bytes)
+    from ._validation import whole_number
+
+    return whole_number(max_bytes, source, "load_model")
 
 
 def _gib(n):

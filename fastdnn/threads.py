@@ -2,6 +2,8 @@
 
 import contextlib
 
+from ._validation import whole_number
+
 
 @contextlib.contextmanager
 def threads(n):
@@ -20,8 +22,7 @@ def threads(n):
     import numba
 
     limit = numba.config.NUMBA_NUM_THREADS
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= limit:
-        raise ValueError(f"threads: n must be an int between 1 and {limit}; got {n!r}")
+    n = whole_number(n, "n", "threads", most=limit)
     previous = numba.get_num_threads()
     numba.set_num_threads(n)
     try:

@@ -115,15 +115,10 @@ def train(
     costs : list of 0-d ndarray
         The cost at every iteration ``i`` with ``i % 100 == 0``.
     """
-    from ._validation import learning_rate_value
+    from ._validation import learning_rate_value, whole_number
 
     learning_rate = learning_rate_value(learning_rate, where)
-    if (
-        isinstance(num_iterations, bool)
-        or not isinstance(num_iterations, (int, np.integer))
-        or num_iterations < 0
-    ):
-        raise ValueError(f"{where}: num_iterations must be an int >= 0; got {num_iterations!r}")
+    num_iterations = whole_number(num_iterations, "num_iterations", where, least=0)
     X, Y, Ws, bs = checked_training_data(X, Y, parameters, where)
     L = len(Ws)
     # X in Fortran order and a skinny first layer: dW1 and the W1 update fused.

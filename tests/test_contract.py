@@ -1,5 +1,7 @@
 """What drop-in users rely on: structures, keys, types, dtypes, no mutation."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -147,3 +149,63 @@ def test_results_do_not_depend_on_thread_count():
             )
     for a, b in zip(*outs, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def _count_sites(tmp_path):
+    """Every argument that is a count or a size: (``call(value)``, least, a good value)."""
+    from fastdnn.model import Model
+    from fastdnn.modelfile import load_model, save_model
+    from fastdnn.train import train
+
+    p = F.initialize_parameters_deep([4, 3, 1])
+    model = Model.from_parameters(p)
+    path = tmp_path / "m.h5"
+    save_model(path, p)
+    X, Y = np.ones((4, 6)), np.ones((1, 6))
+
+    def threads(n):
+        with F.threads(n):
+            pass
+
+    return {
+        "threads n": (threads, 1, 1),
+        "n_threads": (lambda n: model.predict_proba(X, n_threads=n), 1, 2),
+        "chunk_examples": (lambda n: model.predict_proba_stream(X.T, chunk_examples=n), 1, 2),
+        "max_bytes": (lambda n: load_model(path, max_bytes=n), 1, 10**6),
+        "num_iterations": (lambda n: train(X, Y, p, 0.1, n), 0, 2),
+        "layer_dims[1]": (lambda n: F.initialize_parameters_deep([4, n, 1]), 1, 2),
+    }
+
+
+def test_every_count_argument_is_checked_the_same_way(tmp_path):
+    """One validator (``_validation.whole_number``) for every count: NumPy ints
+    accepted, bools and floats a TypeError naming the argument, out of range a ValueError."""
+    for label, (call, least, good) in _count_sites(tmp_path).items():
+        name = label.split()[-1]
+        call(np.int64(good))
+        for bad in (True, 2.0, "2"):  # (None is the default of some)
+            with pytest.raises(TypeError, match=re.escape(name) + " must be an int"):
+                call(bad)
+        with pytest.raises(
+            ValueError, match=re.escape(name) + f" must be (at least|between) {least}"
+        ):
+            call(least - 1)
+
+
+def test_every_dtype_argument_is_checked_the_same_way(tmp_path):
+    from fastdnn.estimator import DNNClassifier
+    from fastdnn.model import Model
+    from fastdnn.modelfile import save_model
+
+    p = F.initialize_parameters_deep([4, 3, 1])
+    X, y = np.ones((6, 4)), np.array([0, 1] * 3)
+    for call in (
+        lambda d: Model.from_parameters(p, dtype=d),
+        lambda d: save_model(tmp_path / "m.h5", p, dtype=d),
+        lambda d: DNNClassifier(hidden_layer_sizes=(3,), num_iterations=2, dtype=d).fit(X, y),
+    ):
+        call("float32")
+        call(np.float64)
+        for bad in ("int8", "float16", ">f8", "nonsense"):
+            with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+                call(bad)
