@@ -6,7 +6,9 @@ uvicorn process, so only what answers a request differs:
 - ``fastdnn batched``: the dynamic batcher (``fastdnn serve``'s default);
 - ``fastdnn per request``: one ``predict_proba`` per request (``--no-batching``);
 - ``onnxruntime per request``: the exported model, one ``InferenceSession.run`` per request;
-- ``no-op``: a model that returns zeros: the ceiling HTTP alone allows.
+- ``no-op``: a model that returns zeros, on the event loop: the ceiling HTTP alone allows;
+- ``no-op batched``: the same zeros behind the batcher: what batching itself costs, so
+  ``fastdnn batched`` against it shows what inference adds.
 
 Clients send single examples as binary bodies (the protocol's binary tensor
 extension) for ``seconds`` each from one asyncio process (aiohttp: httpx's
@@ -32,7 +34,13 @@ import time
 
 import numpy as np
 
-BACKENDS = ["fastdnn batched", "fastdnn per request", "onnxruntime per request", "no-op"]
+BACKENDS = [
+    "fastdnn batched",
+    "fastdnn per request",
+    "onnxruntime per request",
+    "no-op",
+    "no-op batched",
+]
 CLIENTS = [1, 8, 64]
 
 
@@ -54,12 +62,12 @@ class OnnxBackend:
 
 
 class NoopBackend:
-    """Zeros of the right shape, on the event loop: what serving costs without a model."""
+    """Zeros of the right shape: what serving costs without a model (``inline``: on
+    the event loop, no thread at all)."""
 
-    run_inline = True
-
-    def __init__(self, model):
+    def __init__(self, model, inline=True):
         self.layer_dims, self.dtype = model.layer_dims, model.dtype
+        self.run_inline = inline
 
     def predict_proba(self, X, n_threads=None):
         return np.zeros((self.layer_dims[-1], X.shape[1]), dtype=self.dtype)
@@ -82,9 +90,10 @@ def serve_backend(backend, path, port):
     model = Model.load(path)
     if backend == "onnxruntime per request":
         model = OnnxBackend(model, threads)
-    elif backend == "no-op":
-        model = NoopBackend(model)
-    app = create_app(model, "m", batching=backend == "fastdnn batched", n_threads=threads)
+    elif backend.startswith("no-op"):
+        model = NoopBackend(model, inline=backend == "no-op")
+    batching = backend in ("fastdnn batched", "no-op batched")
+    app = create_app(model, "m", batching=batching, n_threads=threads)
     model.predict_proba(np.zeros((model.layer_dims[0], 1), dtype=model.dtype))
     gc.collect()
     gc.freeze()
