@@ -56,7 +56,7 @@ def leave():
 @contextmanager
 def region(size, threshold=PARALLEL_MIN_ELEMENTS):
     """``with region(size) as parallel:`` run the ``prange`` driver if ``parallel``, else the
-    serial kernel; ``enter``/``leave`` around the block (about 1 us: for calls of milliseconds)."""
+    serial kernel; ``enter``/``leave`` around the block (for calls of milliseconds, not microseconds)."""
     parallel = enter(size, threshold)
     try:
         yield parallel

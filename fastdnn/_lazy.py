@@ -26,8 +26,8 @@ class KernelSet:
 
     Looked up in ``fastdnn.kernels`` on first use and then bound on the
     instance, like ``kernels`` above. An API function passes its one record
-    down instead of three ``kernels.<name>`` reads per call (60-70 ns of a
-    0.8 us ReLU on 3x2), and only the kernel the call takes is read.
+    down instead of three ``kernels.<name>`` reads per call (a measurable part
+    of a 3x2 ReLU), and only the kernel the call takes is read.
     """
 
     def __init__(self, **roles):

@@ -30,8 +30,8 @@ def step_times(X, Y, repeats=5, steps=30):
     updates), not the notebook's fuller step. Each sample is ``steps``
     consecutive steps of one side, the two alternating after 0.3 s pauses and
     the first one rotating: OpenBLAS's idle workers spin for up to ~0.3 s
-    after a call and would slow whoever runs next (single steps back to back
-    once measured fastdnn 15.0 ms against 3.2 ms in its own loop).
+    after a call and would slow whoever runs next (docs/performance.md,
+    "Spinning thread pools").
     """
     parameters = initialize_parameters_deep(LAYERS)
     sides = {

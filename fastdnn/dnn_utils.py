@@ -33,8 +33,7 @@ def _activation(Z, where, kernels):
     # validation beyond these attribute reads and no conversion. Anything
     # else is validated and converted. (``dtype is`` matches only the
     # native-order dtypes.) The checks are inline: on a 3x2 array each Python
-    # call costs a tenth of the budget (relu 3x2: 1.9 us before this path,
-    # 0.84 us with it; NumPy's own 0.58 us).
+    # call is a sizeable part of the budget (docs/performance.md, "Small calls").
     if not (
         type(Z) is _ndarray
         and (Z.dtype is _F64 or Z.dtype is _F32)

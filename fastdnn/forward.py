@@ -87,8 +87,8 @@ def lean_layer(A_prev, W, b):
 
     Exact float32/float64 ndarrays of one dtype and matching non-empty 2-D
     shapes, ``W`` and ``A_prev`` in C or Fortran order (BLAS reads either),
-    ``b`` of shape (n, 1) and C-contiguous: a few attribute reads (about
-    0.5 us) instead of ``checked_layer``'s validation and conversion. The
+    ``b`` of shape (n, 1) and C-contiguous: a few attribute reads instead of
+    ``checked_layer``'s validation and conversion. The
     backward lean check (``fastdnn.backward``) builds on it.
     """
     return (
@@ -114,9 +114,8 @@ def lean_layer(A_prev, W, b):
 def validated_layer_forward(A_prev, W, b, code, where, names=("A_prev", "W", "b")):
     """Validate and run one layer: (A_prev, W, b) as used, A and Z.
 
-    Inputs that pass ``lean_layer`` are used as they are (the course's
-    1x3 @ 3x2 linear_forward: 4.9 us through ``checked_layer``, 1.8 us this
-    way; NumPy 1.3 us). Anything else goes through ``checked_layer``.
+    Inputs that pass ``lean_layer`` are used as they are (docs/performance.md,
+    "Small calls"). Anything else goes through ``checked_layer``.
     """
     if not lean_layer(A_prev, W, b):
         A_prev, W, b = checked_layer(A_prev, W, b, where, names)
@@ -179,8 +178,8 @@ def linear_forward(A, W, b):
     cache : tuple (A, W, b)
         The inputs (converted to the computation's dtype if they were not in it).
     """
-    # validated_layer_forward's two steps, inline: on the course's 3x2 layer
-    # the extra call and its 5-tuple cost 130-170 ns of 1.7-1.8 us.
+    # validated_layer_forward's two steps, inline: on the course's 3x2 layer an
+    # extra call and its 5-tuple are a measurable part of the call.
     if not lean_layer(A, W, b):
         A, W, b = checked_layer(A, W, b, "linear_forward", _LINEAR_NAMES)
     Z, _ = layer_forward(A, W, b, IDENTITY, "linear_forward", _LINEAR_NAMES)

@@ -293,7 +293,7 @@ class Model:
                 bad = K._predict_rows(*args, 0, m)
         else:
             # C order: one BLAS product for layer 1 beats copying X to examples-as-rows.
-            # W1 @ X, not X.T @ W1.T: 73 vs 152 ms in float64 (cat net, m = 8192).
+            # W1 @ X, not X.T @ W1.T: the faster orientation (docs/performance.md).
             Z1 = np.ascontiguousarray(np.matmul(self._W1, X).T)
             bad = K._head_rows(Z1, self._theta, self._dims, self._offsets, PT, 0, m)
         if bad:

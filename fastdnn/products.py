@@ -7,9 +7,8 @@ course's ``reshape(m, -1).T / 255``), ``Z = W @ A_prev``,
 ``dW = dZ @ A_prev.T / m`` and ``dA_prev = W.T @ dZ`` all run on
 ``kernels.products``: OpenBLAS runs these shapes at a fraction of its speed,
 and a step that mixes OpenBLAS's threads with numba's pays for both pools
-spinning (cat network, float64, ms per notebook iteration: 7.1 all ours,
-9.5 all BLAS, 15-16 with dA_prev or dW on BLAS). ``A_prev`` in C order keeps
-all three on BLAS: there the forward product measured 0.5x of OpenBLAS.
+spinning. ``A_prev`` in C order keeps all three on BLAS, where OpenBLAS is the
+faster (figures: docs/performance.md, "Skinny products").
 
 ``linear_forward`` and ``linear_backward`` (and everything above them) call
 these, so a notebook's own loop gets the speed. Results equal the course's

@@ -674,8 +674,7 @@ def run(
     model = Model.load(path)
     name = name or os.path.splitext(os.path.basename(os.fspath(path)))[0]
     if n_threads is None:
-        # The event loop needs a core of its own: with every core in the batch
-        # kernel, the cat network served 2,430 requests/s instead of 3,110 (2 cores).
+        # The event loop needs a core of its own (docs/performance.md, "Serving").
         n_threads = max(1, (os.cpu_count() or 2) - 1)
     app = create_app(
         model,
@@ -700,8 +699,8 @@ def run(
     # drained exit a clean one (status 0) instead of death by signal.
     # Compile or load the kernels now, not on the first request; then take the
     # objects that live as long as the server (numba's, the model's) out of the
-    # garbage collector's view: its full passes over them stalled requests for
-    # ~50 ms (p99 74 -> 27 ms at 64 clients).
+    # garbage collector's view: its full passes over them stalled requests
+    # (docs/performance.md, "Serving").
     model.predict_proba(np.zeros((model.layer_dims[0], 1), dtype=model.dtype))
     gc.collect()
     gc.freeze()
