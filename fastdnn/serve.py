@@ -182,8 +182,8 @@ class Batcher:
                     rows = batch[0][1]
                 else:
                     rows = self._gather(model, batch)
-                # rows.T is Fortran-ordered: the tiled kernel, whose result for
-                # an example does not depend on the others in the batch.
+                # rows.T is Fortran-ordered: the tiled kernel (an example's result
+                # depends on its place in a 4-example tile only in the last bits).
                 P = model.predict_proba(rows.T, n_threads=self.n_threads).T
                 results, lo = [], 0
                 for item in batch:
