@@ -147,40 +147,37 @@ def main(argv=None):
 
 def _notebook(args, mode):
     """``--only notebook``: the application notebook's two loops (``benchmarks.notebook``)."""
-    lines = []
-
-    def out(line):
-        print(line, flush=True)
-        lines.append(line)
-
     iterations = 300 if args.mode == "quick" else 2500
-    rows = notebook.run(iterations, args.repeats or 3, out=out)
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        env = harness.environment()
-        harness.write_json(
-            os.path.join(args.out, "notebook.json"), {"environment": env, "rows": rows}
-        )
-        harness.write_text(os.path.join(args.out, "notebook.txt"), "\n".join(lines) + "\n")
-    return 0
+    return _printed_run(
+        args, "notebook", lambda out: notebook.run(iterations, args.repeats or 3, out=out)
+    )
 
 
 def _serve(args, mode):
     """``--only serve``: ``fastdnn serve`` under load (``benchmarks.serve``; needs fastdnn[serve])."""
     from . import serve
 
+    seconds = 2.0 if mode == "quick" else 10.0
+    return _printed_run(args, "serve", lambda out: serve.run(seconds=seconds, out=out))
+
+
+def _printed_run(args, name, run):
+    """``run(out)`` printing its table line by line; with ``--out``, ``{name}.json`` (rows and
+    environment) and ``{name}.txt`` (the printed table) written there."""
     lines = []
 
     def out(line):
         print(line, flush=True)
         lines.append(line)
 
-    rows = serve.run(seconds=2.0 if mode == "quick" else 10.0, out=out)
+    rows = run(out)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         env = harness.environment()
-        harness.write_json(os.path.join(args.out, "serve.json"), {"environment": env, "rows": rows})
-        harness.write_text(os.path.join(args.out, "serve.txt"), "\n".join(lines) + "\n")
+        harness.write_json(
+            os.path.join(args.out, f"{name}.json"), {"environment": env, "rows": rows}
+        )
+        harness.write_text(os.path.join(args.out, f"{name}.txt"), "\n".join(lines) + "\n")
     return 0
 
 

@@ -54,6 +54,10 @@ class BodyTooLarge(ValueError):
     """A request body over the limit: answered 413."""
 
 
+class UnknownModel(LookupError):
+    """A model name this server does not serve: answered 404."""
+
+
 # ------------------------------------------------------------------ batching
 
 
@@ -461,6 +465,8 @@ def create_app(
                     response = await handler(request)
                 except BadRequest as exc:
                     response = error(400, exc)
+                except UnknownModel as exc:
+                    response = error(404, exc)
                 except BodyTooLarge as exc:
                     response = error(413, exc)
                 except QueueFull as exc:
@@ -476,8 +482,10 @@ def create_app(
         return wrap
 
     def served(request):
-        if request.path_params["name"] != state.name:
-            return None
+        """The model the URL names (the one being served now), else UnknownModel."""
+        name = request.path_params["name"]
+        if name != state.name:
+            raise UnknownModel(f"no model named {name!r} (this server has {state.name!r})")
         return state.model
 
     def metadata(model):
@@ -504,28 +512,16 @@ def create_app(
 
     @endpoint("metadata")
     async def model_metadata(request):
-        model = served(request)
-        if model is None:
-            return error(
-                404,
-                f"no model named {request.path_params['name']!r} (this server has {state.name!r})",
-            )
-        return JSONResponse(metadata(model))
+        return JSONResponse(metadata(served(request)))
 
     @endpoint("ready")
     async def model_ready(request):
-        if served(request) is None:
-            return error(404, f"no model named {request.path_params['name']!r}")
+        served(request)
         return JSONResponse({"name": state.name, "ready": True})
 
     @endpoint("infer")
     async def infer(request):
         model = served(request)
-        if model is None:
-            return error(
-                404,
-                f"no model named {request.path_params['name']!r} (this server has {state.name!r})",
-            )
         body = await body_of(request)
         rows, header, answer = decode_infer(
             body, request.headers, model.layer_dims[0], np.dtype(model.dtype)
@@ -591,8 +587,7 @@ def create_app(
 
     @endpoint("load")
     async def load(request):
-        if request.path_params["name"] != state.name:
-            return error(404, f"no model named {request.path_params['name']!r}")
+        served(request)
         try:
             await state.reload()
         except (ValueError, OSError) as exc:
