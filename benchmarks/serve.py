@@ -75,18 +75,15 @@ class NoopBackend:
 
 def serve_backend(backend, path, port):
     """Run one contender's server (the subprocess side)."""
-    import gc
-    import os
-
     import uvicorn
 
     from fastdnn.model import Model
-    from fastdnn.serve import create_app
+    from fastdnn.serve import batch_threads, create_app, prepare_process
 
-    # As ``fastdnn serve`` runs (fastdnn.serve.run): kernels warm, the objects
-    # loaded at start frozen out of the garbage collector, a core left for HTTP.
-    # Every contender gets the same treatment.
-    threads = max(1, (os.cpu_count() or 2) - 1)
+    # As ``fastdnn serve`` runs (fastdnn.serve.run): a core left for HTTP, kernels
+    # warm, start-up objects frozen out of the garbage collector. Every contender
+    # gets the same treatment.
+    threads = batch_threads()
     model = Model.load(path)
     if backend == "onnxruntime per request":
         model = OnnxBackend(model, threads)
@@ -94,9 +91,7 @@ def serve_backend(backend, path, port):
         model = NoopBackend(model, inline=backend == "no-op")
     batching = backend in ("fastdnn batched", "no-op batched")
     app = create_app(model, "m", batching=batching, n_threads=threads)
-    model.predict_proba(np.zeros((model.layer_dims[0], 1), dtype=model.dtype))
-    gc.collect()
-    gc.freeze()
+    prepare_process(model)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

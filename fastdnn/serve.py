@@ -642,63 +642,37 @@ def create_app(
     return app
 
 
-def run(
-    path,
-    name=None,
-    host="127.0.0.1",
-    port=8000,
-    *,
-    max_batch=256,
-    max_delay_ms=2.0,
-    max_queue=8192,
-    n_threads=None,
-    batching=True,
-    max_body_bytes=64 << 20,
-):
+def run(path, name=None, host="127.0.0.1", port=8000, *, n_threads=None, **options):
     """Serve the model file ``path`` until SIGTERM or Ctrl-C (``fastdnn serve``).
 
-    Tuned for a process of its own: the batch kernel gets all cores but one
-    (``n_threads``, unless given) and the garbage collector is told to leave the
-    objects loaded at start alone (``gc.freeze``). Use ``create_app`` to mount
-    the app in a server of your own without either.
+    ``options`` are ``create_app``'s (``max_batch``, ``max_delay_ms``,
+    ``max_queue``, ``batching``, ``max_body_bytes``). Tuned for a process of its
+    own: the batch kernel gets all cores but one (``n_threads``, unless given)
+    and ``prepare_process`` runs before serving. Use ``create_app`` to mount the
+    app in a server of your own without either.
     """
-    import gc
-
     import uvicorn
 
     model = Model.load(path)
     name = name or os.path.splitext(os.path.basename(os.fspath(path)))[0]
-    if n_threads is None:
-        # The event loop needs a core of its own (docs/performance.md, "Serving").
-        n_threads = max(1, (os.cpu_count() or 2) - 1)
     app = create_app(
         model,
         name,
         path=os.fspath(path),
-        max_batch=max_batch,
-        max_delay_ms=max_delay_ms,
-        max_queue=max_queue,
-        n_threads=n_threads,
-        batching=batching,
-        max_body_bytes=max_body_bytes,
+        n_threads=batch_threads() if n_threads is None else n_threads,
         reload_on_sighup=True,
+        **options,
     )
     dims = " -> ".join(map(str, model.layer_dims))
     print(
         f"fastdnn serve: model {name!r} ({dims}, {np.dtype(model.dtype).name}) on http://{host}:{port}/v2/models/{name}",
         flush=True,
     )
+    prepare_process(model)
     # uvicorn on SIGTERM/SIGINT: stop accepting, finish the requests in flight,
     # run the lifespan's shutdown (the batcher answers what it holds), then
     # raise the signal again under the handler it found: ours makes SIGTERM's
     # drained exit a clean one (status 0) instead of death by signal.
-    # Compile or load the kernels now, not on the first request; then take the
-    # objects that live as long as the server (numba's, the model's) out of the
-    # garbage collector's view: its full passes over them stalled requests
-    # (docs/performance.md, "Serving").
-    model.predict_proba(np.zeros((model.layer_dims[0], 1), dtype=model.dtype))
-    gc.collect()
-    gc.freeze()
     previous = signal.signal(signal.SIGTERM, _exit_drained)
     try:
         uvicorn.run(
@@ -711,6 +685,24 @@ def run(
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def batch_threads():
+    """Threads for the batch kernel in a server process: all cores but one, since
+    the event loop needs a core of its own (docs/performance.md, "Serving")."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def prepare_process(model):
+    """Before serving from a process of its own: compile or load the kernels now,
+    not on the first request, then take the objects that live as long as the
+    server (numba's, the model's) out of the garbage collector's view: its full
+    passes over them stalled requests (docs/performance.md, "Serving")."""
+    import gc
+
+    model.predict_proba(np.zeros((model.layer_dims[0], 1), dtype=model.dtype))
+    gc.collect()
+    gc.freeze()
 
 
 def _exit_drained(signum, frame):
