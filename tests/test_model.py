@@ -266,10 +266,12 @@ def test_eight_threads_predict_concurrently(rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_first_layer_kernels_against_numpy(rng, dtype):
     """The tiled first layer, serial and parallel (split over examples and over
-    units), against X.T @ W1.T: 4x5 tiles plus remainders of both."""
+    units), against X.T @ W1.T: 4x5 tiles plus remainders of both (units past
+    the last 5-unit tile: 1 to 4, in tiles of 2 and 1)."""
     from fastdnn import kernels as K
 
-    for m, n1, n_x in ((1, 5, 7), (3, 23, 2049), (37, 23, 300), (9, 2, 4100)):
+    shapes = ((1, 5, 7), (3, 23, 2049), (37, 23, 300), (9, 2, 4100), (13, 9, 2050), (6, 6, 9))
+    for m, n1, n_x in shapes:
         XT = rng.standard_normal((m, n_x)).astype(dtype)
         W1 = rng.standard_normal((n1, n_x)).astype(dtype)
         serial, parallel = np.empty((m, n1), dtype), np.empty((m, n1), dtype)

@@ -83,6 +83,41 @@ def _dot_1x5(x, w0, w1, w2, w3, w4):
 
 
 @njit(**DOT_INLINE)
+def _dot_4x2(x0, x1, x2, x3, w0, w1):
+    """The 8 dot products of 4 example rows with 2 weight rows (a layer's units
+    past its last 5-unit tile: the two-layer network's 7 = 5 + 2)."""
+    z = x0[0] - x0[0]
+    s00 = s01 = s10 = s11 = s20 = s21 = s30 = s31 = z
+    for k in range(x0.size):
+        a0, a1, a2, a3 = x0[k], x1[k], x2[k], x3[k]
+        w = w0[k]
+        s00 += a0 * w
+        s10 += a1 * w
+        s20 += a2 * w
+        s30 += a3 * w
+        w = w1[k]
+        s01 += a0 * w
+        s11 += a1 * w
+        s21 += a2 * w
+        s31 += a3 * w
+    return (s00, s01, s10, s11, s20, s21, s30, s31)
+
+
+@njit(**DOT_INLINE)
+def _dot_4x1(x0, x1, x2, x3, w):
+    """The 4 dot products of 4 example rows with one weight row."""
+    z = x0[0] - x0[0]
+    s0 = s1 = s2 = s3 = z
+    for k in range(x0.size):
+        v = w[k]
+        s0 += x0[k] * v
+        s1 += x1[k] * v
+        s2 += x2[k] * v
+        s3 += x3[k] * v
+    return (s0, s1, s2, s3)
+
+
+@njit(**DOT_INLINE)
 def _dot(x, w):
     s = x[0] - x[0]
     for k in range(x.size):
@@ -111,12 +146,17 @@ def _first_layer_rows(XT, W1, Z1, lo, hi):
                 for q in range(4):
                     for j in range(5):
                         Z1[r + q, i + j] += s[5 * q + j]
-            for i in range(n1_tiled, n1):
-                w = W1[i, k0:k1]
-                Z1[r, i] += _dot(x0, w)
-                Z1[r + 1, i] += _dot(x1, w)
-                Z1[r + 2, i] += _dot(x2, w)
-                Z1[r + 3, i] += _dot(x3, w)
+            i = n1_tiled
+            while i + 2 <= n1:
+                s2 = _dot_4x2(x0, x1, x2, x3, W1[i, k0:k1], W1[i + 1, k0:k1])
+                for q in range(4):
+                    Z1[r + q, i] += s2[2 * q]
+                    Z1[r + q, i + 1] += s2[2 * q + 1]
+                i += 2
+            if i < n1:
+                s1 = _dot_4x1(x0, x1, x2, x3, W1[i, k0:k1])
+                for q in range(4):
+                    Z1[r + q, i] += s1[q]
         for e in range(e_tiled, hi):
             x = XT[e, k0:k1]
             r = e - lo
