@@ -144,6 +144,47 @@ def layer_count(parameters, where, name="parameters"):
     return L
 
 
+def network(parameters, where, n_x=None):
+    """The layer sizes and matrices of a course ``parameters`` dict, their shapes chained.
+
+    The one check of a network's shapes, for every caller that has the
+    parameters but not yet the activations (``Model``, the trainer, model
+    files, the ONNX export); a forward pass checks each layer against its
+    actual input instead (``forward.checked_layer``), in the same words.
+
+    Parameters
+    ----------
+    parameters : dict
+        ``W1 .. WL`` of shapes (n_l, n_{l-1}) and ``b1 .. bL`` of shapes (n_l, 1).
+    where : str
+        The API function, for messages.
+    n_x : int, optional
+        Rows of the ``X`` the network will read (``W1`` must have that many
+        columns); default: whatever ``W1`` has.
+
+    Returns
+    -------
+    dims : list of int
+        ``[n_x, n_1, ..., n_L]``.
+    Ws, bs : lists of ndarray
+        The matrices as given (``as_matrix``: not converted, not copied).
+    """
+    L = layer_count(parameters, where)
+    Ws = [as_matrix(parameters[f"W{l}"], f"W{l}", where) for l in range(1, L + 1)]
+    bs = [as_matrix(parameters[f"b{l}"], f"b{l}", where) for l in range(1, L + 1)]
+    dims = [Ws[0].shape[1] if n_x is None else n_x]
+    for l, (W, b) in enumerate(zip(Ws, bs, strict=True), start=1):
+        if W.shape[1] != dims[-1]:
+            prev = "X" if l == 1 else f"A{l - 1}"
+            raise ValueError(
+                f"{where} (layer {l}): W{l} has shape {W.shape}, so {prev} needs "
+                f"{W.shape[1]} rows; got {prev} of {dims[-1]} rows"
+            )
+        check_bias(b, W.shape[0], f"b{l}", where)
+        dims.append(W.shape[0])
+    return dims, Ws, bs
+
+
 def raise_nonfinite(where, inputs):
     """Raise for non-finite values reported by a kernel, naming the culprit.
 

@@ -15,11 +15,16 @@ def checked_labels(AL, Y, where):
     """
     AL = as_matrix(AL, "AL", where)
     AL = converted(AL, float_dtype(AL))
+    return AL, labels(Y, AL.shape, AL.dtype, where)
+
+
+def labels(Y, shape, dtype, where):
+    """``Y`` as an array of ``AL``'s ``shape`` and ``dtype`` (see ``checked_labels``);
+    the trainer calls it before any ``AL`` exists."""
     Y = np.asarray(Y) if not isinstance(Y, np.ndarray) else Y
-    if Y.size != AL.size or (Y.shape != AL.shape and Y.ndim != 1):
-        raise ValueError(f"{where}: Y must have the shape of AL {AL.shape}; got {Y.shape}")
-    Y = as_array(Y, "Y", where).reshape(AL.shape)
-    return AL, converted(Y, AL.dtype)
+    if Y.size != shape[0] * shape[1] or (Y.shape != shape and Y.ndim != 1):
+        raise ValueError(f"{where}: Y must have the shape of AL {shape}; got {Y.shape}")
+    return converted(as_array(Y, "Y", where).reshape(shape), dtype)
 
 
 def compute_cost(AL, Y):

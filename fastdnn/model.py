@@ -26,7 +26,7 @@ import numpy as np
 from . import _dispatch
 from ._config import PREDICT_PARALLEL_MIN_MACS
 from ._lazy import kernels as K
-from ._validation import as_matrix, chosen_dtype, layer_count, whole_number
+from ._validation import as_matrix, chosen_dtype, network, whole_number
 from .threads import threads
 
 _CHUNK_BYTES = 64 << 20
@@ -77,27 +77,17 @@ class Model:
             Default: float64 if any weight is float64, else float32.
         """
         where = "Model.from_parameters"
-        L = layer_count(parameters, where)
-        arrays = {k: as_matrix(v, k, where) for k, v in parameters.items()}
-        dims = [arrays["W1"].shape[1]]
-        for l in range(1, L + 1):
-            W, b = arrays[f"W{l}"], arrays[f"b{l}"]
-            if W.shape[1] != dims[-1]:
-                raise ValueError(
-                    f"{where}: W{l} has shape {W.shape}; after a layer of {dims[-1]} units "
-                    f"it needs {dims[-1]} columns"
-                )
-            if b.shape != (W.shape[0], 1):
-                raise ValueError(f"{where}: b{l} must have shape ({W.shape[0]}, 1); got {b.shape}")
-            dims.append(W.shape[0])
-        dtype = chosen_dtype(dtype, where, arrays.values())
+        dims, Ws, bs = network(parameters, where)
+        dtype = chosen_dtype(dtype, where, Ws + bs)
         parts = []
-        for l in range(1, L + 1):
-            parts += [arrays[f"W{l}"].ravel(), arrays[f"b{l}"].ravel()]
+        for W, b in zip(Ws, bs, strict=True):
+            parts += [W.ravel(), b.ravel()]
         theta = np.concatenate(parts).astype(dtype, copy=False)
         if not np.isfinite(theta).all():
-            bad = next(k for k, v in arrays.items() if not np.isfinite(v).all())
-            raise ValueError(f"{where}: {bad} contains NaN or inf")
+            for l, (W, b) in enumerate(zip(Ws, bs, strict=True), start=1):
+                for name, a in ((f"W{l}", W), (f"b{l}", b)):
+                    if not np.isfinite(a).all():
+                        raise ValueError(f"{where}: {name} contains NaN or inf")
         return cls(np.ascontiguousarray(theta), dims)
 
     @classmethod

@@ -60,19 +60,10 @@ class ModelFileError(ValueError):
 
 def architecture(parameters):
     """layer_dims and activations of a parameters dict (validated)."""
-    from ._validation import as_matrix, layer_count
+    from ._validation import network
 
-    L = layer_count(parameters, "save_model")
-    dims = [as_matrix(parameters["W1"], "W1", "save_model").shape[1]]
-    for l in range(1, L + 1):
-        W = as_matrix(parameters[f"W{l}"], f"W{l}", "save_model")
-        b = as_matrix(parameters[f"b{l}"], f"b{l}", "save_model")
-        if W.shape[1] != dims[-1] or b.shape != (W.shape[0], 1):
-            raise ValueError(
-                f"save_model: layer {l}: W{l} {W.shape} and b{l} {b.shape} do not chain"
-            )
-        dims.append(W.shape[0])
-    return dims, ["relu"] * (L - 1) + ["sigmoid"]
+    dims, _, _ = network(parameters, "save_model")
+    return dims, ["relu"] * (len(dims) - 2) + ["sigmoid"]
 
 
 def save_model(path, parameters, dtype=None, training=None):

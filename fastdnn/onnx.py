@@ -11,7 +11,10 @@ For a course-layout ``X`` of shape (n_x, m)::
 
 import os
 
+import numpy as np
+
 from ._atomic import atomic_path
+from ._validation import chosen_dtype, network
 
 OPSET = 17
 """ONNX opset of the exported graph (Gemm, Relu, Sigmoid are unchanged since 13)."""
@@ -38,18 +41,25 @@ def to_onnx(model, path=None):
         raise ImportError(
             'fastdnn.onnx needs the onnx package: pip install "fastdnn[onnx]"'
         ) from None
-    from .model import Model
-
-    if not isinstance(model, Model):
-        model = Model.from_parameters(model)
-    parameters = model.parameters()
-    dims = model.layer_dims
+    if hasattr(model, "layer_dims"):  # a fastdnn.Model (not imported: model.py imports this)
+        parameters, dims, dtype = model.parameters(), model.layer_dims, model.dtype
+        Ws = [parameters[f"W{l}"] for l in range(1, len(dims))]
+        bs = [parameters[f"b{l}"] for l in range(1, len(dims))]
+    else:  # a parameters dict, checked as Model.from_parameters checks it
+        dims, Ws, bs = network(model, "to_onnx")
+        dtype = chosen_dtype(None, "to_onnx", Ws + bs)
+        for l, (W, b) in enumerate(zip(Ws, bs, strict=True), start=1):
+            for name, a in ((f"W{l}", W), (f"b{l}", b)):
+                if not np.isfinite(a).all():
+                    raise ValueError(f"to_onnx: {name} contains NaN or inf")
+        Ws = [np.ascontiguousarray(W, dtype) for W in Ws]
+        bs = [np.ascontiguousarray(b, dtype) for b in bs]
     L = len(dims) - 1
-    elem = TensorProto.FLOAT if model.dtype.itemsize == 4 else TensorProto.DOUBLE
+    elem = TensorProto.FLOAT if np.dtype(dtype).itemsize == 4 else TensorProto.DOUBLE
     nodes, initializers = [], []
     previous = "X"
     for l in range(1, L + 1):
-        W, b = parameters[f"W{l}"], parameters[f"b{l}"].ravel()
+        W, b = Ws[l - 1], bs[l - 1].ravel()
         initializers += [numpy_helper.from_array(W, f"W{l}"), numpy_helper.from_array(b, f"b{l}")]
         nodes.append(helper.make_node("Gemm", [previous, f"W{l}", f"b{l}"], [f"Z{l}"], transB=1))
         previous = "probability" if l == L else f"A{l}"

@@ -17,11 +17,11 @@ import numpy as np
 from . import first_layer, products
 from ._dispatch import run
 from ._lazy import kernels as K
-from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, layer_count
+from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, network
 from .activations import IDENTITY, RELU, SIGMOID
 from .backward import dZ_db, layer_backward
-from .cost import checked_labels, compute_cost
-from .forward import checked_layer, layer_forward
+from .cost import compute_cost, labels
+from .forward import layer_forward
 from .progress import Progress
 
 
@@ -36,34 +36,17 @@ def _sgd_inplace(P, dP, learning_rate):
 
 def checked_training_data(X, Y, parameters, where):
     """X, Y and owned copies of the parameters, all in one dtype."""
-    L = layer_count(parameters, where)
     X = as_matrix(X, "X", where)
-    arrays = [
-        as_matrix(parameters[f"{p}{l}"], f"{p}{l}", where) for l in range(1, L + 1) for p in "Wb"
-    ]
-    dtype = float_dtype(X, *arrays)
+    dims, Ws, bs = network(parameters, where, n_x=X.shape[0])
+    dtype = float_dtype(X, *Ws, *bs)
     X = blas_ready(X, dtype)
-    Ws, bs = [], []
-    A_shape = X.shape
-    for l in range(1, L + 1):
-        W, b = arrays[2 * l - 2], arrays[2 * l - 1]
-        # Validates the chain of shapes, layer by layer, with the course's names.
-        # Later layers' inputs do not exist yet: an unwritten array of their shape stands in.
-        checked_layer(
-            X if l == 1 else np.empty(A_shape, dtype),
-            W,
-            b,
-            f"{where} (layer {l})",
-            ("X" if l == 1 else f"A{l - 1}", f"W{l}", f"b{l}"),
-        )
-        Ws.append(converted(W, dtype).copy())
-        bs.append(converted(b, dtype).copy())
-        A_shape = (W.shape[0], X.shape[1])
-    if A_shape[0] != 1:
+    Ws = [converted(W, dtype).copy() for W in Ws]
+    bs = [converted(b, dtype).copy() for b in bs]
+    if dims[-1] != 1:
         raise ValueError(
-            f"{where}: the last layer must have 1 unit (binary output); W{L} has {A_shape[0]}"
+            f"{where}: the last layer must have 1 unit (binary output); W{len(Ws)} has {dims[-1]}"
         )
-    _, Y = checked_labels(np.empty(A_shape, dtype), Y, where)
+    Y = labels(Y, (1, X.shape[1]), dtype, where)
     _check_finite_and_binary(X, Y, where)
     return X, Y, Ws, bs
 

@@ -209,3 +209,59 @@ def test_every_dtype_argument_is_checked_the_same_way(tmp_path):
         for bad in ("int8", "float16", ">f8", "nonsense"):
             with pytest.raises(TypeError, match="dtype must be float32 or float64"):
                 call(bad)
+
+
+def test_every_network_is_checked_the_same_way(tmp_path):
+    """One validator (``_validation.network``) for a parameters dict's shapes: the
+    trainer, ``Model``, model files and the ONNX export name the same layer in the
+    same words (and the trainer builds no stand-in arrays to check them)."""
+    from fastdnn.model import Model
+    from fastdnn.modelfile import save_model
+    from fastdnn.train import train
+
+    broken = {
+        "W1": np.ones((4, 5)),
+        "b1": np.ones((4, 1)),
+        "W2": np.ones((1, 3)),
+        "b2": np.ones((1, 1)),
+    }
+    bad_bias = {**broken, "W2": np.ones((1, 4)), "b2": np.ones((2, 1))}
+    X, Y = np.ones((5, 6)), np.array([[0, 1] * 3])
+    sites = {
+        "train": lambda p: train(X, Y, p, 0.1, 1),
+        "Model.from_parameters": Model.from_parameters,
+        "save_model": lambda p: save_model(tmp_path / "m.h5", p),
+    }
+    try:
+        import onnx  # noqa: F401
+
+        from fastdnn.onnx import to_onnx
+
+        sites["to_onnx"] = to_onnx
+    except ImportError:  # the onnx extra; the other three still run
+        pass
+    for where, call in sites.items():
+        with pytest.raises(ValueError) as e:
+            call(broken)
+        assert str(e.value) == (
+            f"{where} (layer 2): W2 has shape (1, 3), so A1 needs 3 rows; got A1 of 4 rows"
+        )
+        with pytest.raises(ValueError, match=re.escape(f"{where}: b2 must have shape (1, 1)")):
+            call(bad_bias)
+    with pytest.raises(ValueError, match=r"train \(layer 1\): W1 has shape \(4, 5\), so X needs 5"):
+        train(np.ones((6, 6)), Y, {k: broken[k] for k in ("W1", "b1")}, 0.1, 1)
+
+
+def test_onnx_export_does_not_import_the_model_module():
+    """``fastdnn.onnx`` checks a parameters dict itself: model.py imports it, not the reverse."""
+    pytest.importorskip("onnx")
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, fastdnn.onnx as o; sys.modules.pop('fastdnn.model', None);"
+        "import fastdnn.onnx; o.to_onnx({'W1': np.ones((1, 3)), 'b1': np.zeros((1, 1))});"
+        "print('fastdnn.model' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
