@@ -19,21 +19,3 @@ class _LazyModule:
 
 
 kernels = _LazyModule("fastdnn.kernels")
-
-
-class KernelSet:
-    """The kernels of one operation, by role: ``KernelSet(into="_relu_into", ...)``.
-
-    Looked up in ``fastdnn.kernels`` on first use and then bound on the
-    instance, like ``kernels`` above. An API function passes its one record
-    down instead of three ``kernels.<name>`` reads per call (a measurable part
-    of a 3x2 ReLU), and only the kernel the call takes is read.
-    """
-
-    def __init__(self, **roles):
-        self._roles = roles
-
-    def __getattr__(self, role):
-        value = getattr(kernels, self._roles[role])
-        setattr(self, role, value)
-        return value

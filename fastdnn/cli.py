@@ -160,12 +160,13 @@ def environment():
 
     from . import __version__, _dispatch
     from . import kernels as K
+    from .activations import RELU
 
     # One tiny parallel call starts the threading layer; through the dispatcher,
     # like every parallel call, so it never overlaps another thread's region.
     with _dispatch.region(1, threshold=0) as parallel:
         if parallel:
-            K._relu_parallel(np.zeros(4), np.zeros(4))
+            K._activation_parallel(np.zeros(4), np.zeros(4), RELU)
     return {
         "fastdnn": __version__,
         "python": sys.version.split()[0],
@@ -177,7 +178,9 @@ def environment():
         "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
         "threading_layer": numba.threading_layer(),
         "cpu_count": os.cpu_count(),
-        "numba_cache_dir": getattr(getattr(K._relu_span, "_cache", None), "_cache_path", None),
+        "numba_cache_dir": getattr(
+            getattr(K._activation_span, "_cache", None), "_cache_path", None
+        ),
         "blas": _blas_name(),
     }
 

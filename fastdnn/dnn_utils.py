@@ -9,26 +9,14 @@ import numpy as np
 
 from ._config import PARALLEL_MIN_ELEMENTS, TINY_MAX_ELEMENTS
 from ._dispatch import run
-from ._lazy import KernelSet
+from ._lazy import kernels as K
 from ._validation import _F32, _F64, as_array, converted, flat, float_dtype, raise_nonfinite
+from .activations import RELU, SIGMOID
 
 _ndarray = np.ndarray
 
 
-def _kernels(name):
-    return KernelSet(
-        tiny=f"_{name}_tiny",
-        into=f"_{name}_into",
-        span=f"_{name}_span",
-        parallel=f"_{name}_parallel",
-    )
-
-
-_SIGMOID, _RELU = _kernels("sigmoid"), _kernels("relu")
-_SIGMOID_BACKWARD, _RELU_BACKWARD = _kernels("sigmoid_backward"), _kernels("relu_backward")
-
-
-def _activation(Z, where, kernels):
+def _activation(Z, where, code, tiny):
     # The lean check: an exact float32/float64 ndarray in C order needs no
     # validation beyond these attribute reads and no conversion. Anything
     # else is validated and converted. (``dtype is`` matches only the
@@ -44,18 +32,19 @@ def _activation(Z, where, kernels):
         Z = converted(Z, float_dtype(Z))
     A = np.empty_like(Z)
     if Z.size < TINY_MAX_ELEMENTS:  # the same kernel, holding the GIL (see _config.TINY)
-        bad = kernels.tiny(Z, A)
+        bad = tiny(Z, A)
     elif Z.size < PARALLEL_MIN_ELEMENTS:
         # Serial anyway: one kernel call on the whole arrays, no flat views.
-        bad = kernels.into(Z, A)
+        bad = K._activation_into(Z, A, code)
     else:
-        bad = run(kernels.parallel, kernels.span, (flat(Z), flat(A)), (0, Z.size), Z.size)
+        args = (flat(Z), flat(A), code)
+        bad = run(K._activation_parallel, K._activation_span, args, (0, Z.size), Z.size)
     if bad:
         raise_nonfinite(where, {"Z": Z})
     return A, Z
 
 
-def _activation_backward(dA, Z, where, kernels):
+def _activation_backward(dA, Z, where, code, tiny):
     # The lean check, as in _activation, for two arrays of one dtype and shape.
     if not (
         type(Z) is _ndarray
@@ -75,13 +64,13 @@ def _activation_backward(dA, Z, where, kernels):
         dA, Z = converted(dA, dtype), converted(Z, dtype)
     dZ = np.empty_like(Z)
     if Z.size < TINY_MAX_ELEMENTS:
-        bad = kernels.tiny(dA, Z, dZ)
+        bad = tiny(dA, Z, dZ)
     elif Z.size < PARALLEL_MIN_ELEMENTS:
-        bad = kernels.into(dA, Z, dZ)
+        bad = K._activation_backward_into(dA, Z, dZ, code)
     else:
-        bad = run(
-            kernels.parallel, kernels.span, (flat(dA), flat(Z), flat(dZ)), (0, Z.size), Z.size
-        )
+        args = (flat(dA), flat(Z), flat(dZ), code)
+        parallel, serial = K._activation_backward_parallel, K._activation_backward_span
+        bad = run(parallel, serial, args, (0, Z.size), Z.size)
     if bad:
         raise_nonfinite(where, {"dA": dA, "cache (Z)": Z})
     return dZ
@@ -102,7 +91,7 @@ def sigmoid(Z):
     cache : ndarray of shape (n, m)
         ``Z`` itself, kept for ``sigmoid_backward``.
     """
-    return _activation(Z, "sigmoid", _SIGMOID)
+    return _activation(Z, "sigmoid", SIGMOID, K._sigmoid_tiny)
 
 
 def relu(Z):
@@ -118,7 +107,7 @@ def relu(Z):
     cache : ndarray of shape (n, m)
         ``Z`` itself, kept for ``relu_backward``.
     """
-    return _activation(Z, "relu", _RELU)
+    return _activation(Z, "relu", RELU, K._relu_tiny)
 
 
 def relu_backward(dA, cache):
@@ -135,12 +124,7 @@ def relu_backward(dA, cache):
     -------
     dZ : ndarray of shape (n, m)
     """
-    return _activation_backward(
-        dA,
-        cache,
-        "relu_backward",
-        _RELU_BACKWARD,
-    )
+    return _activation_backward(dA, cache, "relu_backward", RELU, K._relu_backward_tiny)
 
 
 def sigmoid_backward(dA, cache):
@@ -156,9 +140,4 @@ def sigmoid_backward(dA, cache):
     -------
     dZ : ndarray of shape (n, m)
     """
-    return _activation_backward(
-        dA,
-        cache,
-        "sigmoid_backward",
-        _SIGMOID_BACKWARD,
-    )
+    return _activation_backward(dA, cache, "sigmoid_backward", SIGMOID, K._sigmoid_backward_tiny)

@@ -13,6 +13,7 @@ SCRIPT = textwrap.dedent(
     import fastdnn
     from fastdnn.model import Model
     from fastdnn._lazy import kernels as K
+    from fastdnn.activations import SIGMOID
 
     raw = sys.argv[1] == "raw"
     Z = np.linspace(-5, 5, 1 << 21).reshape(1024, -1)
@@ -29,7 +30,7 @@ SCRIPT = textwrap.dedent(
         for _ in range(20):
             if raw:  # the parallel kernel itself, without fastdnn's dispatch
                 A = np.empty_like(Z)
-                K._sigmoid_parallel(Z.ravel(), A.ravel())
+                K._activation_parallel(Z.ravel(), A.ravel(), SIGMOID)
             else:
                 A = fastdnn.sigmoid(Z)[0]
                 if not np.array_equal(model.predict_proba(X), P_ref):

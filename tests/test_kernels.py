@@ -13,7 +13,7 @@ import naive as N
 from conftest import JIT_DISABLED, TOL, layouts
 from fastdnn import kernels as K
 from fastdnn._config import PARALLEL_MIN_ELEMENTS, TINY_MAX_ELEMENTS
-from fastdnn.activations import ACTIVATIONS, IDENTITY
+from fastdnn.activations import ACTIVATIONS, IDENTITY, RELU, SIGMOID
 
 SHAPES = [(1, 1), (3, 2), (7, 13), (1, 4099), (1031, 1030)]  # tiny, serial and parallel paths
 DTYPES = [np.float64, np.float32]
@@ -69,17 +69,29 @@ def test_activation_backward(name, shape, dtype, rng):
 @pytest.mark.parametrize("n", [1, 5, 100_003])
 def test_elementwise_span_and_parallel_agree(n, rng):
     Z, dA = rng.standard_normal(n) * 10, rng.standard_normal(n)
-    for span, par in [(K._sigmoid_span, K._sigmoid_parallel), (K._relu_span, K._relu_parallel)]:
-        a1, a2 = np.empty(n), np.empty(n)
-        assert span(Z, a1, 0, n) == 0 and par(Z, a2) == 0
-        np.testing.assert_array_equal(a1, a2)
-    for span, par in [
-        (K._sigmoid_backward_span, K._sigmoid_backward_parallel),
-        (K._relu_backward_span, K._relu_backward_parallel),
-    ]:
-        d1, d2 = np.empty(n), np.empty(n)
-        assert span(dA, Z, d1, 0, n) == 0 and par(dA, Z, d2) == 0
-        np.testing.assert_array_equal(d1, d2)
+    tiny = {
+        RELU: (K._relu_tiny, K._relu_backward_tiny),
+        SIGMOID: (K._sigmoid_tiny, K._sigmoid_backward_tiny),
+    }
+    for code, (forward_tiny, backward_tiny) in tiny.items():
+        a1, a2, a3, a4 = (np.empty(n) for _ in range(4))
+        assert K._activation_span(Z, a1, code, 0, n) == 0
+        assert K._activation_parallel(Z, a2, code) == 0
+        assert K._activation_into(Z, a3, code) == 0 and forward_tiny(Z, a4) == 0
+        for a in (a2, a3, a4):
+            np.testing.assert_array_equal(a, a1)
+        d1, d2, d3, d4 = (np.empty(n) for _ in range(4))
+        assert K._activation_backward_span(dA, Z, d1, code, 0, n) == 0
+        assert K._activation_backward_parallel(dA, Z, d2, code) == 0
+        assert K._activation_backward_into(dA, Z, d3, code) == 0 and backward_tiny(dA, Z, d4) == 0
+        for d in (d2, d3, d4):
+            np.testing.assert_array_equal(d, d1)
+    # Each code computes its own operation (a swapped branch would pass the above).
+    a = np.empty(n)
+    K._activation_into(Z, a, RELU)
+    np.testing.assert_array_equal(a, np.maximum(Z, 0))
+    K._activation_into(Z, a, SIGMOID)
+    np.testing.assert_allclose(a, 1 / (1 + np.exp(-Z)), rtol=1e-14)
     p1, p2 = np.empty(n), Z.copy()
     assert K._sgd_span(Z, dA, 0.5, p1, 0, n) == 0 and K._sgd_parallel(p2, dA, 0.5, p2) == 0
     np.testing.assert_array_equal(p1, Z - 0.5 * dA)
@@ -100,22 +112,24 @@ def test_kernels_flag_nonfinite(dtype, where):
                 (Z if bad_in == "Z" else dA)[where] = bad_value
             out = np.empty_like(Z)
             expect = where is not None
+            tiny = {
+                RELU: (K._relu_tiny, K._relu_backward_tiny),
+                SIGMOID: (K._sigmoid_tiny, K._sigmoid_backward_tiny),
+            }
+            for code, (forward_tiny, backward_tiny) in tiny.items():
+                if bad_in == "Z":
+                    assert bool(K._activation_span(Z, out, code, 0, 5)) is expect
+                    assert bool(K._activation_parallel(Z, out, code)) is expect
+                    Z2, out2 = Z.reshape(5, 1), out.reshape(5, 1)
+                    assert bool(K._activation_into(Z2, out2, code)) is expect
+                    assert bool(forward_tiny(Z2, out2)) is expect
+                assert bool(K._activation_backward_span(dA, Z, out, code, 0, 5)) is expect
+                assert bool(K._activation_backward_parallel(dA, Z, out, code)) is expect
+                dA2, Z2, out2 = dA.reshape(1, 5), Z.reshape(1, 5), out.reshape(1, 5)
+                assert bool(K._activation_backward_into(dA2, Z2, out2, code)) is expect
+                assert bool(backward_tiny(dA2, Z2, out2)) is expect
             if bad_in == "Z":
-                for name in ("sigmoid", "relu"):
-                    assert bool(getattr(K, f"_{name}_span")(Z, out, 0, 5)) is expect
-                    assert bool(getattr(K, f"_{name}_parallel")(Z, out)) is expect
-                    for path in ("into", "tiny"):
-                        kernel = getattr(K, f"_{name}_{path}")
-                        assert bool(kernel(Z.reshape(5, 1), out.reshape(5, 1))) is expect
                 assert bool(K._sgd_span(Z, Z, 0.1, out, 0, 5)) is expect
-            for name in ("sigmoid_backward", "relu_backward"):
-                assert bool(getattr(K, f"_{name}_span")(dA, Z, out, 0, 5)) is expect
-                assert bool(getattr(K, f"_{name}_parallel")(dA, Z, out)) is expect
-                for path in ("into", "tiny"):
-                    kernel = getattr(K, f"_{name}_{path}")
-                    assert (
-                        bool(kernel(dA.reshape(1, 5), Z.reshape(1, 5), out.reshape(1, 5))) is expect
-                    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

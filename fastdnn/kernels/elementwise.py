@@ -1,15 +1,19 @@
-"""The four dnn_utils functions as flat, fused kernels.
+"""The four dnn_utils functions as flat, fused kernels, one kernel per role.
 
-Each operation has a serial ``*_span`` kernel that works on the flat index
-range [lo, hi) of C-contiguous 1-D views, and a ``*_parallel`` driver that
-splits the array into blocks of ``BLOCK`` elements with ``prange``. Every
-kernel reports whether it read a NaN/inf (a span: True/False; a parallel
+``code`` selects the operation (``fastdnn.activations``: ``RELU`` or
+``SIGMOID``), branched once outside the loop, so each branch vectorizes on its
+own. Forward kernels compute ``A = g(Z)``, backward ones ``dZ = dA * g'(Z)``:
+
+* ``*_span``: the flat index range [lo, hi) of C-contiguous 1-D views;
+* ``*_parallel``: blocks of ``BLOCK`` elements with ``prange``, each a span;
+* ``*_into``: the whole C-contiguous arrays of any shape (the API's serial
+  path: no flat views made in Python);
+* ``_relu_tiny`` ...: ``*_into`` holding the GIL, one per operation (see below).
+
+Every kernel reports whether it read a NaN/inf (a span: True/False; a parallel
 driver: the number of blocks that did), so the API can reject non-finite
-input without a second pass over memory.
-
-The flag is an OR of booleans, not a count: an int64 count in a float32 loop
-halves the vector width LLVM picks (8 float32 lanes against 4 int64 ones per
-256-bit register).
+input without a second pass over memory. The flag is an OR of booleans, not a
+count: an int64 count in a float32 loop halves the vector width LLVM picks.
 
 The spans loop over slice views, ``for i in range(view.size)``, never from
 ``lo`` to ``hi``: numba cannot prove ``lo + i`` non-negative, keeps its
@@ -20,138 +24,97 @@ negative-index wraparound in the loop, and LLVM then does not vectorize it
 from numba import njit, prange
 
 from .._config import BLOCK, PARALLEL, SERIAL, TINY
+from ..activations import RELU, SIGMOID
 from ._scalar import nonfinite, relu, sigmoid, sigmoid_slope
 
 
 @njit(**SERIAL)
-def _sigmoid_span(Z, A, lo, hi):
+def _activation_span(Z, A, code, lo, hi):
+    """A[lo:hi] = g(Z[lo:hi]) for ``code`` RELU or SIGMOID."""
     Z, A = Z[lo:hi], A[lo:hi]
     bad = False
-    for i in range(Z.size):
-        z = Z[i]
-        A[i] = sigmoid(z)
-        bad |= nonfinite(z)
+    if code == RELU:
+        for i in range(Z.size):
+            z = Z[i]
+            A[i] = relu(z)
+            bad |= nonfinite(z)
+    else:
+        for i in range(Z.size):
+            z = Z[i]
+            A[i] = sigmoid(z)
+            bad |= nonfinite(z)
     return bad
 
 
 @njit(**SERIAL)
-def _relu_span(Z, A, lo, hi):
-    Z, A = Z[lo:hi], A[lo:hi]
-    bad = False
-    for i in range(Z.size):
-        z = Z[i]
-        A[i] = relu(z)
-        bad |= nonfinite(z)
-    return bad
-
-
-@njit(**SERIAL)
-def _sigmoid_backward_span(dA, Z, dZ, lo, hi):
+def _activation_backward_span(dA, Z, dZ, code, lo, hi):
+    """dZ[lo:hi] = dA * g'(Z) over [lo, hi) for ``code`` RELU or SIGMOID."""
     dA, Z, dZ = dA[lo:hi], Z[lo:hi], dZ[lo:hi]
     bad = False
-    for i in range(Z.size):
-        z = Z[i]
-        da = dA[i]
-        dZ[i] = da * sigmoid_slope(z)
-        bad |= nonfinite(z) | nonfinite(da)
-    return bad
-
-
-@njit(**SERIAL)
-def _relu_backward_span(dA, Z, dZ, lo, hi):
-    dA, Z, dZ = dA[lo:hi], Z[lo:hi], dZ[lo:hi]
-    bad = False
-    for i in range(Z.size):
-        z = Z[i]
-        da = dA[i]
-        dZ[i] = da if z > 0 else da - da
-        bad |= nonfinite(z) | nonfinite(da)
+    if code == RELU:
+        for i in range(Z.size):
+            z = Z[i]
+            da = dA[i]
+            dZ[i] = da if z > 0 else da - da
+            bad |= nonfinite(z) | nonfinite(da)
+    else:
+        for i in range(Z.size):
+            z = Z[i]
+            da = dA[i]
+            dZ[i] = da * sigmoid_slope(z)
+            bad |= nonfinite(z) | nonfinite(da)
     return bad
 
 
 @njit(**PARALLEL)
-def _sigmoid_parallel(Z, A):
+def _activation_parallel(Z, A, code):
     n = Z.size
     bad = 0
     for k in prange((n + BLOCK - 1) // BLOCK):
-        bad += _sigmoid_span(Z, A, k * BLOCK, min(n, (k + 1) * BLOCK))
+        bad += _activation_span(Z, A, code, k * BLOCK, min(n, (k + 1) * BLOCK))
     return bad
 
 
 @njit(**PARALLEL)
-def _relu_parallel(Z, A):
+def _activation_backward_parallel(dA, Z, dZ, code):
     n = Z.size
     bad = 0
     for k in prange((n + BLOCK - 1) // BLOCK):
-        bad += _relu_span(Z, A, k * BLOCK, min(n, (k + 1) * BLOCK))
+        bad += _activation_backward_span(dA, Z, dZ, code, k * BLOCK, min(n, (k + 1) * BLOCK))
     return bad
 
 
-@njit(**PARALLEL)
-def _sigmoid_backward_parallel(dA, Z, dZ):
-    n = Z.size
-    bad = 0
-    for k in prange((n + BLOCK - 1) // BLOCK):
-        bad += _sigmoid_backward_span(dA, Z, dZ, k * BLOCK, min(n, (k + 1) * BLOCK))
-    return bad
-
-
-@njit(**PARALLEL)
-def _relu_backward_parallel(dA, Z, dZ):
-    n = Z.size
-    bad = 0
-    for k in prange((n + BLOCK - 1) // BLOCK):
-        bad += _relu_backward_span(dA, Z, dZ, k * BLOCK, min(n, (k + 1) * BLOCK))
-    return bad
-
-
-# The lean path: the API calls these for exact float32/float64 C-contiguous
-# arrays of any shape below the parallel threshold, with the output allocated
-# by the caller: ``*_into(inputs..., output)`` on arrays of any C-contiguous
-# shape. One dispatcher call with whole arrays (no flat views made in Python,
-# no extra arguments to type) is what brings a 3x2 call near NumPy's own
-# per-call time (see ``fastdnn.dnn_utils``).
+@njit(**SERIAL)
+def _activation_into(Z, A, code):
+    return _activation_span(Z.reshape(-1), A.reshape(-1), code, 0, Z.size)
 
 
 @njit(**SERIAL)
-def _sigmoid_into(Z, A):
-    return _sigmoid_span(Z.reshape(-1), A.reshape(-1), 0, Z.size)
+def _activation_backward_into(dA, Z, dZ, code):
+    return _activation_backward_span(dA.reshape(-1), Z.reshape(-1), dZ.reshape(-1), code, 0, Z.size)
 
 
-@njit(**SERIAL)
-def _relu_into(Z, A):
-    return _relu_span(Z.reshape(-1), A.reshape(-1), 0, Z.size)
-
-
-@njit(**SERIAL)
-def _sigmoid_backward_into(dA, Z, dZ):
-    return _sigmoid_backward_span(dA.reshape(-1), Z.reshape(-1), dZ.reshape(-1), 0, Z.size)
-
-
-@njit(**SERIAL)
-def _relu_backward_into(dA, Z, dZ):
-    return _relu_backward_span(dA.reshape(-1), Z.reshape(-1), dZ.reshape(-1), 0, Z.size)
-
-
-# The same for arrays under ``TINY_MAX_ELEMENTS``, without releasing the GIL
-# (see ``_config.TINY``).
-
-
-@njit(**TINY)
-def _sigmoid_tiny(Z, A):
-    return _sigmoid_into(Z, A)
+# Arrays under ``TINY_MAX_ELEMENTS``: ``*_into`` without releasing the GIL (see
+# ``_config.TINY``), one kernel per operation with the code fixed, because
+# typing an int argument costs a sizeable part of a 3x2 call (docs/performance.md,
+# "Small calls").
 
 
 @njit(**TINY)
 def _relu_tiny(Z, A):
-    return _relu_into(Z, A)
+    return _activation_into(Z, A, RELU)
 
 
 @njit(**TINY)
-def _sigmoid_backward_tiny(dA, Z, dZ):
-    return _sigmoid_backward_into(dA, Z, dZ)
+def _sigmoid_tiny(Z, A):
+    return _activation_into(Z, A, SIGMOID)
 
 
 @njit(**TINY)
 def _relu_backward_tiny(dA, Z, dZ):
-    return _relu_backward_into(dA, Z, dZ)
+    return _activation_backward_into(dA, Z, dZ, RELU)
+
+
+@njit(**TINY)
+def _sigmoid_backward_tiny(dA, Z, dZ):
+    return _activation_backward_into(dA, Z, dZ, SIGMOID)
