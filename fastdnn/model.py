@@ -274,12 +274,11 @@ class Model:
         if X.flags.f_contiguous:
             args = (X.T, self._W1, self._theta, self._dims, self._offsets, PT)
             n1 = self.layer_dims[1]
-            if parallel and _dispatch.enter(X.size * n1, PREDICT_PARALLEL_MIN_MACS):
-                try:
+            size = X.size * n1 if parallel else 0
+            with _dispatch.region(size, PREDICT_PARALLEL_MIN_MACS) as in_region:
+                if in_region:
                     bad = K._predict_parallel(*args, _dispatch.work_items())
-                finally:
-                    _dispatch.leave()
-            else:
+            if not in_region:
                 bad = K._predict_rows(*args, 0, m)
         else:
             # C order: one BLAS product for layer 1 beats copying X to examples-as-rows.
