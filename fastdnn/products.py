@@ -1,4 +1,5 @@
-"""The three products of a skinny layer, on fastdnn's kernels instead of OpenBLAS.
+"""The three products of a skinny layer, on fastdnn's kernels instead of OpenBLAS,
+and the trainer's fused first-layer weight step (``weight_step``).
 
 A layer is skinny when it has at most ``SKINNY_MAX_UNITS`` units and at least
 ``SKINNY_MIN_INPUTS`` inputs (the cat network's first layer, 20 x 12288, and
@@ -86,3 +87,20 @@ def _axpy(A, B, C, scale, rows, cols):
             K._axpy_parallel(A, B, C, scale, rows, cols)
         else:
             K._axpy_rows(A, B, C, scale, rows, cols)
+
+
+def weight_step(dZ1, X, W1, learning_rate, dW1):
+    """The trainer's first-layer weight step: dW1 = dZ1 @ X.T / m into ``dW1``, and
+    ``W1 -= learning_rate * dW1`` in place, each block of ``dW1`` updated while in L1.
+
+    For ``skinny(W1, X)`` (``X`` (n_x, m) in Fortran order, so ``X.T`` is
+    C-contiguous). The trainer owns its parameters, so it can update ``W1`` in
+    place, and it never needs ``dA0``. Returns a true value if dW1 holds NaN or inf.
+    """
+    XT = X.T
+    m, n_x = XT.shape
+    args = (dZ1, XT, dW1, dZ1.dtype.type(1 / m), W1, learning_rate)
+    with _dispatch.region(dW1.size * m) as parallel:
+        if parallel:
+            return K._weight_step_parallel(*args)
+        return K._weight_step_rows(*args, 0, n_x)

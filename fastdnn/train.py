@@ -14,7 +14,7 @@ course's full structures), a training step here:
 
 import numpy as np
 
-from . import first_layer, products
+from . import products
 from ._dispatch import run
 from ._lazy import kernels as K
 from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, network
@@ -137,8 +137,8 @@ def train(
                     code, dA_l = (IDENTITY, dZ_out) if l == L - 1 else (RELU, dA)
                     if l == 0 and fused:
                         dZ, db = dZ_db(dA_l, Zs[0], code, where)
-                        # dW1 and the W1 update in one pass (fastdnn.first_layer).
-                        bad = first_layer.weight_step(dZ, X, Ws[0], learning_rate, dW1)
+                        # dW1 and the W1 update in one pass (products.weight_step).
+                        bad = products.weight_step(dZ, X, Ws[0], learning_rate, dW1)
                         dA_prev = None
                     else:
                         dA_prev, dW, db = layer_backward(

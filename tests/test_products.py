@@ -13,7 +13,7 @@ import pytest
 import fastdnn as F
 import naive as N
 from conftest import JIT_DISABLED, TOL
-from fastdnn import _dispatch, first_layer, products
+from fastdnn import _dispatch, products
 from fastdnn import kernels as K
 from fastdnn._config import GRAD_BLOCK, GRAD_EXAMPLES, SKINNY_MIN_INPUTS
 from fastdnn.train import TrainingDiverged, train
@@ -69,9 +69,9 @@ def test_weight_step_flags_nonfinite(dtype, value, rng):
     dZ = rng.standard_normal((n, m)).astype(dtype)
     XT = rng.standard_normal((m, n_x)).astype(dtype)
     W = np.zeros((n, n_x), dtype)
-    assert not first_layer.weight_step(dZ, XT.T, W, 0.1, np.empty_like(W))
+    assert not products.weight_step(dZ, XT.T, W, 0.1, np.empty_like(W))
     XT[m - 1, n_x - 1] = value  # the last feature of the last block
-    assert first_layer.weight_step(dZ, XT.T, W, 0.1, np.empty_like(W))
+    assert products.weight_step(dZ, XT.T, W, 0.1, np.empty_like(W))
 
 
 def test_path_is_taken_only_where_it_applies():

@@ -18,7 +18,6 @@ from .elementwise import (
     _sigmoid_backward_tiny,
     _sigmoid_tiny,
 )
-from .first_layer import _weight_step_parallel, _weight_step_rows
 from .inference import (
     _first_layer_parallel,
     _first_layer_rows,
@@ -40,8 +39,8 @@ from .layer import (
     _row_means_rows,
 )
 from .loss import _cross_entropy_dAL, _cross_entropy_parallel, _cross_entropy_span
-from .products import _axpy_parallel, _axpy_rows
-from .update import _sgd_parallel, _sgd_span
+from .products import _axpy_parallel, _axpy_rows, _weight_step_parallel, _weight_step_rows
+from .sgd import _sgd_parallel, _sgd_span
 
 __all__ = [
     "_activation_backward_db_into",
