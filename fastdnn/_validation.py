@@ -144,7 +144,7 @@ def layer_count(parameters, where, name="parameters"):
     return L
 
 
-def network(parameters, where, n_x=None):
+def network(parameters, where, n_x=None, finite=False):
     """The layer sizes and matrices of a course ``parameters`` dict, their shapes chained.
 
     The one check of a network's shapes, for every caller that has the
@@ -161,6 +161,9 @@ def network(parameters, where, n_x=None):
     n_x : int, optional
         Rows of the ``X`` the network will read (``W1`` must have that many
         columns); default: whatever ``W1`` has.
+    finite : bool
+        Also refuse NaN or inf in any ``W`` or ``b``, naming the first (a
+        model that serves or exports them would answer NaN for every input).
 
     Returns
     -------
@@ -182,6 +185,11 @@ def network(parameters, where, n_x=None):
             )
         check_bias(b, W.shape[0], f"b{l}", where)
         dims.append(W.shape[0])
+    if finite:
+        for l, (W, b) in enumerate(zip(Ws, bs, strict=True), start=1):
+            for name, a in ((f"W{l}", W), (f"b{l}", b)):
+                if not np.isfinite(a).all():
+                    raise ValueError(f"{where}: {name} contains NaN or inf")
     return dims, Ws, bs
 
 

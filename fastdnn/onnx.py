@@ -46,12 +46,8 @@ def to_onnx(model, path=None):
         Ws = [parameters[f"W{l}"] for l in range(1, len(dims))]
         bs = [parameters[f"b{l}"] for l in range(1, len(dims))]
     else:  # a parameters dict, checked as Model.from_parameters checks it
-        dims, Ws, bs = network(model, "to_onnx")
+        dims, Ws, bs = network(model, "to_onnx", finite=True)
         dtype = chosen_dtype(None, "to_onnx", Ws + bs)
-        for l, (W, b) in enumerate(zip(Ws, bs, strict=True), start=1):
-            for name, a in ((f"W{l}", W), (f"b{l}", b)):
-                if not np.isfinite(a).all():
-                    raise ValueError(f"to_onnx: {name} contains NaN or inf")
         Ws = [np.ascontiguousarray(W, dtype) for W in Ws]
         bs = [np.ascontiguousarray(b, dtype) for b in bs]
     L = len(dims) - 1

@@ -265,3 +265,13 @@ def test_onnx_export_does_not_import_the_model_module():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_parameters_must_be_finite_and_fit_the_dtype():
+    from fastdnn.model import Model
+
+    p = F.initialize_parameters_deep([4, 3, 1])
+    with pytest.raises(ValueError, match=r"Model.from_parameters: b2 contains NaN or inf"):
+        Model.from_parameters({**p, "b2": np.full((1, 1), np.nan)})
+    with pytest.raises(ValueError, match="a weight exceeds the range of float32"):
+        Model.from_parameters({**p, "W1": p["W1"] * 1e300}, dtype="float32")
