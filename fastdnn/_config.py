@@ -103,8 +103,7 @@ SKINNY_MIN_INPUTS = 1024
 ``SKINNY_MIN_INPUTS`` inputs (the cat network's first layer, 20 x 12288).
 With ``A_prev`` in Fortran order (the course's layout) its three products run
 on fastdnn's kernels (``fastdnn.products``), in the course API and in
-``train``; in C order they stay on OpenBLAS, and a float32 ``Z`` is computed
-as ``(A_prev.T @ W.T).T``, the orientation OpenBLAS's sgemm runs faster.
+``train``; in C order they stay on OpenBLAS, as the course computes them.
 Why the split by layout: ``fastdnn.products``; figures: docs/performance.md,
 "Skinny products"."""
 

@@ -72,11 +72,6 @@ def _product(A_prev, W):
     if n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS:
         if products.skinny(W, A_prev):  # A_prev in Fortran order: fastdnn's kernel
             return products.forward(W, A_prev)
-        if W.dtype is _F32:
-            # OpenBLAS's sgemm runs A_prev.T @ W.T faster than W @ A_prev at
-            # this shape; the transposing copy of the small result costs
-            # microseconds (see _config.SKINNY_MAX_UNITS).
-            return np.matmul(A_prev.T, W.T).T.copy()
     if n * n_prev * A_prev.shape[1] < SMALL_PRODUCT_MACS:  # as in matmul(), one call less
         return W.dot(A_prev)
     return np.matmul(W, A_prev)
