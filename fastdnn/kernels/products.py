@@ -17,8 +17,9 @@ forms cover the three products of such a layer, in either layout of A_prev:
 In the axpy form a pass handles 4 rows of C and 6 rows of B: each loaded
 vector of B feeds 4 FMAs, each row of C is loaded and stored once per 6 rows
 of B (with 5 rows of C the loop came out scalar: LLVM gave up on its
-run-time alias checks). The rows of C left over go 2 and 1 at a time, the
-rows of B left over 2 and 1 at a time. C is computed in blocks of (``rows`` x ``cols``), and
+run-time alias checks). The rows of C left over go 2 and 1 at a time; the
+rows of B left over go in pairs (4-row groups) or one at a time. C is
+computed in blocks of (``rows`` x ``cols``), and
 B is read ``GRAD_EXAMPLES`` rows at a time, so that block of B stays in L2
 while the passes over C's rows re-read it.
 
@@ -78,9 +79,9 @@ def _accumulate(A, B, C, r0, r1, c0, c1, j0, j1, last, scale):
     ``last``: multiply the rows by ``scale`` afterwards, while they are in L1
     (1 / m after the sum, as the course's ``1 / m * np.dot(dZ, A_prev.T)``).
 
-    Rows of C in groups of 4, then 2, then 1. A
-    layer of 7 units (the two-layer network) runs 4 + 2 + 1 rows; one at a
-    time, its last three rows took most of the time.
+    Rows of C in groups of 4, then 2, then 1: a layer of 7 units (the
+    two-layer network) runs 4 + 2 + 1 rows instead of 4 and three single
+    rows, each single row a load and a store of C per multiply-add.
     """
     i = r0
     while i + 4 <= r1:
