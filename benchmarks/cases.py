@@ -9,10 +9,10 @@ loops timed 10 steps at a time).
 import numpy as np
 
 import fastdnn as F
-from fastdnn import reference as R
 from fastdnn.app import initialize_parameters_deep
-from fastdnn.model import Model
-from fastdnn.train import train
+from fastdnn.app.train import train
+from fastdnn.course import reference as R
+from fastdnn.serving.model import Model
 
 from . import notebook, peers
 
@@ -55,7 +55,7 @@ def _elementwise_rows(Z, dA, dtype):
 
 
 def _db(dZ):
-    from fastdnn.backward import row_means
+    from fastdnn.course.backward import row_means
 
     db = np.empty((dZ.shape[0], 1), dZ.dtype)
     row_means(dZ, db)  # the call linear_backward makes for db
@@ -202,9 +202,9 @@ def model(ms, dtypes, steps=10):
 
 def first_layer_products(X, W1, rng, common):
     """The first layer's three products alone, on the kernels ``linear_forward`` and
-    ``linear_backward`` call for the notebook's Fortran-ordered X (``fastdnn.products``),
+    ``linear_backward`` call for the notebook's Fortran-ordered X (``fastdnn.course.products``),
     against NumPy's and torch's same products."""
-    from fastdnn import products
+    from fastdnn.course import products
 
     m = X.shape[1]
     dZ1 = _rand(rng, (W1.shape[0], m), X.dtype)

@@ -12,7 +12,7 @@ import numpy as np
 
 import fastdnn as F
 from fastdnn.app import initialize_parameters_deep
-from fastdnn.train import train
+from fastdnn.app.train import train
 
 from .harness import measure
 
@@ -23,7 +23,7 @@ import fastdnn
 t_import = time.perf_counter() - t0
 import numpy as np
 from fastdnn.app import initialize_parameters_deep
-from fastdnn.train import train
+from fastdnn.app.train import train
 rng = np.random.default_rng(0)
 X = np.asfortranarray(rng.random((12288, 209)))  # the course's layout
 Y = (rng.random((1, 209)) > 0.6).astype(float)
@@ -185,7 +185,7 @@ def fresh_output(repeats):
     no ``out=``). Milliseconds per call, medians.
     """
     from fastdnn import kernels as K
-    from fastdnn.activations import RELU
+    from fastdnn._internal.activations import RELU
 
     Z = np.random.default_rng(0).standard_normal((4096, 4096))
     A = np.ones_like(Z)  # written once: its pages are in memory

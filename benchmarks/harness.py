@@ -1,7 +1,7 @@
 """Timing harness: warm-up first, then interleaved repeats, medians with min-max spread.
 
 Every case times fastdnn, the plain NumPy reference (the course's own code,
-``fastdnn.reference``) and any installed peer in the same repeat loop, so the
+``fastdnn.course.reference``) and any installed peer in the same repeat loop, so the
 ratios compare like with like on a noisy machine.
 """
 
@@ -80,7 +80,7 @@ def write_json(path, payload):
 
 def write_text(path, text):
     """Atomically (fastdnn's own helper): an interrupted run keeps the previous results."""
-    from fastdnn._atomic import atomic_path
+    from fastdnn._internal.atomic import atomic_path
 
     with atomic_path(path, ".tmp") as tmp, open(tmp, "w") as f:
         f.write(text)

@@ -4,7 +4,7 @@ The learner writes ``two_layer_model`` and ``L_layer_model`` in the notebook;
 only the helpers are imported. These are those loops as the notebook writes
 them (forward, ``compute_cost`` every iteration, backward, ``update_parameters``,
 ``dA0`` computed and dropped), run once with the course's plain NumPy helpers
-(``fastdnn.reference``) and once with ``fastdnn.app``'s: the same work on both
+(``fastdnn.course.reference``) and once with ``fastdnn.app``'s: the same work on both
 sides, the path a drop-in user runs. The printed costs must agree.
 
 Usage::
@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from fastdnn import reference as R
+from fastdnn.course import reference as R
 
 SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "catvnoncat")
 TWO_LAYER = (12288, 7, 1)
@@ -83,7 +83,7 @@ def course_data():
             x, y = np.array(f["train_set_x"]), np.array(f["train_set_y"])
         source = "the course's train_catvnoncat.h5"
     else:
-        from fastdnn.data import synthetic_catvnoncat
+        from fastdnn.app.data import synthetic_catvnoncat
 
         x, y = synthetic_catvnoncat(209, seed=0)
         source = "fastdnn's embedded synthetic set (../shared/data/catvnoncat absent)"

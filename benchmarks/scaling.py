@@ -18,8 +18,8 @@ sys.path.insert(0, os.getcwd())
 import numba
 
 import fastdnn as F
-from fastdnn import reference as R
-from fastdnn.train import train
+from fastdnn.app.train import train
+from fastdnn.course import reference as R
 
 
 def med(f, n):

@@ -1,6 +1,6 @@
 """``python -m benchmarks --only serve``: ``fastdnn serve`` under 1, 8 and 64 concurrent clients.
 
-Every contender is the same ASGI app (``fastdnn.serve.create_app``) in its own
+Every contender is the same ASGI app (``fastdnn.serving.server.create_app``) in its own
 uvicorn process, so only what answers a request differs:
 
 - ``fastdnn batched``: the dynamic batcher (``fastdnn serve``'s default);
@@ -77,10 +77,10 @@ def serve_backend(backend, path, port):
     """Run one contender's server (the subprocess side)."""
     import uvicorn
 
-    from fastdnn.model import Model
-    from fastdnn.serve import batch_threads, create_app, prepare_process
+    from fastdnn.serving.model import Model
+    from fastdnn.serving.server import batch_threads, create_app, prepare_process
 
-    # As ``fastdnn serve`` runs (fastdnn.serve.run): a core left for HTTP, kernels
+    # As ``fastdnn serve`` runs (fastdnn.serving.server.run): a core left for HTTP, kernels
     # warm, start-up objects frozen out of the garbage collector. Every contender
     # gets the same treatment.
     threads = batch_threads()
@@ -211,7 +211,7 @@ def measure(url, n_clients, seconds, requests):
 
 def _models(folder):
     from fastdnn.app import initialize_parameters_deep
-    from fastdnn.modelfile import save_model
+    from fastdnn.serving.modelfile import save_model
 
     cat = os.path.join(folder, "cat.h5")
     save_model(cat, initialize_parameters_deep([12288, 20, 7, 5, 1]))

@@ -7,14 +7,14 @@ inference path). Importing fastdnn imports NumPy only; numba is imported
 and the kernels are compiled (or loaded from the on-disk cache) on first use.
 """
 
-from .backward import L_model_backward, linear_activation_backward, linear_backward
-from .cost import compute_cost
-from .dnn_utils import relu, relu_backward, sigmoid, sigmoid_backward
-from .forward import L_model_forward, linear_activation_forward, linear_forward
-from .init import initialize_parameters, initialize_parameters_deep
-from .model import Model
-from .threads import threads
-from .update import update_parameters
+from ._internal.threads import threads
+from .course.backward import L_model_backward, linear_activation_backward, linear_backward
+from .course.cost import compute_cost
+from .course.dnn_utils import relu, relu_backward, sigmoid, sigmoid_backward
+from .course.forward import L_model_forward, linear_activation_forward, linear_forward
+from .course.init import initialize_parameters, initialize_parameters_deep
+from .course.update import update_parameters
+from .serving.model import Model
 
 __version__ = "0.1.0"
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._config import PARALLEL_MIN_ELEMENTS, SKINNY_MIN_INPUTS
+from ._internal.config import PARALLEL_MIN_ELEMENTS, SKINNY_MIN_INPUTS
 
 
 def _network(dtype, n_x, n_h, m):
@@ -21,9 +21,9 @@ def _network(dtype, n_x, n_h, m):
 def run(dtypes):
     import fastdnn as F
 
-    from ._lazy import kernels as K
-    from .activations import RELU
-    from .train import train
+    from ._internal.activations import RELU
+    from ._internal.lazy import kernels as K
+    from .app.train import train
 
     side = int(np.ceil(np.sqrt(PARALLEL_MIN_ELEMENTS)))
     for dtype in map(np.dtype, dtypes):
@@ -51,7 +51,7 @@ def run(dtypes):
         K._bias_activation_parallel(Z, b, dZ, 1, RELU)
         K._activation_backward_db_parallel(Z, Z, dZ, db, 1, RELU)
         K._row_means_parallel(Z, db, 1)
-        # Skinny layers on X in Fortran order (fastdnn.products, and the
+        # Skinny layers on X in Fortran order (fastdnn.course.products, and the
         # trainer's fused weight step): serial on 4 examples, parallel from
         # PARALLEL_MIN_ELEMENTS multiply-adds.
         for m in (4, -(-PARALLEL_MIN_ELEMENTS // (4 * SKINNY_MIN_INPUTS))):

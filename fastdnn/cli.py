@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ._atomic import atomic_path
+from ._internal.atomic import atomic_path
 
 COURSE_FILES = {"train": "train_catvnoncat.h5", "test": "test_catvnoncat.h5"}
 
@@ -27,7 +27,7 @@ def _read_xy(path, split):
     """
     import h5py
 
-    from .data import flatten_images
+    from .app.data import flatten_images
 
     if os.path.isdir(path):
         name = COURSE_FILES[split]
@@ -73,7 +73,7 @@ def _shape(example_shape):
 
 
 def cmd_train(args):
-    from .modelfile import save_model
+    from .serving.modelfile import save_model
 
     X, Y, _ = _read_xy(args.data, "train")
     if Y is None:
@@ -95,14 +95,14 @@ def cmd_train(args):
         f"trained {dims} for {args.iterations} iterations in {seconds:.2f} s; training accuracy {acc:.4f}; model written to {args.out}"
     )
     if args.plot:
-        from .plot import plot_costs
+        from .app.plot import plot_costs
 
         print(f"cost curve written to {plot_costs(costs, args.learning_rate, args.plot)}")
 
 
 def _train(X, Y, dims, args):
-    from .app import initialize_parameters_deep
-    from .train import train
+    from .app.notebook import initialize_parameters_deep
+    from .app.train import train
 
     parameters = {k: v.astype(X.dtype) for k, v in initialize_parameters_deep(dims).items()}
     return train(
@@ -118,13 +118,13 @@ def _train(X, Y, dims, args):
 
 
 def _labels(X, parameters):
-    from .model import Model
+    from .serving.model import Model
 
     return Model.from_parameters(parameters).predict(X)
 
 
 def cmd_predict(args):
-    from .model import Model
+    from .serving.model import Model
 
     model = Model.load(args.model)
     X, Y, example = _read_xy(args.data, "test")
@@ -158,13 +158,14 @@ def environment():
     import llvmlite
     import numba
 
-    from . import __version__, _dispatch
+    from . import __version__
     from . import kernels as K
-    from .activations import RELU
+    from ._internal import dispatch
+    from ._internal.activations import RELU
 
     # One tiny parallel call starts the threading layer; through the dispatcher,
     # like every parallel call, so it never overlaps another thread's region.
-    with _dispatch.region(1, threshold=0) as parallel:
+    with dispatch.region(1, threshold=0) as parallel:
         if parallel:
             K._activation_parallel(np.zeros(4), np.zeros(4), RELU)
     return {
@@ -203,7 +204,7 @@ def _blas_name():
 
 
 def cmd_demo(args):
-    from .demo import run
+    from .app.demo import run
 
     run(out=args.out, iterations=args.iterations, progress=False if args.no_progress else None)
 
@@ -217,7 +218,7 @@ class _Parser(argparse.ArgumentParser):
 
 def cmd_serve(args):
     try:
-        from .serve import run
+        from .serving.server import run
     except ImportError as exc:
         raise ImportError(f'{exc}; install the extra: pip install "fastdnn[serve]"') from None
     for flag, value, least in [

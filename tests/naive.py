@@ -1,4 +1,4 @@
-"""The tests' oracles: the course's plain NumPy formulas (see fastdnn/reference.py)."""
+"""The tests' oracles: the course's plain NumPy formulas (see fastdnn/course/reference.py)."""
 
-from fastdnn.reference import *  # noqa: F403
-from fastdnn.reference import ACTIVATIONS  # noqa: F401
+from fastdnn.course.reference import *  # noqa: F403
+from fastdnn.course.reference import ACTIVATIONS  # noqa: F401

@@ -10,10 +10,10 @@ import pytest
 import fastdnn.app as app
 import naive as N
 from conftest import SHARED
-from fastdnn.data import flatten_images, load_data, synthetic_catvnoncat, write_course_layout
-from fastdnn.estimator import DNNClassifier
-from fastdnn.modelfile import ModelFileError, load_model, save_model
-from fastdnn.train import TrainingDiverged, train
+from fastdnn.app.data import flatten_images, load_data, synthetic_catvnoncat, write_course_layout
+from fastdnn.app.estimator import DNNClassifier
+from fastdnn.app.train import TrainingDiverged, train
+from fastdnn.serving.modelfile import ModelFileError, load_model, save_model
 
 CAT_DATA = os.path.join(SHARED, "data", "catvnoncat")
 needs_cat_data = pytest.mark.skipif(
@@ -193,7 +193,7 @@ def test_save_is_atomic_under_a_real_kill(tmp_path):
     before = path.read_bytes()
     script = f"""
 import os, signal, numpy as np, h5py
-import fastdnn.modelfile as mf
+import fastdnn.serving.modelfile as mf
 real = h5py.File.create_dataset
 def slow(self, name, **kw):
     out = real(self, name, **kw)

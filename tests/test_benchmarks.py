@@ -67,9 +67,9 @@ def test_reference_trainer_steps_do_the_trainers_work():
     fastdnn's trainer, so the ratio compares the same work."""
     import numpy as np
 
-    from fastdnn import reference as R
     from fastdnn.app import initialize_parameters_deep
-    from fastdnn.train import train
+    from fastdnn.app.train import train
+    from fastdnn.course import reference as R
 
     X, Y = _small_course_data(1)
     params = initialize_parameters_deep([X.shape[0], 6, 4, 1])

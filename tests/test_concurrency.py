@@ -1,4 +1,4 @@
-"""Many Python threads calling fastdnn at once (see fastdnn._dispatch)."""
+"""Many Python threads calling fastdnn at once (see fastdnn._internal.dispatch)."""
 
 import os
 import subprocess
@@ -11,9 +11,9 @@ SCRIPT = textwrap.dedent(
     """
     import sys, threading, numpy as np, numba
     import fastdnn
-    from fastdnn.model import Model
-    from fastdnn._lazy import kernels as K
-    from fastdnn.activations import SIGMOID
+    from fastdnn.serving.model import Model
+    from fastdnn._internal.lazy import kernels as K
+    from fastdnn._internal.activations import SIGMOID
 
     raw = sys.argv[1] == "raw"
     Z = np.linspace(-5, 5, 1 << 21).reshape(1024, -1)
@@ -70,16 +70,16 @@ def test_workqueue_layer_survives_concurrent_calls():
 
 
 def test_dispatch_falls_back_to_serial_when_region_busy():
-    from fastdnn import _dispatch
+    from fastdnn._internal import dispatch
 
     calls = []
-    with _dispatch._REGION:  # another thread is in a parallel region
-        _dispatch.run(
+    with dispatch._REGION:  # another thread is in a parallel region
+        dispatch.run(
             lambda *a: calls.append("parallel"), lambda *a: calls.append(a), (1,), (0, 5), 1 << 30
         )
-    _dispatch.run(
+    dispatch.run(
         lambda *a: calls.append("parallel"), lambda *a: calls.append(a), (1,), (0, 5), 1 << 30
     )
-    _dispatch.run(lambda *a: calls.append("parallel"), lambda *a: calls.append(a), (1,), (0, 5), 10)
+    dispatch.run(lambda *a: calls.append("parallel"), lambda *a: calls.append(a), (1,), (0, 5), 10)
     assert calls == [(1, 0, 5), "parallel", (1, 0, 5)]
-    assert not _dispatch._REGION.locked()
+    assert not dispatch._REGION.locked()

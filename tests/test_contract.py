@@ -153,9 +153,9 @@ def test_results_do_not_depend_on_thread_count():
 
 def _count_sites(tmp_path):
     """Every argument that is a count or a size: (``call(value)``, least, a good value)."""
-    from fastdnn.model import Model
-    from fastdnn.modelfile import load_model, save_model
-    from fastdnn.train import train
+    from fastdnn.app.train import train
+    from fastdnn.serving.model import Model
+    from fastdnn.serving.modelfile import load_model, save_model
 
     p = F.initialize_parameters_deep([4, 3, 1])
     model = Model.from_parameters(p)
@@ -178,7 +178,7 @@ def _count_sites(tmp_path):
 
 
 def test_every_count_argument_is_checked_the_same_way(tmp_path):
-    """One validator (``_validation.whole_number``) for every count: NumPy ints
+    """One validator (``_internal.validation.whole_number``) for every count: NumPy ints
     accepted, bools and floats a TypeError naming the argument, out of range a ValueError."""
     for label, (call, least, good) in _count_sites(tmp_path).items():
         name = label.split()[-1]
@@ -193,9 +193,9 @@ def test_every_count_argument_is_checked_the_same_way(tmp_path):
 
 
 def test_every_dtype_argument_is_checked_the_same_way(tmp_path):
-    from fastdnn.estimator import DNNClassifier
-    from fastdnn.model import Model
-    from fastdnn.modelfile import save_model
+    from fastdnn.app.estimator import DNNClassifier
+    from fastdnn.serving.model import Model
+    from fastdnn.serving.modelfile import save_model
 
     p = F.initialize_parameters_deep([4, 3, 1])
     X, y = np.ones((6, 4)), np.array([0, 1] * 3)
@@ -212,12 +212,12 @@ def test_every_dtype_argument_is_checked_the_same_way(tmp_path):
 
 
 def test_every_network_is_checked_the_same_way(tmp_path):
-    """One validator (``_validation.network``) for a parameters dict's shapes: the
+    """One validator (``_internal.validation.network``) for a parameters dict's shapes: the
     trainer, ``Model``, model files and the ONNX export name the same layer in the
     same words (and the trainer builds no stand-in arrays to check them)."""
-    from fastdnn.model import Model
-    from fastdnn.modelfile import save_model
-    from fastdnn.train import train
+    from fastdnn.app.train import train
+    from fastdnn.serving.model import Model
+    from fastdnn.serving.modelfile import save_model
 
     broken = {
         "W1": np.ones((4, 5)),
@@ -235,7 +235,7 @@ def test_every_network_is_checked_the_same_way(tmp_path):
     try:
         import onnx  # noqa: F401
 
-        from fastdnn.onnx import to_onnx
+        from fastdnn.serving.onnx_export import to_onnx
 
         sites["to_onnx"] = to_onnx
     except ImportError:  # the onnx extra; the other three still run
@@ -253,22 +253,22 @@ def test_every_network_is_checked_the_same_way(tmp_path):
 
 
 def test_onnx_export_does_not_import_the_model_module():
-    """``fastdnn.onnx`` checks a parameters dict itself: model.py imports it, not the reverse."""
+    """``fastdnn.serving.onnx_export`` checks a parameters dict itself: model.py imports it, not the reverse."""
     pytest.importorskip("onnx")
     import subprocess
     import sys
 
     code = (
-        "import sys, numpy as np, fastdnn.onnx as o; sys.modules.pop('fastdnn.model', None);"
-        "import fastdnn.onnx; o.to_onnx({'W1': np.ones((1, 3)), 'b1': np.zeros((1, 1))});"
-        "print('fastdnn.model' in sys.modules)"
+        "import sys, numpy as np, fastdnn.serving.onnx_export as o; sys.modules.pop('fastdnn.serving.model', None);"
+        "import fastdnn.serving.onnx_export; o.to_onnx({'W1': np.ones((1, 3)), 'b1': np.zeros((1, 1))});"
+        "print('fastdnn.serving.model' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_parameters_must_be_finite_and_fit_the_dtype():
-    from fastdnn.model import Model
+    from fastdnn.serving.model import Model
 
     p = F.initialize_parameters_deep([4, 3, 1])
     with pytest.raises(ValueError, match=r"Model.from_parameters: b2 contains NaN or inf"):

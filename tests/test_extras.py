@@ -5,7 +5,7 @@ import pytest
 from test_model import network
 
 from conftest import TOL
-from fastdnn.model import Model
+from fastdnn.serving.model import Model
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -26,7 +26,7 @@ def test_onnx_export_runs_in_onnxruntime(rng, tmp_path, dtype):
 
 def test_onnx_export_from_parameters_dict(rng):
     pytest.importorskip("onnx", reason="the onnx extra is not installed")
-    from fastdnn.onnx import to_onnx
+    from fastdnn.serving.onnx_export import to_onnx
 
     proto = to_onnx(network(rng, [5, 1]))
     assert [n.op_type for n in proto.graph.node] == ["Gemm", "Sigmoid"]
@@ -35,7 +35,7 @@ def test_onnx_export_from_parameters_dict(rng):
 def test_dask_map_blocks_on_local_cluster(rng, tmp_path):
     da = pytest.importorskip("dask.array", reason="the dask extra is not installed")
     distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
-    import fastdnn.dask
+    import fastdnn.serving.dask_arrays
 
     model = Model.from_parameters(network(rng, [48, 20, 7, 1]), dtype="float32")
     images = rng.integers(0, 256, (101, 4, 4, 3), dtype=np.uint8)
@@ -47,13 +47,13 @@ def test_dask_map_blocks_on_local_cluster(rng, tmp_path):
         ) as cluster,
         distributed.Client(cluster),
     ):
-        P = fastdnn.dask.predict_proba(model, X.astype(np.float32)).compute()
-        labels = fastdnn.dask.predict(model, X).compute()
+        P = fastdnn.serving.dask_arrays.predict_proba(model, X.astype(np.float32)).compute()
+        labels = fastdnn.serving.dask_arrays.predict(model, X).compute()
     expected = model.predict_proba(images.reshape(101, -1).T / 255)
     assert P.shape == (1, 101) and P.dtype == np.float32
     np.testing.assert_allclose(P, expected, **TOL[np.dtype("f4")])
     np.testing.assert_array_equal(labels, (expected > 0.5).astype(np.uint8))
     with pytest.raises(ValueError, match="shape"):
-        fastdnn.dask.predict_proba(model, X[:5])
+        fastdnn.serving.dask_arrays.predict_proba(model, X[:5])
     with pytest.raises(TypeError, match="dask array"):
-        fastdnn.dask.predict_proba(model, np.ones((48, 2)))
+        fastdnn.serving.dask_arrays.predict_proba(model, np.ones((48, 2)))

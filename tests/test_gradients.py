@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastdnn as F
-from fastdnn.activations import ACTIVATIONS
+from fastdnn._internal.activations import ACTIVATIONS
 
 
 def network(rng, dims, m):

@@ -17,10 +17,10 @@ import pytest
 import fastdnn as F
 from conftest import TOL, jit_only
 from fastdnn.app import initialize_parameters_deep
-from fastdnn.data import write_course_layout
-from fastdnn.model import Model
-from fastdnn.modelfile import ModelFileError, load_model, save_model
-from fastdnn.train import train
+from fastdnn.app.data import write_course_layout
+from fastdnn.app.train import train
+from fastdnn.serving.model import Model
+from fastdnn.serving.modelfile import ModelFileError, load_model, save_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -293,8 +293,8 @@ FULL_DISK = """
 import os, resource, signal, sys
 import numpy as np
 from fastdnn.app import initialize_parameters_deep
-from fastdnn.model import Model
-from fastdnn.modelfile import save_model
+from fastdnn.serving.model import Model
+from fastdnn.serving.modelfile import save_model
 folder, what = sys.argv[1], sys.argv[2]
 path = os.path.join(folder, "model.h5")
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing us

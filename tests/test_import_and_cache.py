@@ -1,6 +1,6 @@
 """Import is fast and compiles nothing; compiled kernels are cached on disk.
 
-Caching policy (fastdnn/_config.py): every kernel is ``cache=True``. A second
+Caching policy (fastdnn/_internal/config.py): every kernel is ``cache=True``. A second
 process with the same cache folder loads machine code instead of compiling,
 also with a different thread count.
 """

@@ -12,8 +12,8 @@ import fastdnn as F
 import naive as N
 from conftest import JIT_DISABLED, TOL, layouts
 from fastdnn import kernels as K
-from fastdnn._config import PARALLEL_MIN_ELEMENTS, TINY_MAX_ELEMENTS
-from fastdnn.activations import ACTIVATIONS, IDENTITY, RELU, SIGMOID
+from fastdnn._internal.activations import ACTIVATIONS, IDENTITY, RELU, SIGMOID
+from fastdnn._internal.config import PARALLEL_MIN_ELEMENTS, TINY_MAX_ELEMENTS
 
 SHAPES = [(1, 1), (3, 2), (7, 13), (1, 4099), (1031, 1030)]  # tiny, serial and parallel paths
 DTYPES = [np.float64, np.float32]
@@ -177,7 +177,7 @@ def test_layer_lean_path_matches_general_path(shape, dtype, rng, monkeypatch):
             np.testing.assert_array_equal(x, y)
     for activation in ACTIVATIONS:
         with monkeypatch.context() as patch:  # the lean call must not validate again
-            patch.setattr("fastdnn.backward.checked_backward", None)
+            patch.setattr("fastdnn.course.backward.checked_backward", None)
             lean = F.linear_activation_backward(dA, ((A_prev, W, b), Z), activation)
         general = F.linear_activation_backward(
             dA, ((A_prev, W, b), np.asfortranarray(Z)), activation
@@ -351,7 +351,7 @@ def test_layer_parallel_branch_matches_serial(dtype, rng, monkeypatch):
         )
 
     serial = layer()
-    for module in ("fastdnn.forward", "fastdnn.backward"):
+    for module in ("fastdnn.course.forward", "fastdnn.course.backward"):
         monkeypatch.setattr(f"{module}.LAYER_PARALLEL_MIN_ELEMENTS", PARALLEL_MIN_ELEMENTS)
     assert A_prev.shape[1] * W.shape[0] >= PARALLEL_MIN_ELEMENTS
     for x, y in zip(serial, layer(), strict=True):

@@ -11,9 +11,9 @@ import pytest
 import fastdnn
 import naive
 from conftest import TOL, jit_only
-from fastdnn.data import flatten_images
-from fastdnn.model import Model
-from fastdnn.modelfile import ModelFileError
+from fastdnn.app.data import flatten_images
+from fastdnn.serving.model import Model
+from fastdnn.serving.modelfile import ModelFileError
 
 
 def network(rng, dims, dtype=np.float64):
@@ -83,7 +83,7 @@ def test_small_batches_parallel_branch_matches_serial(m, rng, monkeypatch):
     model = Model.from_parameters(p)
     X = np.asfortranarray(rng.random((70, m), dtype=np.float32))
     serial = model.predict_proba(X)
-    monkeypatch.setattr("fastdnn.model.PREDICT_PARALLEL_MIN_MACS", 1)
+    monkeypatch.setattr("fastdnn.serving.model.PREDICT_PARALLEL_MIN_MACS", 1)
     np.testing.assert_array_equal(model.predict_proba(X), serial)
     np.testing.assert_array_equal(model.predict_proba(X, n_threads=1), serial)
 

@@ -1,4 +1,4 @@
-"""The skinny layer's products on fastdnn's kernels (fastdnn.products, the trainer's
+"""The skinny layer's products on fastdnn's kernels (fastdnn.course.products, the trainer's
 fused weight step) against NumPy, the course's functions and finite differences.
 
 A layer with at most SKINNY_MAX_UNITS units and at least SKINNY_MIN_INPUTS
@@ -13,10 +13,11 @@ import pytest
 import fastdnn as F
 import naive as N
 from conftest import JIT_DISABLED, TOL
-from fastdnn import _dispatch, products
 from fastdnn import kernels as K
-from fastdnn._config import GRAD_BLOCK, GRAD_EXAMPLES, SKINNY_MIN_INPUTS
-from fastdnn.train import TrainingDiverged, train
+from fastdnn._internal import dispatch
+from fastdnn._internal.config import GRAD_BLOCK, GRAD_EXAMPLES, SKINNY_MIN_INPUTS
+from fastdnn.app.train import TrainingDiverged, train
+from fastdnn.course import products
 
 DTYPES = [np.float64, np.float32]
 # (n, m, n_x): rows not a multiple of the 4-row pass, examples not a multiple
@@ -178,7 +179,7 @@ def test_course_functions_on_skinny_layers_match_the_course(shape, dtype, activa
     again = F.linear_activation_backward(
         dA, F.linear_activation_forward(X, W, b, activation)[1], activation
     )
-    with _dispatch._REGION:
+    with dispatch._REGION:
         A_serial, cache_serial = F.linear_activation_forward(X, W, b, activation)
         serial = F.linear_activation_backward(dA, cache_serial, activation)
     np.testing.assert_array_equal(A_serial, A)

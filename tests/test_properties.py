@@ -25,7 +25,7 @@ from hypothesis.extra.numpy import arrays
 
 import fastdnn as F
 import naive as N
-from fastdnn.model import Model
+from fastdnn.serving.model import Model
 
 EPS = {np.dtype(np.float32): 2.0**-24, np.dtype(np.float64): 2.0**-53}
 SETTINGS = settings(

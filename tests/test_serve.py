@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from fastdnn.app import initialize_parameters_deep
-from fastdnn.model import Model
-from fastdnn.modelfile import save_model
+from fastdnn.serving.model import Model
+from fastdnn.serving.modelfile import save_model
 
 httpx = pytest.importorskip("httpx", reason="the serve tests need the test extra (httpx)")
 pytest.importorskip("starlette", reason="the serve tests need fastdnn[serve]")

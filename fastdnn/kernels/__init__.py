@@ -1,7 +1,7 @@
 """numba kernels: the hot path of fastdnn.
 
-Arrays in, arrays out, no validation: the API modules (``fastdnn.dnn_utils``,
-``fastdnn.forward``, ``fastdnn.backward``, ...) check and convert inputs and
+Arrays in, arrays out, no validation: the API modules (``fastdnn.course.dnn_utils``,
+``fastdnn.course.forward``, ``fastdnn.course.backward``, ...) check and convert inputs and
 call these. Importing this package imports numba but compiles nothing;
 each kernel compiles (or loads from the on-disk cache) on its first call.
 """

@@ -14,7 +14,7 @@ from numba import config, njit
 from numba.core import types
 from numba.extending import intrinsic, overload
 
-from .._config import INLINE
+from .._internal.config import INLINE
 
 # log2(e), ln(2) split into a high part with trailing zero bits and the rest,
 # and the coefficients of fdlibm's exp (public domain, Sun Microsystems).

@@ -1,6 +1,6 @@
 """The four dnn_utils functions as flat, fused kernels, one kernel per role.
 
-``code`` selects the operation (``fastdnn.activations``: ``RELU`` or
+``code`` selects the operation (``fastdnn._internal.activations``: ``RELU`` or
 ``SIGMOID``), branched once outside the loop, so each branch vectorizes on its
 own. Forward kernels compute ``A = g(Z)``, backward ones ``dZ = dA * g'(Z)``:
 
@@ -23,8 +23,8 @@ negative-index wraparound in the loop, and LLVM then does not vectorize it
 
 from numba import njit, prange
 
-from .._config import BLOCK, PARALLEL, SERIAL, TINY
-from ..activations import RELU, SIGMOID
+from .._internal.activations import RELU, SIGMOID
+from .._internal.config import BLOCK, PARALLEL, SERIAL, TINY
 from ._scalar import nonfinite, relu, sigmoid, sigmoid_slope
 
 
@@ -95,7 +95,7 @@ def _activation_backward_into(dA, Z, dZ, code):
 
 
 # Arrays under ``TINY_MAX_ELEMENTS``: ``*_into`` without releasing the GIL (see
-# ``_config.TINY``), one kernel per operation with the code fixed, because
+# ``_internal.config.TINY``), one kernel per operation with the code fixed, because
 # typing an int argument costs a sizeable part of a 3x2 call (docs/performance.md,
 # "Small calls").
 

@@ -20,7 +20,7 @@ layer beyond one (rows, n_1) scratch block per work item.
 import numpy as np
 from numba import njit, prange
 
-from .._config import DOT, DOT_BLOCK, DOT_INLINE, PARALLEL_DOT, PREDICT_ROWS
+from .._internal.config import DOT, DOT_BLOCK, DOT_INLINE, PARALLEL_DOT, PREDICT_ROWS
 from ._scalar import nonfinite, relu, sigmoid
 
 
@@ -129,7 +129,7 @@ def _dot(x, w):
 def _first_layer_rows(XT, W1, Z1, lo, hi):
     """Z1[e - lo, :] = W1 @ XT[e, :] for the examples e in [lo, hi)."""
     n1, n_x = W1.shape
-    n1_tiled = n1 - n1 % 5  # units covered by 5-row tiles; the rest one by one
+    n1_tiled = n1 - n1 % 5  # units covered by 5-row tiles; the rest in tiles of 2 and 1
     e_tiled = hi - (hi - lo) % 4  # examples covered by 4-row tiles
     Z1[: hi - lo] = 0
     for k0 in range(0, n_x, DOT_BLOCK):

@@ -5,15 +5,15 @@ Backward: ``dZ = dA * g'(Z)`` and ``db = sum(dZ, axis=1) / m`` in one pass
 (before ``dW = dZ @ A_prev.T / m`` and ``dA_prev = W.T @ dZ``).
 
 Arrays are C-contiguous and flat (a (n, m) matrix as n*m elements); ``m`` is
-the row length. ``code`` selects the activation (see ``fastdnn.activations``).
+the row length. ``code`` selects the activation (see ``fastdnn._internal.activations``).
 The BLAS products stay outside: a BLAS call inside ``prange`` would start
 BLAS threads inside numba threads (oversubscription).
 """
 
 from numba import njit, prange
 
-from .._config import BLOCK, PARALLEL, REDUCTION, SERIAL, TINY
-from ..activations import IDENTITY, RELU, SIGMOID
+from .._internal.activations import IDENTITY, RELU, SIGMOID
+from .._internal.config import BLOCK, PARALLEL, REDUCTION, SERIAL, TINY
 from ._scalar import nonfinite, relu, sigmoid, sigmoid_slope
 
 
@@ -62,7 +62,7 @@ def _bias_activation_into(Z, b, A, code):
     """``_bias_activation_span`` over all of the C-contiguous (n, m) ``Z``.
 
     The API's lean path for small layers: whole 2-D arrays in, so the caller
-    makes no flat views (see ``fastdnn.forward.layer_forward``).
+    makes no flat views (see ``fastdnn.course.forward.layer_forward``).
     """
     return _bias_activation_span(
         Z.reshape(-1), b.reshape(-1), A.reshape(-1), Z.shape[1], code, 0, Z.size
@@ -72,7 +72,7 @@ def _bias_activation_into(Z, b, A, code):
 @njit(**TINY)
 def _bias_activation_tiny(Z, b, A, code):
     """``_bias_activation_into`` holding the GIL, for layers under
-    ``TINY_MAX_ELEMENTS`` (see ``_config.TINY``)."""
+    ``TINY_MAX_ELEMENTS`` (see ``_internal.config.TINY``)."""
     return _bias_activation_into(Z, b, A, code)
 
 
@@ -139,7 +139,7 @@ def _activation_backward_db_rows(dA, Z, dZ, db, m, code, row_lo, row_hi):
 def _activation_backward_db_into(dA, Z, dZ, db, code):
     """``_activation_backward_db_rows`` over all of the C-contiguous (n, m) ``dA``.
 
-    The small-layer path of ``fastdnn.backward.layer_backward``: whole 2-D
+    The small-layer path of ``fastdnn.course.backward.layer_backward``: whole 2-D
     arrays in, no flat views made by the caller.
     """
     return _activation_backward_db_rows(

@@ -3,7 +3,7 @@
 import numpy as np
 from numba import njit, prange
 
-from .._config import BLOCK, PARALLEL, SERIAL
+from .._internal.config import BLOCK, PARALLEL, SERIAL
 from ._scalar import log_pos, nonfinite
 from .layer import _sum
 

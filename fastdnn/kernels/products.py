@@ -32,7 +32,7 @@ The trainer's weight step (``_weight_step_*``, at the end) is the axpy form's
 
 from numba import njit, prange
 
-from .._config import DOT, GRAD_BLOCK, GRAD_EXAMPLES, PARALLEL_DOT
+from .._internal.config import DOT, GRAD_BLOCK, GRAD_EXAMPLES, PARALLEL_DOT
 from .sgd import _sgd_span
 
 

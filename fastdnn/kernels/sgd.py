@@ -2,7 +2,7 @@
 
 from numba import njit, prange
 
-from .._config import BLOCK, PARALLEL, SERIAL
+from .._internal.config import BLOCK, PARALLEL, SERIAL
 from ._scalar import nonfinite
 
 

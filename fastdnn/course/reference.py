@@ -107,7 +107,7 @@ def training_step(X, Y, parameters, learning_rate):
 
 
 def trainer_steps(X, Y, parameters, learning_rate, num_iterations):
-    """The work of fastdnn's trainer (``fastdnn.train``), in plain NumPy.
+    """The work of fastdnn's trainer (``fastdnn.app.train``), in plain NumPy.
 
     Not the notebook's loop (that is ``training_step`` repeated): the output
     layer's ``dZ = AL - Y`` directly, no ``dA0``, the cost only when

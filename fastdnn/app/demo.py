@@ -1,7 +1,7 @@
 """``fastdnn demo``: the application notebook on the embedded dataset, with timings.
 
 Trains the course's cat network [12288, 20, 7, 5, 1] on deterministic
-synthetic images in the course's layout (``fastdnn.data``), prints the
+synthetic images in the course's layout (``fastdnn.app.data``), prints the
 training and test accuracy, the time per training step of fastdnn against
 the course's plain NumPy code measured side by side, and writes the model
 and the cost curve.
@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
-from . import reference
-from .app import L_layer_model, initialize_parameters_deep, predict
+from ..course import reference
+from ..serving.modelfile import save_model
 from .data import flatten_images, synthetic_catvnoncat
-from .modelfile import save_model
+from .notebook import L_layer_model, initialize_parameters_deep, predict
 from .train import train
 
 LAYERS = [12288, 20, 7, 5, 1]
@@ -84,7 +84,7 @@ def run(out=".", iterations=1000, progress=None):
             "learning_rate": LEARNING_RATE,
             "num_iterations": iterations,
             "layers_dims": LAYERS,
-            "data": "fastdnn.data.synthetic_catvnoncat(209, seed=0)",
+            "data": "fastdnn.app.data.synthetic_catvnoncat(209, seed=0)",
         },
     )
     print(f"model written to {model}")

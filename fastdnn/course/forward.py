@@ -7,28 +7,27 @@ then one fused kernel pass that adds ``b`` and applies the activation, writing
 
 import numpy as np
 
-from . import products
-from ._config import (
+from .._internal.activations import IDENTITY, RELU, SIGMOID, activation_code
+from .._internal.config import (
     LAYER_PARALLEL_MIN_ELEMENTS,
     SKINNY_MAX_UNITS,
     SKINNY_MIN_INPUTS,
     SMALL_PRODUCT_MACS,
     TINY_MAX_ELEMENTS,
 )
-from ._dispatch import run
-from ._lazy import kernels as K
-from ._validation import (
+from .._internal.dispatch import tiered
+from .._internal.lazy import kernels as K
+from .._internal.validation import (
     _F32,
     _F64,
     as_matrix,
     blas_ready,
     check_bias,
-    flat,
     float_dtype,
     layer_count,
     raise_nonfinite,
 )
-from .activations import IDENTITY, RELU, SIGMOID, activation_code
+from . import products
 
 _ndarray = np.ndarray
 
@@ -59,7 +58,7 @@ def checked_layer(A_prev, W, b, where, names=("A_prev", "W", "b")):
 def matmul(a, b):
     """``a @ b`` for 2-D arrays: ``a.dot(b)`` for small products, else ``np.matmul``.
 
-    The same BLAS call either way, bitwise equal; see ``_config.SMALL_PRODUCT_MACS``.
+    The same BLAS call either way, bitwise equal; see ``_internal.config.SMALL_PRODUCT_MACS``.
     """
     if a.shape[0] * a.shape[1] * b.shape[1] < SMALL_PRODUCT_MACS:
         return a.dot(b)
@@ -84,7 +83,7 @@ def lean_layer(A_prev, W, b):
     shapes, ``W`` and ``A_prev`` in C or Fortran order (BLAS reads either),
     ``b`` of shape (n, 1) and C-contiguous: a few attribute reads instead of
     ``checked_layer``'s validation and conversion. The
-    backward lean check (``fastdnn.backward``) builds on it.
+    backward lean check (``fastdnn.course.backward``) builds on it.
     """
     return (
         type(A_prev) is _ndarray
@@ -140,17 +139,15 @@ def bias_activation(Z, b, code):
     when ``Z`` holds NaN or inf (the caller names the input).
     """
     A = Z if code == IDENTITY else np.empty_like(Z)
-    if Z.size < TINY_MAX_ELEMENTS:  # the same kernel, holding the GIL (see _config.TINY)
+    if Z.size < TINY_MAX_ELEMENTS:  # the same kernel, holding the GIL (see config.TINY)
         if code == IDENTITY:
             bad = K._bias_add_tiny(Z, b)
         else:
             bad = K._bias_activation_tiny(Z, b, A, code)
-    elif Z.size < LAYER_PARALLEL_MIN_ELEMENTS:
-        # Serial (see _config): one kernel call on the whole arrays, no flat views.
-        bad = K._bias_activation_into(Z, b, A, code)
     else:
-        args = (flat(Z), flat(b), flat(A), Z.shape[1], code)
-        bad = run(K._bias_activation_parallel, K._bias_activation_span, args, (0, Z.size), Z.size)
+        kernels = K._bias_activation_into, K._bias_activation_parallel, K._bias_activation_span
+        size, threshold = Z.size, LAYER_PARALLEL_MIN_ELEMENTS
+        bad = tiered(*kernels, (Z, b, A), size, threshold, (code,), (Z.shape[1], code))
     return None if bad else A
 
 

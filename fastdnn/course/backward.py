@@ -7,12 +7,19 @@ BLAS products give ``dW = dZ @ A_prev.T / m`` and ``dA_prev = W.T @ dZ``
 
 import numpy as np
 
+from .._internal.activations import IDENTITY, RELU, SIGMOID, activation_code
+from .._internal.config import LAYER_PARALLEL_MIN_ELEMENTS, SKINNY_MAX_UNITS, SKINNY_MIN_INPUTS
+from .._internal.dispatch import tiered
+from .._internal.lazy import kernels as K
+from .._internal.validation import (
+    as_matrix,
+    blas_ready,
+    converted,
+    flat,
+    float_dtype,
+    raise_nonfinite,
+)
 from . import products
-from ._config import LAYER_PARALLEL_MIN_ELEMENTS, SKINNY_MAX_UNITS, SKINNY_MIN_INPUTS
-from ._dispatch import run
-from ._lazy import kernels as K
-from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, raise_nonfinite
-from .activations import IDENTITY, RELU, SIGMOID, activation_code
 from .cost import checked_labels
 from .forward import checked_layer, lean_layer, matmul
 
@@ -103,14 +110,12 @@ def validated_layer_backward(dA, cache, code, where, dA_name="dA"):
 def row_means(dZ, db):
     """db[:, 0] = sum(dZ, axis=1) / m for a C-contiguous (n, m) ``dZ``; True if dZ holds NaN/inf.
 
-    Serial below ``LAYER_PARALLEL_MIN_ELEMENTS`` (whole arrays, one kernel
-    call), else the parallel driver. ``layer_backward``'s db for
-    ``linear_backward``, and the benchmark's db row.
+    ``layer_backward``'s db for ``linear_backward``, and the benchmark's db row.
     """
-    if dZ.size < LAYER_PARALLEL_MIN_ELEMENTS:
-        return K._row_means_into(dZ, db)
     n, m = dZ.shape
-    return run(K._row_means_parallel, K._row_means_rows, (flat(dZ), flat(db), m), (0, n), dZ.size)
+    kernels = K._row_means_into, K._row_means_parallel, K._row_means_rows
+    threshold = LAYER_PARALLEL_MIN_ELEMENTS
+    return tiered(*kernels, (dZ, db), dZ.size, threshold, flat_extra=(m,), span=(0, n))
 
 
 def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
@@ -153,13 +158,13 @@ def dZ_db(dA, Z, code, where):
         inputs = {"dZ": dZ}
     else:
         dZ = np.empty_like(dA)
-        if dA.size < LAYER_PARALLEL_MIN_ELEMENTS:
-            # Serial (see _config): one kernel call on the whole arrays, no flat views.
-            bad = K._activation_backward_db_into(dA, Z, dZ, db, code)
-        else:
-            args = (flat(dA), flat(Z), flat(dZ), flat(db), m, code)
-            parallel, serial = K._activation_backward_db_parallel, K._activation_backward_db_rows
-            bad = run(parallel, serial, args, (0, n), dZ.size)
+        kernels = (
+            K._activation_backward_db_into,
+            K._activation_backward_db_parallel,
+            K._activation_backward_db_rows,
+        )
+        arrays, threshold = (dA, Z, dZ, db), LAYER_PARALLEL_MIN_ELEMENTS
+        bad = tiered(*kernels, arrays, dZ.size, threshold, (code,), (m, code), span=(0, n))
         inputs = {"dA": dA, "Z (cache)": Z}
     if bad:
         raise_nonfinite(where, inputs)

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from ._dispatch import run
-from ._lazy import kernels as K
-from ._validation import (
+from .._internal.dispatch import run
+from .._internal.lazy import kernels as K
+from .._internal.validation import (
     as_matrix,
     converted,
     flat,

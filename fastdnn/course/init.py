@@ -6,7 +6,7 @@ not seed numba's own generator, and the course's values depend on the seed.
 
 import numpy as np
 
-from ._validation import whole_number
+from .._internal.validation import whole_number
 
 
 def checked_layer_dims(layer_dims, where, name="layer_dims"):

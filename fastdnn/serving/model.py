@@ -7,14 +7,14 @@ inference kernel: no per-layer arrays, no caches, one output array.
 
 Layouts. ``X`` has shape (n_x, m) as in the course. A Fortran-ordered ``X``
 (examples contiguous: what the course's ``reshape(m, -1).T`` and
-``fastdnn.data.flatten_images`` give, or ``Xb.T`` for a row-per-example
+``fastdnn.app.data.flatten_images`` give, or ``Xb.T`` for a row-per-example
 ``Xb``) goes straight to the tiled kernel. A C-ordered ``X`` (features
 contiguous across examples) runs its first layer as one BLAS product instead
 of being copied. Anything else is converted chunk by chunk.
 
 Threads. A model is immutable, so any number of Python threads may share one.
 Large batches use numba's parallel region when no other thread is in one and
-the serial kernel otherwise (see ``fastdnn._dispatch``); ``n_threads=1``
+the serial kernel otherwise (see ``fastdnn._internal.dispatch``); ``n_threads=1``
 always runs serially.
 """
 
@@ -23,11 +23,11 @@ import os
 
 import numpy as np
 
-from . import _dispatch
-from ._config import PREDICT_PARALLEL_MIN_MACS
-from ._lazy import kernels as K
-from ._validation import as_matrix, chosen_dtype, network, whole_number
-from .threads import threads
+from .._internal import dispatch
+from .._internal.config import PREDICT_PARALLEL_MIN_MACS
+from .._internal.lazy import kernels as K
+from .._internal.threads import threads
+from .._internal.validation import as_matrix, chosen_dtype, network, whole_number
 
 _CHUNK_BYTES = 64 << 20
 """Working-set bound of the chunked paths: converted input per chunk."""
@@ -89,11 +89,11 @@ class Model:
 
     @classmethod
     def load(cls, path, dtype=None, max_bytes=None):
-        """Read a model file written by ``Model.save`` or ``fastdnn.modelfile.save_model``.
+        """Read a model file written by ``Model.save`` or ``fastdnn.serving.modelfile.save_model``.
 
         ``max_bytes`` bounds the parameter bytes the file may declare (default
-        4 GiB, or ``FASTDNN_MAX_MODEL_BYTES``; see ``fastdnn.modelfile.load_model``).
-        Raises ``fastdnn.modelfile.ModelFileError`` for anything but a valid model file.
+        4 GiB, or ``FASTDNN_MAX_MODEL_BYTES``; see ``fastdnn.serving.modelfile.load_model``).
+        Raises ``fastdnn.serving.modelfile.ModelFileError`` for anything but a valid model file.
         """
         from .modelfile import load_model
 
@@ -101,7 +101,7 @@ class Model:
         return cls.from_parameters(parameters, dtype=dtype or info["dtype"])
 
     def save(self, path, training=None):
-        """Write the model to an HDF5 model file, atomically (see ``fastdnn.modelfile``)."""
+        """Write the model to an HDF5 model file, atomically (see ``fastdnn.serving.modelfile``)."""
         from .modelfile import save_model
 
         save_model(path, self.parameters(), dtype=self.dtype, training=training)
@@ -230,8 +230,8 @@ class Model:
             return self.predict_proba_stream(f[dataset], **options)
 
     def to_onnx(self, path=None):
-        """The model as an ONNX graph (needs the ``onnx`` extra); see ``fastdnn.onnx``."""
-        from .onnx import to_onnx
+        """The model as an ONNX graph (needs the ``onnx`` extra); see ``fastdnn.serving.onnx_export``."""
+        from .onnx_export import to_onnx
 
         return to_onnx(self, path)
 
@@ -272,9 +272,9 @@ class Model:
             args = (X.T, self._W1, self._theta, self._dims, self._offsets, PT)
             n1 = self.layer_dims[1]
             size = X.size * n1 if parallel else 0
-            with _dispatch.region(size, PREDICT_PARALLEL_MIN_MACS) as in_region:
+            with dispatch.region(size, PREDICT_PARALLEL_MIN_MACS) as in_region:
                 if in_region:
-                    bad = K._predict_parallel(*args, _dispatch.work_items())
+                    bad = K._predict_parallel(*args, dispatch.work_items())
             if not in_region:
                 bad = K._predict_rows(*args, 0, m)
         else:

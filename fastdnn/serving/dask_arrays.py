@@ -9,7 +9,7 @@ each worker's cache). Example with the course's HDF5 file::
     f = h5py.File("test_catvnoncat.h5")
     images = da.from_array(f["test_set_x"], chunks=(1024, 64, 64, 3))
     X = images.reshape(images.shape[0], -1).T / 255      # (n_x, m), lazily
-    P = fastdnn.dask.predict_proba(model, X).compute()   # (1, m)
+    P = fastdnn.serving.dask_arrays.predict_proba(model, X).compute()   # (1, m)
 """
 
 
@@ -25,15 +25,15 @@ def predict_proba(model, X):
 
     if not isinstance(model, Model):
         raise TypeError(
-            f"fastdnn.dask.predict_proba: model must be a fastdnn.Model; got {type(model).__name__}"
+            f"fastdnn.serving.dask_arrays.predict_proba: model must be a fastdnn.Model; got {type(model).__name__}"
         )
     if not isinstance(X, da.Array):
         raise TypeError(
-            f"fastdnn.dask.predict_proba: X must be a dask array; got {type(X).__name__}"
+            f"fastdnn.serving.dask_arrays.predict_proba: X must be a dask array; got {type(X).__name__}"
         )
     if X.ndim != 2 or X.shape[0] != model.layer_dims[0]:
         raise ValueError(
-            f"fastdnn.dask.predict_proba: X must have shape ({model.layer_dims[0]}, m); got {X.shape}"
+            f"fastdnn.serving.dask_arrays.predict_proba: X must have shape ({model.layer_dims[0]}, m); got {X.shape}"
         )
     X = X.rechunk({0: -1})
     return X.map_blocks(
@@ -51,5 +51,5 @@ def predict(model, X, threshold=0.5):
 
 def _block_proba(block, model):
     # Safe under Dask's thread pool: one block at a time gets numba's parallel
-    # region, the others run the serial kernel (fastdnn._dispatch).
+    # region, the others run the serial kernel (fastdnn._internal.dispatch).
     return model.predict_proba(block)

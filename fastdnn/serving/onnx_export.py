@@ -13,8 +13,8 @@ import os
 
 import numpy as np
 
-from ._atomic import atomic_path
-from ._validation import chosen_dtype, network
+from .._internal.atomic import atomic_path
+from .._internal.validation import chosen_dtype, network
 
 OPSET = 17
 """ONNX opset of the exported graph (Gemm, Relu, Sigmoid are unchanged since 13)."""
@@ -39,7 +39,7 @@ def to_onnx(model, path=None):
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError(
-            'fastdnn.onnx needs the onnx package: pip install "fastdnn[onnx]"'
+            'fastdnn.serving.onnx_export needs the onnx package: pip install "fastdnn[onnx]"'
         ) from None
     if hasattr(model, "layer_dims"):  # a fastdnn.Model (not imported: model.py imports this)
         parameters, dims, dtype = model.parameters(), model.layer_dims, model.dtype

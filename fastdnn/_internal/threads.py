@@ -2,7 +2,7 @@
 
 import contextlib
 
-from ._validation import whole_number
+from .validation import whole_number
 
 
 @contextlib.contextmanager

@@ -9,9 +9,9 @@ end with ``_``), so ``clone``, pipelines and cross-validation work with it.
 
 import numpy as np
 
-from ._validation import chosen_dtype
-from .init import checked_layer_dims, initialize_parameters_deep_app
-from .model import Model
+from .._internal.validation import chosen_dtype
+from ..course.init import checked_layer_dims, initialize_parameters_deep_app
+from ..serving.model import Model
 from .train import train
 
 

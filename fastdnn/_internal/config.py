@@ -102,9 +102,9 @@ SKINNY_MIN_INPUTS = 1024
 """A skinny layer: at most ``SKINNY_MAX_UNITS`` units, at least
 ``SKINNY_MIN_INPUTS`` inputs (the cat network's first layer, 20 x 12288).
 With ``A_prev`` in Fortran order (the course's layout) its three products run
-on fastdnn's kernels (``fastdnn.products``), in the course API and in
+on fastdnn's kernels (``fastdnn.course.products``), in the course API and in
 ``train``; in C order they stay on OpenBLAS, as the course computes them.
-Why the split by layout: ``fastdnn.products``; figures: docs/performance.md,
+Why the split by layout: ``fastdnn.course.products``; figures: docs/performance.md,
 "Skinny products"."""
 
 GRAD_EXAMPLES = 128

@@ -30,7 +30,7 @@ import os
 
 import numpy as np
 
-from ._atomic import atomic_path
+from .._internal.atomic import atomic_path
 
 FORMAT = "fastdnn-model"
 FORMAT_VERSION = 1
@@ -60,7 +60,7 @@ class ModelFileError(ValueError):
 
 def architecture(parameters):
     """layer_dims and activations of a parameters dict (validated)."""
-    from ._validation import network
+    from .._internal.validation import network
 
     dims, _, _ = network(parameters, "save_model")
     return dims, ["relu"] * (len(dims) - 2) + ["sigmoid"]
@@ -81,8 +81,8 @@ def save_model(path, parameters, dtype=None, training=None):
     """
     import h5py
 
-    from . import __version__
-    from ._validation import chosen_dtype
+    from .. import __version__
+    from .._internal.validation import chosen_dtype
 
     dims, activations = architecture(parameters)
     dtype = chosen_dtype(dtype, "save_model", [np.asarray(v) for v in parameters.values()])
@@ -127,7 +127,7 @@ def _byte_limit(max_bytes):
             raise ValueError(
                 f"FASTDNN_MAX_MODEL_BYTES must be a whole number of bytes; got {max_bytes!r}"
             ) from None
-    from ._validation import whole_number
+    from .._internal.validation import whole_number
 
     return whole_number(max_bytes, source, "load_model")
 

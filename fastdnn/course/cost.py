@@ -2,9 +2,16 @@
 
 import numpy as np
 
-from ._dispatch import run
-from ._lazy import kernels as K
-from ._validation import as_array, as_matrix, converted, flat, float_dtype, raise_nonfinite
+from .._internal.dispatch import run
+from .._internal.lazy import kernels as K
+from .._internal.validation import (
+    as_array,
+    as_matrix,
+    converted,
+    flat,
+    float_dtype,
+    raise_nonfinite,
+)
 
 
 def checked_labels(AL, Y, where):

@@ -8,7 +8,7 @@ application's ``load_data``, ``initialize_parameters_deep`` (seed 1,
 
 import numpy as np
 
-from . import (
+from .. import (
     L_model_backward,
     L_model_forward,
     compute_cost,
@@ -23,8 +23,8 @@ from . import (
     sigmoid_backward,
     update_parameters,
 )
+from ..course.init import checked_layer_dims, initialize_parameters_deep_app
 from .data import load_data
-from .init import checked_layer_dims, initialize_parameters_deep_app
 from .train import train
 
 __all__ = [

@@ -19,10 +19,10 @@ parallel bit for bit.
 
 import numpy as np
 
-from . import _dispatch
-from ._config import GRAD_BLOCK, SKINNY_MAX_UNITS, SKINNY_MIN_INPUTS
-from ._lazy import kernels as K
-from ._validation import _F32, _F64
+from .._internal import dispatch
+from .._internal.config import GRAD_BLOCK, SKINNY_MAX_UNITS, SKINNY_MIN_INPUTS
+from .._internal.lazy import kernels as K
+from .._internal.validation import _F32, _F64
 
 _TALL_ROWS = 64
 """Rows of ``dA_prev`` per work item (a multiple of the kernel's 4-row pass)."""
@@ -53,9 +53,9 @@ def forward(W, A_prev):
     ``W``, written through the view ``Z.T`` (the inference tile).
     """
     Z = np.empty((W.shape[0], A_prev.shape[1]), dtype=W.dtype)
-    with _dispatch.region(Z.size * W.shape[1]) as parallel:
+    with dispatch.region(Z.size * W.shape[1]) as parallel:
         if parallel:
-            K._first_layer_parallel(A_prev.T, W, Z.T, _dispatch.work_items())
+            K._first_layer_parallel(A_prev.T, W, Z.T, dispatch.work_items())
         else:
             K._first_layer_rows(A_prev.T, W, Z.T, 0, Z.shape[1])
     return Z
@@ -82,7 +82,7 @@ def input_gradient(W, dZ):
 
 def _axpy(A, B, C, scale, rows, cols):
     """C = scale * A @ B in blocks of (rows x cols) (``kernels.products``)."""
-    with _dispatch.region(C.size * A.shape[1]) as parallel:
+    with dispatch.region(C.size * A.shape[1]) as parallel:
         if parallel:
             K._axpy_parallel(A, B, C, scale, rows, cols)
         else:
@@ -100,7 +100,7 @@ def weight_step(dZ1, X, W1, learning_rate, dW1):
     XT = X.T
     m, n_x = XT.shape
     args = (dZ1, XT, dW1, dZ1.dtype.type(1 / m), W1, learning_rate)
-    with _dispatch.region(dW1.size * m) as parallel:
+    with dispatch.region(dW1.size * m) as parallel:
         if parallel:
             return K._weight_step_parallel(*args)
         return K._weight_step_rows(*args, 0, n_x)

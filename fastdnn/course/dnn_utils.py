@@ -2,16 +2,23 @@
 
 Same signatures and return structures as the course; inputs of any shape
 (the course uses 2-D), float32 or float64 (ints and bools converted, see
-``fastdnn._validation``). Non-finite input raises ``ValueError``.
+``fastdnn._internal.validation``). Non-finite input raises ``ValueError``.
 """
 
 import numpy as np
 
-from ._config import PARALLEL_MIN_ELEMENTS, TINY_MAX_ELEMENTS
-from ._dispatch import run
-from ._lazy import kernels as K
-from ._validation import _F32, _F64, as_array, converted, flat, float_dtype, raise_nonfinite
-from .activations import RELU, SIGMOID
+from .._internal.activations import RELU, SIGMOID
+from .._internal.config import PARALLEL_MIN_ELEMENTS, TINY_MAX_ELEMENTS
+from .._internal.dispatch import tiered
+from .._internal.lazy import kernels as K
+from .._internal.validation import (
+    _F32,
+    _F64,
+    as_array,
+    converted,
+    float_dtype,
+    raise_nonfinite,
+)
 
 _ndarray = np.ndarray
 
@@ -31,14 +38,11 @@ def _activation(Z, where, code, tiny):
         Z = as_array(Z, "Z", where)
         Z = converted(Z, float_dtype(Z))
     A = np.empty_like(Z)
-    if Z.size < TINY_MAX_ELEMENTS:  # the same kernel, holding the GIL (see _config.TINY)
+    if Z.size < TINY_MAX_ELEMENTS:  # the same kernel, holding the GIL (see config.TINY)
         bad = tiny(Z, A)
-    elif Z.size < PARALLEL_MIN_ELEMENTS:
-        # Serial anyway: one kernel call on the whole arrays, no flat views.
-        bad = K._activation_into(Z, A, code)
     else:
-        args = (flat(Z), flat(A), code)
-        bad = run(K._activation_parallel, K._activation_span, args, (0, Z.size), Z.size)
+        kernels = K._activation_into, K._activation_parallel, K._activation_span
+        bad = tiered(*kernels, (Z, A), Z.size, PARALLEL_MIN_ELEMENTS, (code,), (code,))
     if bad:
         raise_nonfinite(where, {"Z": Z})
     return A, Z
@@ -65,12 +69,13 @@ def _activation_backward(dA, Z, where, code, tiny):
     dZ = np.empty_like(Z)
     if Z.size < TINY_MAX_ELEMENTS:
         bad = tiny(dA, Z, dZ)
-    elif Z.size < PARALLEL_MIN_ELEMENTS:
-        bad = K._activation_backward_into(dA, Z, dZ, code)
     else:
-        args = (flat(dA), flat(Z), flat(dZ), code)
-        parallel, serial = K._activation_backward_parallel, K._activation_backward_span
-        bad = run(parallel, serial, args, (0, Z.size), Z.size)
+        kernels = (
+            K._activation_backward_into,
+            K._activation_backward_parallel,
+            K._activation_backward_span,
+        )
+        bad = tiered(*kernels, (dA, Z, dZ), Z.size, PARALLEL_MIN_ELEMENTS, (code,), (code,))
     if bad:
         raise_nonfinite(where, {"dA": dA, "cache (Z)": Z})
     return dZ

@@ -14,14 +14,14 @@ course's full structures), a training step here:
 
 import numpy as np
 
-from . import products
-from ._dispatch import run
-from ._lazy import kernels as K
-from ._validation import as_matrix, blas_ready, converted, flat, float_dtype, network
-from .activations import IDENTITY, RELU, SIGMOID
-from .backward import dZ_db, layer_backward
-from .cost import compute_cost, labels
-from .forward import layer_forward
+from .._internal.activations import IDENTITY, RELU, SIGMOID
+from .._internal.dispatch import run
+from .._internal.lazy import kernels as K
+from .._internal.validation import as_matrix, blas_ready, converted, flat, float_dtype, network
+from ..course import products
+from ..course.backward import dZ_db, layer_backward
+from ..course.cost import compute_cost, labels
+from ..course.forward import layer_forward
 from .progress import Progress
 
 
@@ -98,7 +98,7 @@ def train(
     costs : list of 0-d ndarray
         The cost at every iteration ``i`` with ``i % 100 == 0``.
     """
-    from ._validation import learning_rate_value, whole_number
+    from .._internal.validation import learning_rate_value, whole_number
 
     learning_rate = learning_rate_value(learning_rate, where)
     num_iterations = whole_number(num_iterations, "num_iterations", where, least=0)

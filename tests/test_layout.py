@@ -1,0 +1,101 @@
+"""The layout CONTRIBUTING.md draws: layers that import only downwards, and no import cycles.
+
+Every ``import`` in the package counts, also the deferred ones inside functions: a deferred
+import still ties two modules together.
+"""
+
+import ast
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "fastdnn"
+
+# A module may import its own layer and the layers listed for it. The package root
+# (``fastdnn/__init__.py``: ``__version__`` and the public names) is open to all.
+ALLOWED = {
+    "kernels": {"_internal"},
+    "_internal": set(),
+    "course": {"_internal", "kernels"},
+    "serving": {"_internal", "kernels"},
+    "app": {"_internal", "kernels", "course", "serving"},
+    "top": {"_internal", "kernels", "course", "serving", "app"},
+}
+
+
+def module_name(path):
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def layer(module):
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in ALLOWED) else "top"
+
+
+def imports(path):
+    """Absolute names of the fastdnn modules (or module attributes) ``path`` imports."""
+    module = module_name(path)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "fastdnn"}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                source = ".".join(base + ([node.module] if node.module else []))
+            elif node.module and node.module.split(".")[0] == "fastdnn":
+                source = node.module
+            else:
+                continue
+            for alias in node.names:
+                name = f"{source}.{alias.name}"
+                is_module = (PACKAGE.parent / name.replace(".", "/")).with_suffix(
+                    ".py"
+                ).exists() or (PACKAGE.parent / name.replace(".", "/") / "__init__.py").exists()
+                found.add(name if is_module else source)
+    return found
+
+
+GRAPH = {module_name(p): imports(p) for p in PACKAGE.rglob("*.py")}
+
+
+def test_the_package_has_the_four_layers():
+    assert {layer(m) for m in GRAPH} == set(ALLOWED)
+
+
+@pytest.mark.parametrize("module", sorted(GRAPH))
+def test_imports_go_only_downwards(module):
+    own = layer(module)
+    wrong = sorted(
+        target
+        for target in GRAPH[module]
+        if target != "fastdnn" and layer(target) != own and layer(target) not in ALLOWED[own]
+    )
+    assert not wrong, f"{module} ({own}) imports {wrong}"
+
+
+def test_no_import_cycles():
+    # Depth-first search over the module graph; the package root is left out (every module may
+    # read ``__version__`` from it, and it imports the public names from the layers).
+    edges = {m: {t for t in ts if t in GRAPH and t != "fastdnn"} for m, ts in GRAPH.items()}
+    edges.pop("fastdnn")
+    state = {}
+
+    def visit(m, path):
+        state[m] = "open"
+        for t in sorted(edges.get(m, ())):
+            if t.startswith(m + "."):
+                continue  # a package importing its own submodules is not a cycle
+            if state.get(t) == "open":
+                raise AssertionError(" -> ".join([*path, m, t]))
+            if t not in state:
+                visit(t, [*path, m])
+        state[m] = "done"
+
+    for m in sorted(edges):
+        if m not in state:
+            visit(m, [])
