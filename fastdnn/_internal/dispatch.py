@@ -38,34 +38,6 @@ def run(parallel, serial, args, span, size):
     return serial(*args, *span)
 
 
-def tiered(
-    whole, parallel, serial, arrays, size, threshold, whole_extra=(), flat_extra=(), span=None
-):
-    """The serial-or-parallel choice of a kernel family, written once for every caller.
-
-    Below ``threshold`` elements, ``whole(*arrays, *whole_extra)``: one serial call on the whole
-    arrays (building flat views would cost more than such a call saves). From it,
-    ``run(parallel, serial, ...)`` on flat views of ``arrays`` plus ``flat_extra``, the serial
-    kernel covering ``span`` (default ``(0, size)``). The tiny tier (a ``*_tiny`` kernel per
-    operation, below ``TINY_MAX_ELEMENTS``) stays inline at its three call sites: on a 3x2 call
-    one more Python call is about a tenth of the time.
-
-    Parameters
-    ----------
-    whole, parallel, serial : numba dispatchers
-        The ``*_into`` kernel, the ``prange`` driver and its serial per-block kernel.
-    arrays : tuple of C-contiguous ndarrays
-    size : int
-        Elements of work.
-    threshold : int
-        ``PARALLEL_MIN_ELEMENTS`` or ``LAYER_PARALLEL_MIN_ELEMENTS``.
-    """
-    if size < threshold:
-        return whole(*arrays, *whole_extra)
-    args = tuple(a.reshape(-1) for a in arrays) + flat_extra
-    return run(parallel, serial, args, span or (0, size), size)
-
-
 class region:
     """``with region(size) as parallel:`` run the ``prange`` driver if ``parallel``, else the
     serial kernel. The one way into a parallel region: ``parallel`` is True when

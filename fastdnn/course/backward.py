@@ -9,7 +9,7 @@ import numpy as np
 
 from .._internal.activations import IDENTITY, RELU, SIGMOID, activation_code
 from .._internal.config import LAYER_PARALLEL_MIN_ELEMENTS, SKINNY_MAX_UNITS, SKINNY_MIN_INPUTS
-from .._internal.dispatch import tiered
+from .._internal.dispatch import run
 from .._internal.lazy import kernels as K
 from .._internal.validation import (
     as_matrix,
@@ -110,12 +110,14 @@ def validated_layer_backward(dA, cache, code, where, dA_name="dA"):
 def row_means(dZ, db):
     """db[:, 0] = sum(dZ, axis=1) / m for a C-contiguous (n, m) ``dZ``; True if dZ holds NaN/inf.
 
-    ``layer_backward``'s db for ``linear_backward``, and the benchmark's db row.
+    Serial below ``LAYER_PARALLEL_MIN_ELEMENTS`` (whole arrays, one kernel
+    call), else the parallel driver. ``layer_backward``'s db for
+    ``linear_backward``, and the benchmark's db row.
     """
+    if dZ.size < LAYER_PARALLEL_MIN_ELEMENTS:
+        return K._row_means_into(dZ, db)
     n, m = dZ.shape
-    kernels = K._row_means_into, K._row_means_parallel, K._row_means_rows
-    threshold = LAYER_PARALLEL_MIN_ELEMENTS
-    return tiered(*kernels, (dZ, db), dZ.size, threshold, flat_extra=(m,), span=(0, n))
+    return run(K._row_means_parallel, K._row_means_rows, (flat(dZ), flat(db), m), (0, n), dZ.size)
 
 
 def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
@@ -158,13 +160,13 @@ def dZ_db(dA, Z, code, where):
         inputs = {"dZ": dZ}
     else:
         dZ = np.empty_like(dA)
-        kernels = (
-            K._activation_backward_db_into,
-            K._activation_backward_db_parallel,
-            K._activation_backward_db_rows,
-        )
-        arrays, threshold = (dA, Z, dZ, db), LAYER_PARALLEL_MIN_ELEMENTS
-        bad = tiered(*kernels, arrays, dZ.size, threshold, (code,), (m, code), span=(0, n))
+        if dA.size < LAYER_PARALLEL_MIN_ELEMENTS:
+            # Serial (see _internal/config.py): one kernel call on the whole arrays, no flat views.
+            bad = K._activation_backward_db_into(dA, Z, dZ, db, code)
+        else:
+            args = (flat(dA), flat(Z), flat(dZ), flat(db), m, code)
+            parallel, serial = K._activation_backward_db_parallel, K._activation_backward_db_rows
+            bad = run(parallel, serial, args, (0, n), dZ.size)
         inputs = {"dA": dA, "Z (cache)": Z}
     if bad:
         raise_nonfinite(where, inputs)

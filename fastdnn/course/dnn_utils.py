@@ -9,13 +9,14 @@ import numpy as np
 
 from .._internal.activations import RELU, SIGMOID
 from .._internal.config import PARALLEL_MIN_ELEMENTS, TINY_MAX_ELEMENTS
-from .._internal.dispatch import tiered
+from .._internal.dispatch import run
 from .._internal.lazy import kernels as K
 from .._internal.validation import (
     _F32,
     _F64,
     as_array,
     converted,
+    flat,
     float_dtype,
     raise_nonfinite,
 )
@@ -40,9 +41,13 @@ def _activation(Z, where, code, tiny):
     A = np.empty_like(Z)
     if Z.size < TINY_MAX_ELEMENTS:  # the same kernel, holding the GIL (see config.TINY)
         bad = tiny(Z, A)
+    elif Z.size < PARALLEL_MIN_ELEMENTS:
+        # Serial anyway: one kernel call on the whole arrays, no flat views. (The tiers
+        # stay inline: a helper call costs 15-20% of a 20x209 call, docs/performance.md.)
+        bad = K._activation_into(Z, A, code)
     else:
-        kernels = K._activation_into, K._activation_parallel, K._activation_span
-        bad = tiered(*kernels, (Z, A), Z.size, PARALLEL_MIN_ELEMENTS, (code,), (code,))
+        args = (flat(Z), flat(A), code)
+        bad = run(K._activation_parallel, K._activation_span, args, (0, Z.size), Z.size)
     if bad:
         raise_nonfinite(where, {"Z": Z})
     return A, Z
@@ -69,13 +74,12 @@ def _activation_backward(dA, Z, where, code, tiny):
     dZ = np.empty_like(Z)
     if Z.size < TINY_MAX_ELEMENTS:
         bad = tiny(dA, Z, dZ)
+    elif Z.size < PARALLEL_MIN_ELEMENTS:
+        bad = K._activation_backward_into(dA, Z, dZ, code)
     else:
-        kernels = (
-            K._activation_backward_into,
-            K._activation_backward_parallel,
-            K._activation_backward_span,
-        )
-        bad = tiered(*kernels, (dA, Z, dZ), Z.size, PARALLEL_MIN_ELEMENTS, (code,), (code,))
+        args = (flat(dA), flat(Z), flat(dZ), code)
+        parallel, serial = K._activation_backward_parallel, K._activation_backward_span
+        bad = run(parallel, serial, args, (0, Z.size), Z.size)
     if bad:
         raise_nonfinite(where, {"dA": dA, "cache (Z)": Z})
     return dZ

@@ -15,7 +15,7 @@ from .._internal.config import (
     SMALL_PRODUCT_MACS,
     TINY_MAX_ELEMENTS,
 )
-from .._internal.dispatch import tiered
+from .._internal.dispatch import run
 from .._internal.lazy import kernels as K
 from .._internal.validation import (
     _F32,
@@ -23,6 +23,7 @@ from .._internal.validation import (
     as_matrix,
     blas_ready,
     check_bias,
+    flat,
     float_dtype,
     layer_count,
     raise_nonfinite,
@@ -144,10 +145,12 @@ def bias_activation(Z, b, code):
             bad = K._bias_add_tiny(Z, b)
         else:
             bad = K._bias_activation_tiny(Z, b, A, code)
+    elif Z.size < LAYER_PARALLEL_MIN_ELEMENTS:
+        # Serial (see _internal/config.py): one kernel call on the whole arrays, no flat views.
+        bad = K._bias_activation_into(Z, b, A, code)
     else:
-        kernels = K._bias_activation_into, K._bias_activation_parallel, K._bias_activation_span
-        size, threshold = Z.size, LAYER_PARALLEL_MIN_ELEMENTS
-        bad = tiered(*kernels, (Z, b, A), size, threshold, (code,), (Z.shape[1], code))
+        args = (flat(Z), flat(b), flat(A), Z.shape[1], code)
+        bad = run(K._bias_activation_parallel, K._bias_activation_span, args, (0, Z.size), Z.size)
     return None if bad else A
 
 
