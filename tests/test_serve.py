@@ -434,3 +434,48 @@ def test_reload_under_load_fails_no_request(cat, tmp_path):
             assert c.get("/v2/models/model").json()["versions"] == ["3"]
     assert not failures, failures[:3]
     assert seen[0] == "old" and seen[-1] == "new", (seen[:3], seen[-3:])
+
+
+def test_the_infer_fast_path_routes_as_starlette_would(cat):
+    """``create_app`` answers POST .../infer before Starlette's router (for speed); the same
+    answers as the route, also mounted under a prefix, and every other request reaches the
+    router: 404 for an unknown model or path, 405 for a GET of the infer URL."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from fastdnn.serving.server import create_app
+
+    model = Model.load(cat)
+    X = rows(3, 7)
+    expected = direct(model, X)
+    app = create_app(model, "cat", batching=False)
+    outer = Starlette(routes=[Mount("/api", app=app)])
+
+    async def calls():
+        results = {}
+        for label, asgi, prefix in [("app", app, ""), ("mounted", outer, "/api")]:
+            transport = httpx.ASGITransport(app=asgi)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                path, body = infer_json(X)
+                results[label] = await client.post(prefix + path, json=body)
+                if label == "app":
+                    results["unknown"] = await client.post(infer_json(X, name="dog")[0], json=body)
+                    results["get"] = await client.get(path)
+                    results["nested"] = await client.post("/v2/models/cat/x/infer", json=body)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as c:
+            results["metrics"] = await c.get("/metrics")
+        return results
+
+    r = asyncio.run(calls())
+    for label in ("app", "mounted"):
+        assert r[label].status_code == 200, r[label].text
+        got = np.array(r[label].json()["outputs"][0]["data"])
+        assert same(got, expected), label
+    assert r["unknown"].status_code == 404 and "dog" in r["unknown"].json()["error"]
+    assert r["get"].status_code == 405
+    assert r["nested"].status_code == 404
+    counted = r["metrics"].text  # both answered requests and the 404, by the same wrapper
+    assert 'fastdnn_requests_total{endpoint="infer",status="200"} 2.0' in counted
+    assert 'fastdnn_requests_total{endpoint="infer",status="404"} 1.0' in counted

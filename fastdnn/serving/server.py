@@ -639,7 +639,37 @@ def create_app(
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.fastdnn = state
-    return app
+    return _InferFirst(app, infer)
+
+
+class _InferFirst:
+    """The Starlette app, with ``POST /v2/models/{name}/infer`` answered before its
+    middleware and router: a batched request is suspended while its batch runs, and
+    resuming it through Starlette's eight nested ASGI layers cost the event loop more
+    than the rest of its Python work (docs/performance.md, "Serving"). The handler is
+    the same ``endpoint``-wrapped ``infer`` the route calls (errors and metrics alike);
+    every other path, and the lifespan, go to the app.
+    """
+
+    def __init__(self, app, infer):
+        self.app, self.state, self._infer = app, app.state, infer
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path, root = scope["path"], scope.get("root_path", "")
+            if root and path.startswith(root):  # mounted under a prefix (Starlette >= 0.33)
+                path = path[len(root) :]
+            if path.startswith("/v2/models/") and path.endswith("/infer"):
+                name = path[len("/v2/models/") : -len("/infer")]
+                if name and "/" not in name:
+                    from starlette.requests import Request
+
+                    scope["app"] = self.app
+                    scope["path_params"] = {"name": name}
+                    response = await self._infer(Request(scope, receive, send))
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 def run(path, name=None, host="127.0.0.1", port=8000, *, n_threads=None, **options):
