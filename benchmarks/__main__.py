@@ -157,8 +157,10 @@ def _serve(args, mode):
     """``--only serve``: ``fastdnn serve`` under load (``benchmarks.serve``; needs fastdnn[serve])."""
     from . import serve
 
-    seconds = 2.0 if mode == "quick" else 10.0
-    return _printed_run(args, "serve", lambda out: serve.run(seconds=seconds, out=out))
+    seconds, rounds = (2.0, 1) if mode == "quick" else (10.0, 3)
+    return _printed_run(
+        args, "serve", lambda out: serve.run(seconds=seconds, out=out, rounds=rounds)
+    )
 
 
 def _printed_run(args, name, run):
