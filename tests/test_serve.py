@@ -237,20 +237,51 @@ def test_64_concurrent_clients_each_get_their_own_rows(live, cat):
 
     failures = asyncio.run(_clients(live, 64, 4, make, check))
     assert not failures, failures[:3]
-    metrics = httpx.get(f"{live}/metrics").text
-    batches = {
-        float(line.split('le="')[1].split('"')[0]): float(line.split()[-1])
-        for line in metrics.splitlines()
-        if line.startswith("fastdnn_batch_examples_bucket") and "+Inf" not in line
-    }
-    total = float(
-        next(
-            x for x in metrics.splitlines() if x.startswith("fastdnn_batch_examples_count")
-        ).split()[-1]
-    )
-    assert total > 0 and batches[2.0] < total, (
-        "no call served more than two examples: nothing was batched"
-    )
+    # Whether these requests shared a call depends on timing (JSON decoding on the event loop
+    # is slower than the kernel); that the batcher coalesces is tested deterministically below.
+
+
+def test_the_batcher_coalesces_what_queues_while_it_works():
+    """Requests queued while the worker is inside a call go, together, into the next call,
+    and each gets its own rows' answers back."""
+    import threading
+
+    from fastdnn.serving.server import Batcher
+
+    class Gated:
+        layer_dims, dtype = (3, 1), np.dtype(np.float64)
+
+        def __init__(self):
+            self.calls, self.gate = [], threading.Event()
+
+        def predict_proba(self, X, n_threads=None):
+            self.calls.append(X.shape[1])
+            assert self.gate.wait(30)
+            return X.sum(axis=0, keepdims=True)  # each example's own answer
+
+    model, batcher = Gated(), Batcher(max_batch=64, max_delay_ms=0)
+    sizes = [k % 3 + 1 for k in range(20)]
+
+    async def requests():
+        first = asyncio.ensure_future(batcher.predict(model, np.ones((1, 3))))
+        while not model.calls:  # the worker is inside the first call
+            await asyncio.sleep(0.001)
+        rest = [
+            asyncio.ensure_future(batcher.predict(model, np.full((m, 3), float(k))))
+            for k, m in enumerate(sizes)
+        ]
+        await asyncio.sleep(0.05)  # all queued
+        model.gate.set()
+        return await first, await asyncio.gather(*rest)
+
+    try:
+        first, rest = asyncio.run(requests())
+    finally:
+        batcher.close()
+    assert model.calls == [1, sum(sizes)]
+    np.testing.assert_array_equal(first, [[3.0]])
+    for k, (m, P) in enumerate(zip(sizes, rest, strict=True)):
+        np.testing.assert_array_equal(P, np.full((m, 1), 3.0 * k))
 
 
 def test_bad_input_gets_400_and_the_server_lives_on(live):

@@ -398,7 +398,8 @@ def create_app(
     max_body_bytes=64 << 20,
     reload_on_sighup=False,
 ):
-    """The ASGI app serving ``model`` under ``name`` (Starlette).
+    """The ASGI app serving ``model`` under ``name``: a Starlette app, with inference requests
+    answered before its middleware (``_InferFirst``); ``.app`` is the Starlette app itself.
 
     Parameters
     ----------
