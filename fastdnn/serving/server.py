@@ -627,49 +627,48 @@ def create_app(
             if batcher is not None:
                 await asyncio.get_running_loop().run_in_executor(None, batcher.close)
 
+    infer_route = Route("/v2/models/{name}/infer", infer, methods=["POST"])
     routes = [
         Route("/v2/health/live", live),
         Route("/v2/health/ready", ready),
         Route("/v2", server_metadata),
         Route("/v2/models/{name}", model_metadata),
         Route("/v2/models/{name}/ready", model_ready),
-        Route("/v2/models/{name}/infer", infer, methods=["POST"]),
+        infer_route,
         Route("/v2/repository/models/{name}/load", load, methods=["POST"]),
         Route("/predict/image", predict_image, methods=["POST"]),
         Route("/metrics", metrics_page),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.fastdnn = state
-    return _InferFirst(app, infer)
+    return _InferFirst(app, infer_route)
 
 
 class _InferFirst:
     """The Starlette app, with ``POST /v2/models/{name}/infer`` answered before its
     middleware and router: a batched request is suspended while its batch runs, and
     resuming it through Starlette's eight nested ASGI layers cost the event loop more
-    than the rest of its Python work (docs/performance.md, "Serving"). The handler is
-    the same ``endpoint``-wrapped ``infer`` the route calls (errors and metrics alike);
-    every other path, and the lifespan, go to the app.
+    than the rest of its Python work (docs/performance.md, "Serving"). The request is
+    matched by the app's own ``Route`` and answered by its endpoint (the same
+    ``endpoint``-wrapped ``infer``: errors and metrics alike); every other request, a GET
+    of that path included, and the lifespan go to the app.
     """
 
-    def __init__(self, app, infer):
-        self.app, self.state, self._infer = app, app.state, infer
+    def __init__(self, app, route):
+        from starlette.requests import Request
+        from starlette.routing import Match
+
+        self.app, self.state, self._route = app, app.state, route
+        self._request, self._full = Request, Match.FULL  # bound once, not per request
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] == "POST":
-            path, root = scope["path"], scope.get("root_path", "")
-            if root and path.startswith(root):  # mounted under a prefix (Starlette >= 0.33)
-                path = path[len(root) :]
-            if path.startswith("/v2/models/") and path.endswith("/infer"):
-                name = path[len("/v2/models/") : -len("/infer")]
-                if name and "/" not in name:
-                    from starlette.requests import Request
-
-                    scope["app"] = self.app
-                    scope["path_params"] = {"name": name}
-                    response = await self._infer(Request(scope, receive, send))
-                    await response(scope, receive, send)
-                    return
+        if scope["type"] == "http":
+            match, child_scope = self._route.matches(scope)  # root_path of a mount included
+            if match is self._full:
+                scope.update(child_scope, app=self.app)
+                response = await self._route.endpoint(self._request(scope, receive, send))
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
