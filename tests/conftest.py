@@ -18,13 +18,16 @@ TOL = {
 
 def _drop_stale_kernel_cache():
     """numba keys a kernel's on-disk cache on its own module's timestamp only:
-    after an edit of ``_scalar.py``, ``_internal/config.py`` or ``_internal/activations.py`` the cached machine code of
+    after an edit of ``_scalar.py`` or ``_internal/`` ``config.py``, ``activations.py`` or
+    ``simd.py`` the cached machine code of
     the kernels that inline them would still load. Drop such stale files, so a
     developer's test run always tests the sources (CI starts without a cache)."""
     root = os.path.join(os.path.dirname(__file__), "..", "fastdnn")
     kernels = os.path.join(root, "kernels")
     sources = [os.path.join(kernels, f) for f in os.listdir(kernels) if f.endswith(".py")]
-    sources += [os.path.join(root, "_internal", f) for f in ("config.py", "activations.py")]
+    sources += [
+        os.path.join(root, "_internal", f) for f in ("config.py", "activations.py", "simd.py")
+    ]
     newest = max(os.path.getmtime(f) for f in sources)
     cache = os.path.join(kernels, "__pycache__")
     if os.path.isdir(cache):

@@ -4,7 +4,9 @@ fused weight step) against NumPy, the course's functions and finite differences.
 A layer with at most SKINNY_MAX_UNITS units and at least SKINNY_MIN_INPUTS
 inputs, on A_prev in Fortran order, takes this path in the course API and in
 ``train``; every other case keeps BLAS, so both are checked against the
-course's plain NumPy code and against each other.
+course's plain NumPy code and against each other. Both forms of the products
+(the axpy form and the register tiles, ``kernels.tiles``) are checked on any
+CPU: the tiles are only chosen on AVX-512, but they compute correctly anywhere.
 """
 
 import numpy as np
@@ -15,7 +17,7 @@ import naive as N
 from conftest import JIT_DISABLED, TOL
 from fastdnn import kernels as K
 from fastdnn._internal import dispatch
-from fastdnn._internal.config import GRAD_BLOCK, GRAD_EXAMPLES, SKINNY_MIN_INPUTS
+from fastdnn._internal.config import GRAD_BLOCK, GRAD_EXAMPLES, SKINNY_MIN_INPUTS, TILE_DEPTH
 from fastdnn.app.train import TrainingDiverged, train
 from fastdnn.course import products
 
@@ -32,9 +34,16 @@ SHAPES = [
 ]
 
 
+@pytest.fixture(params=[False, True], ids=["axpy", "tiles"])
+def tiles(request, monkeypatch):
+    """Both forms of the skinny products, whatever this CPU would choose."""
+    monkeypatch.setattr(products, "use_tiles", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_weight_step_matches_numpy(shape, dtype, rng):
+def test_weight_step_matches_numpy(shape, dtype, tiles, rng):
     n, m, n_x = shape
     dZ = rng.standard_normal((n, m)).astype(dtype)
     XT = rng.standard_normal((m, n_x)).astype(dtype)
@@ -47,9 +56,9 @@ def test_weight_step_matches_numpy(shape, dtype, rng):
     for parallel in (False, True):
         dW, W_new = np.full((n, n_x), np.nan, dtype), W.copy()
         if parallel:
-            bad = K._weight_step_parallel(dZ, XT, dW, scale, W_new, learning_rate)
+            bad = K._weight_step_parallel(dZ, XT, dW, scale, W_new, learning_rate, tiles)
         else:
-            bad = K._weight_step_rows(dZ, XT, dW, scale, W_new, learning_rate, 0, n_x)
+            bad = K._weight_step_rows(dZ, XT, dW, scale, W_new, learning_rate, tiles, 0, n_x)
         assert not bad
         tol = TOL[np.dtype(dtype)]
         # Sums of m products: allow m roundings relative to the largest term.
@@ -65,7 +74,7 @@ def test_weight_step_matches_numpy(shape, dtype, rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("value", [np.nan, np.inf])
-def test_weight_step_flags_nonfinite(dtype, value, rng):
+def test_weight_step_flags_nonfinite(dtype, value, tiles, rng):
     n, m, n_x = 6, 9, 2 * GRAD_BLOCK + 3
     dZ = rng.standard_normal((n, m)).astype(dtype)
     XT = rng.standard_normal((m, n_x)).astype(dtype)
@@ -73,6 +82,37 @@ def test_weight_step_flags_nonfinite(dtype, value, rng):
     assert not products.weight_step(dZ, XT.T, W, 0.1, np.empty_like(W))
     XT[m - 1, n_x - 1] = value  # the last feature of the last block
     assert products.weight_step(dZ, XT.T, W, 0.1, np.empty_like(W))
+
+
+def test_register_tiles_are_chosen_for_float32_only(monkeypatch):
+    monkeypatch.setattr(products, "use_tiles", True)
+    assert products._tiles(np.dtype(np.float32))
+    assert not products._tiles(np.dtype(np.float64))  # measured no faster there
+    monkeypatch.setattr(products, "use_tiles", False)  # a CPU without AVX-512
+    assert not products._tiles(np.dtype(np.float32))
+
+
+@pytest.mark.skipif(JIT_DISABLED, reason="typing of the vector intrinsics needs the JIT")
+def test_vector_loads_refuse_strided_rows():
+    """vload/vstore read unit-stride memory: a strided row must not compile (it
+    would read the wrong elements), a contiguous one must."""
+    from numba import njit
+    from numba.core.errors import TypingError
+
+    from fastdnn._internal.simd import vload, vstore
+
+    @njit
+    def copy_vector(src, dst):
+        vstore(dst, 0, vload(src, 0))
+
+    a = np.arange(64.0).reshape(4, 16)
+    out = np.zeros(8)
+    copy_vector(a[1], out)
+    np.testing.assert_array_equal(out, a[1, :8])
+    with pytest.raises(TypingError):
+        copy_vector(a[:, 1], out)
+    with pytest.raises(TypingError):
+        copy_vector(a[1], np.zeros(16, np.float32))  # a vector of another dtype
 
 
 def test_path_is_taken_only_where_it_applies():
@@ -89,21 +129,27 @@ def test_path_is_taken_only_where_it_applies():
 
 AXPY_SHAPES = [
     # (rows of C, inner, cols of C): ragged against the 4-row and 6-deep passes,
-    # GRAD_EXAMPLES and GRAD_BLOCK; and the degenerate ones.
+    # GRAD_EXAMPLES, GRAD_BLOCK and TILE_DEPTH (several chunks); 4-, 2- and 1-row
+    # tiles, then vector and scalar columns (209 = 6 x 32 + 2 x 8 + 1 in float64,
+    # 3 x 64 + 16 + 1 in float32); and the degenerate ones, no inner dimension too.
     (7, GRAD_EXAMPLES + 13, 2 * GRAD_BLOCK + 5),
     (130, 20, 209),
+    (6, 2 * TILE_DEPTH + 1, 100),
     (3, 5, 7),
     (1, 1, 1),
     (5, 6, 4),
+    (3, 0, 5),
 ]
+FORMS = {"axpy": ("_axpy_rows", "_axpy_parallel"), "tiles": ("_tiles_rows", "_tiles_parallel")}
 
 
 @pytest.mark.parametrize("shape", AXPY_SHAPES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("transposed", [False, True], ids=["A", "A=W.T"])
-def test_axpy_kernels_match_numpy(shape, dtype, transposed, rng):
-    """C = scale * A @ B, serial and parallel, row blocks of 4, 64 and all rows:
-    against float64 NumPy, and equal to each other bit for bit."""
+@pytest.mark.parametrize("form", FORMS)
+def test_axpy_kernels_match_numpy(shape, dtype, transposed, form, rng):
+    """C = scale * A @ B by either form, serial and parallel, row blocks of 4, 64
+    and all rows: against float64 NumPy, and equal to each other bit for bit."""
     R, inner, N_ = shape
     A = rng.standard_normal((R, inner)).astype(dtype)
     if transposed:  # dA_prev = W.T @ dZ passes a Fortran-ordered view
@@ -117,7 +163,7 @@ def test_axpy_kernels_match_numpy(shape, dtype, transposed, rng):
         for cols in (GRAD_BLOCK, 8):
             for parallel in (False, True):
                 C = np.full((R, N_), np.nan, dtype)
-                kernel = K._axpy_parallel if parallel else K._axpy_rows
+                kernel = getattr(K, FORMS[form][parallel])
                 kernel(A, B, C, scale, rows, cols)
                 assert np.all(np.abs(C - expected) <= bound)
                 results.append(C)
@@ -140,7 +186,7 @@ def _skinny_layer(rng, dtype, n, n_x, m):
 @pytest.mark.parametrize("shape", SKINNY)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
-def test_course_functions_on_skinny_layers_match_the_course(shape, dtype, activation, rng):
+def test_course_functions_on_skinny_layers_match_the_course(shape, dtype, activation, tiles, rng):
     """linear_(activation_)forward/backward on the skinny path: the course's values, the
     course's structures, C-contiguous results, the same values as the BLAS path (X in
     C order), and run to run / serial against parallel bit for bit."""
@@ -246,7 +292,7 @@ def test_skinny_layer_gradients_match_finite_differences(rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("dims", [[1100, 9, 5, 1], [1030, 1]])
-def test_training_on_the_first_layer_path_follows_the_reference(dims, dtype, rng):
+def test_training_on_the_first_layer_path_follows_the_reference(dims, dtype, tiles, rng):
     m = 37
     steps = 3 if JIT_DISABLED else 101  # plain Python: a few steps suffice for the logic
     X64 = rng.random((dims[0], m))

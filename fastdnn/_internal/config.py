@@ -70,6 +70,11 @@ inf still propagate (no ``nnan``/``ninf``), so non-finite input is caught."""
 
 DOT_INLINE = dict(DOT, inline="always")
 
+TILES = dict(SERIAL, fastmath={"contract"})
+"""Options of the register-tile kernels (``kernels.tiles``): contraction for
+the scalar columns' FMAs, no re-association, so every element of C is the
+same multiply-add chain whether a vector or a scalar computes it."""
+
 PARALLEL_DOT = dict(PARALLEL, fastmath=DOT["fastmath"])
 """Options of the ``prange`` drivers of the dot-product and skinny-product kernels."""
 
@@ -113,3 +118,12 @@ GRAD_BLOCK = 512
 ``GRAD_EXAMPLES`` examples at a time, so the block of ``X.T`` (512 KiB in
 float64) stays in L2 across the passes over the rows of ``dW1`` (the sweep
 that chose them: docs/performance.md, "Blocking")."""
+
+TILE_DEPTH = 32
+"""Rows of B per chunk of the register tiles' reduction (``kernels.tiles``):
+the chunk's rows of ``X.T`` stay in L2 while every row group of ``dW``
+re-reads them, and ``dA_prev``'s whole reduction over 20 units is one chunk
+(docs/performance.md, "Register tiles")."""
+
+TILE_COLUMNS = 1024
+"""Columns of C per work item of the register tiles' ``dW`` (``kernels.tiles``)."""

@@ -12,7 +12,10 @@ spinning. ``A_prev`` in C order keeps all three on BLAS, where OpenBLAS is the
 faster (figures: docs/performance.md, "Skinny products").
 
 ``linear_forward`` and ``linear_backward`` (and everything above them) call
-these, so a notebook's own loop gets the speed. Results equal the course's
+these, so a notebook's own loop gets the speed. In float32, ``dW`` and
+``dA_prev`` run on register tiles (``kernels.tiles``) where numba's CPU has
+AVX-512; float64, and other CPUs, on the loop-vectorized axpy form (figures:
+docs/performance.md, "Register tiles"). Results equal the course's
 products to rounding (sums in another order), run to run and serial against
 parallel bit for bit.
 """
@@ -20,12 +23,29 @@ parallel bit for bit.
 import numpy as np
 
 from .._internal import dispatch
-from .._internal.config import GRAD_BLOCK, SKINNY_MAX_UNITS, SKINNY_MIN_INPUTS
+from .._internal.config import GRAD_BLOCK, SKINNY_MAX_UNITS, SKINNY_MIN_INPUTS, TILE_COLUMNS
 from .._internal.lazy import kernels as K
 from .._internal.validation import _F32, _F64
 
 _TALL_ROWS = 64
 """Rows of ``dA_prev`` per work item (a multiple of the kernel's 4-row pass)."""
+
+use_tiles = None
+"""Whether the products may run on register tiles (``kernels.tiles``): None
+until the first call, which asks ``_internal.simd.wide_vectors`` (a property
+of the CPU, the same for every call; the tests set it to check both forms)."""
+
+
+def _tiles(dtype):
+    """Register tiles for a product of this dtype: float32 on AVX-512. In
+    float64 the tiles measured no faster than the axpy form (``dA_prev``
+    slower), so float64 keeps it (docs/performance.md, "Register tiles")."""
+    global use_tiles
+    if use_tiles is None:
+        from .._internal.simd import wide_vectors  # imports numba: not at fastdnn's import
+
+        use_tiles = wide_vectors()
+    return use_tiles and dtype is _F32
 
 
 def skinny(W, A_prev):
@@ -69,24 +89,29 @@ def weight_gradient(dZ, A_prev):
     """
     n, m = dZ.shape
     dW = np.empty((n, A_prev.shape[0]), dtype=dZ.dtype)
-    _axpy(dZ, A_prev.T, dW, dZ.dtype.type(1 / m), n, GRAD_BLOCK)
+    tiles = _tiles(dZ.dtype)
+    _axpy(dZ, A_prev.T, dW, dZ.dtype.type(1 / m), n, TILE_COLUMNS if tiles else GRAD_BLOCK, tiles)
     return dW
 
 
 def input_gradient(W, dZ):
     """``W.T @ dZ`` (n_prev, m), C-contiguous; ``dZ`` (n, m) C-contiguous."""
-    dA_prev = np.empty((W.shape[1], dZ.shape[1]), dtype=dZ.dtype)
-    _axpy(W.T, dZ, dA_prev, dZ.dtype.type(1), _TALL_ROWS, GRAD_BLOCK)
+    m = dZ.shape[1]
+    dA_prev = np.empty((W.shape[1], m), dtype=dZ.dtype)
+    # Register tiles: whole rows of examples per block (209: 3 tiles of 64 float32 columns).
+    tiles = _tiles(dZ.dtype)
+    _axpy(W.T, dZ, dA_prev, dZ.dtype.type(1), _TALL_ROWS, max(m, 1) if tiles else GRAD_BLOCK, tiles)
     return dA_prev
 
 
-def _axpy(A, B, C, scale, rows, cols):
-    """C = scale * A @ B in blocks of (rows x cols) (``kernels.products``)."""
+def _axpy(A, B, C, scale, rows, cols, tiles):
+    """C = scale * A @ B in blocks of (rows x cols): ``kernels.tiles`` or ``kernels.products``."""
     with dispatch.region(C.size * A.shape[1]) as parallel:
-        if parallel:
-            K._axpy_parallel(A, B, C, scale, rows, cols)
+        if tiles:
+            kernel = K._tiles_parallel if parallel else K._tiles_rows
         else:
-            K._axpy_rows(A, B, C, scale, rows, cols)
+            kernel = K._axpy_parallel if parallel else K._axpy_rows
+        kernel(A, B, C, scale, rows, cols)
 
 
 def weight_step(dZ1, X, W1, learning_rate, dW1):
@@ -99,7 +124,7 @@ def weight_step(dZ1, X, W1, learning_rate, dW1):
     """
     XT = X.T
     m, n_x = XT.shape
-    args = (dZ1, XT, dW1, dZ1.dtype.type(1 / m), W1, learning_rate)
+    args = (dZ1, XT, dW1, dZ1.dtype.type(1 / m), W1, learning_rate, _tiles(dZ1.dtype))
     with dispatch.region(dW1.size * m) as parallel:
         if parallel:
             return K._weight_step_parallel(*args)

@@ -41,6 +41,7 @@ from .layer import (
 from .loss import _cross_entropy_dAL, _cross_entropy_parallel, _cross_entropy_span
 from .products import _axpy_parallel, _axpy_rows, _weight_step_parallel, _weight_step_rows
 from .sgd import _sgd_parallel, _sgd_span
+from .tiles import _tiles_parallel, _tiles_rows
 
 __all__ = [
     "_activation_backward_db_into",
@@ -76,6 +77,8 @@ __all__ = [
     "_sgd_span",
     "_sigmoid_backward_tiny",
     "_sigmoid_tiny",
+    "_tiles_parallel",
+    "_tiles_rows",
     "_weight_step_parallel",
     "_weight_step_rows",
 ]

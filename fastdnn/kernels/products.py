@@ -26,6 +26,12 @@ while the passes over C's rows re-read it.
 Serial and parallel drivers run the same blocks in the same order of sums,
 so their results are equal bit for bit.
 
+``tiles._tiles_rows`` and ``tiles._tiles_parallel`` are the same drivers
+over ``tiles._tile_block`` (the same contract, the sums held in vector
+registers), which the course API uses in float32 on CPUs with AVX-512
+(``fastdnn.course.products``); ``tiles`` true selects it in the trainer's
+weight step.
+
 The trainer's weight step (``_weight_step_*``, at the end) is the axpy form's
 ``dW1`` with the ``W1`` update fused into each block.
 """
@@ -34,6 +40,7 @@ from numba import njit, prange
 
 from .._internal.config import DOT, GRAD_BLOCK, GRAD_EXAMPLES, PARALLEL_DOT
 from .sgd import _sgd_span
+from .tiles import _tile_block
 
 
 @njit(**DOT)
@@ -54,6 +61,15 @@ def _axpy_parallel(A, B, C, scale, rows, cols):
         r0 = (t // col_blocks) * rows
         c0 = (t % col_blocks) * cols
         _axpy_block(A, B, C, scale, r0, min(R, r0 + rows), c0, min(N, c0 + cols))
+
+
+@njit(**DOT)
+def _block(A, B, C, scale, r0, r1, c0, c1, tiles):
+    """One block of C by register tiles (``tiles``) or by the axpy form (the weight step's)."""
+    if tiles:
+        _tile_block(A, B, C, scale, r0, r1, c0, c1)
+    else:
+        _axpy_block(A, B, C, scale, r0, r1, c0, c1)
 
 
 @njit(**DOT)
@@ -205,7 +221,7 @@ def _rows1(d0, B, o0, c0, c1, j0, j1):
 
 
 @njit(**DOT)
-def _weight_step_rows(dZ, XT, dW, scale, W, learning_rate, k0, k1):
+def _weight_step_rows(dZ, XT, dW, scale, W, learning_rate, tiles, k0, k1):
     """Columns [k0, k1) of ``dW = scale * dZ @ XT`` and of ``W -= learning_rate * dW``.
 
     dZ: (n, m), XT: (m, n_x), dW and W: (n, n_x). Blocks of ``GRAD_BLOCK``
@@ -214,16 +230,18 @@ def _weight_step_rows(dZ, XT, dW, scale, W, learning_rate, k0, k1):
     """
     bad = False
     for b0 in range(k0, k1, GRAD_BLOCK):
-        bad |= _weight_step_block(dZ, XT, dW, scale, W, learning_rate, b0, min(k1, b0 + GRAD_BLOCK))
+        bad |= _weight_step_block(
+            dZ, XT, dW, scale, W, learning_rate, tiles, b0, min(k1, b0 + GRAD_BLOCK)
+        )
     return bad
 
 
 @njit(**DOT)
-def _weight_step_block(dZ, XT, dW, scale, W, learning_rate, k0, k1):
+def _weight_step_block(dZ, XT, dW, scale, W, learning_rate, tiles, k0, k1):
     """One block of ``_weight_step_rows``; the update goes through ``_sgd_span``
     (compiled without contraction: the same arithmetic as a separate update pass)."""
     n = dZ.shape[0]
-    _axpy_block(dZ, XT, dW, scale, 0, n, k0, k1)
+    _block(dZ, XT, dW, scale, 0, n, k0, k1, tiles)
     bad = False
     for i in range(n):
         bad |= _sgd_span(W[i], dW[i], learning_rate, W[i], k0, k1)
@@ -231,7 +249,7 @@ def _weight_step_block(dZ, XT, dW, scale, W, learning_rate, k0, k1):
 
 
 @njit(**PARALLEL_DOT)
-def _weight_step_parallel(dZ, XT, dW, scale, W, learning_rate):
+def _weight_step_parallel(dZ, XT, dW, scale, W, learning_rate, tiles):
     """``_weight_step_rows`` over all features, one work item per ``GRAD_BLOCK``
     block; returns the number of blocks that saw NaN or inf."""
     n_x = XT.shape[1]
@@ -239,6 +257,6 @@ def _weight_step_parallel(dZ, XT, dW, scale, W, learning_rate):
     for t in prange((n_x + GRAD_BLOCK - 1) // GRAD_BLOCK):
         k0 = t * GRAD_BLOCK
         bad += _weight_step_block(
-            dZ, XT, dW, scale, W, learning_rate, k0, min(n_x, k0 + GRAD_BLOCK)
+            dZ, XT, dW, scale, W, learning_rate, tiles, k0, min(n_x, k0 + GRAD_BLOCK)
         )
     return bad

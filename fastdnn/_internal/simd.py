@@ -1,0 +1,166 @@
+"""Explicit SIMD vectors for numba kernels: one 64-byte vector type and six operations.
+
+LLVM's loop vectorizer vectorizes the innermost loop and keeps its sums in
+memory between passes: it cannot hold a two-dimensional tile of sums (4 rows
+x 4 vectors) in registers across the loop that reduces into them, which is
+what a register-tiled product needs (``kernels.tiles``). These intrinsics
+give numba code LLVM vectors as plain local variables, so the tile's 16
+sums live in 16 registers for the whole reduction.
+
+``vzero(a)``, ``vload(a, i)``, ``vstore(a, i, v)``, ``vsplat(x)``,
+``vfma(x, y, acc)`` (``x * y + acc``, fused where the CPU has FMA) and
+``vmul(x, y)``. A vector holds ``VECTOR_BYTES`` of the array's dtype (8
+float64 or 16 float32). ``vload``/``vstore`` take a 1-D C-contiguous array
+and the index of the vector's first element; the caller keeps
+``i + width <= a.size`` (no bounds check, like the kernels' own indexing).
+
+With ``NUMBA_DISABLE_JIT=1`` (the test suite's plain-Python run) the same
+names are NumPy functions on small arrays, so the kernels that use them
+still run, and their coverage is measured.
+
+``wide_vectors()`` says whether the CPU numba compiles for has AVX-512:
+elsewhere LLVM splits each vector in two or four, a tile's sums no longer
+fit in the registers, and the kernels keep the loop-vectorized form
+(docs/performance.md, "Register tiles").
+"""
+
+import numpy as np
+from numba.core import config as _numba_config
+
+VECTOR_BYTES = 64
+"""Bytes per vector: one AVX-512 register."""
+
+
+def wide_vectors():
+    """True when numba's target CPU has AVX-512F (32 vector registers of 64 bytes)."""
+    global _WIDE
+    if _WIDE is None:
+        if _numba_config.CPU_NAME and _numba_config.CPU_NAME != "host":
+            _WIDE = "+avx512f" in (_numba_config.CPU_FEATURES or "")
+        else:
+            import llvmlite.binding as llvm
+
+            _WIDE = bool(llvm.get_host_cpu_features().get("avx512f", False))
+    return _WIDE
+
+
+_WIDE = None
+
+if _numba_config.DISABLE_JIT:
+
+    def _width(dtype):
+        return VECTOR_BYTES // np.dtype(dtype).itemsize
+
+    def vzero(a):
+        return np.zeros(_width(a.dtype), a.dtype)
+
+    def vload(a, i):
+        return a[i : i + _width(a.dtype)].copy()
+
+    def vstore(a, i, v):
+        a[i : i + v.size] = v
+
+    def vsplat(x):
+        x = np.asarray(x)
+        return np.full(_width(x.dtype), x, x.dtype)
+
+    def vfma(x, y, acc):
+        return x * y + acc
+
+    def vmul(x, y):
+        return x * y
+
+else:
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic, models, register_model
+
+    class Vector(types.Type):
+        """``VECTOR_BYTES`` of a float dtype, an LLVM vector (lives in one register)."""
+
+        def __init__(self, dtype):
+            self.dtype = dtype
+            self.width = VECTOR_BYTES // (dtype.bitwidth // 8)
+            super().__init__(name=f"Vector({dtype} x {self.width})")
+
+    @register_model(Vector)
+    class _VectorModel(models.PrimitiveModel):
+        def __init__(self, dmm, fe_type):
+            element = dmm.lookup(fe_type.dtype).get_value_type()
+            super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.width))
+
+    def _contiguous_row(a):
+        return isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C"
+
+    def _element_pointer(context, builder, array_type, array, index, vector_type):
+        data = context.make_array(array_type)(context, builder, array).data
+        return builder.bitcast(builder.gep(data, [index]), vector_type.as_pointer())
+
+    @intrinsic
+    def vzero(typingctx, a):
+        vector = Vector(a.dtype)
+
+        def codegen(context, builder, sig, args):
+            return ir.Constant(context.get_value_type(vector), None)
+
+        return vector(a), codegen
+
+    @intrinsic
+    def vload(typingctx, a, i):
+        if not _contiguous_row(a):
+            return None
+        vector = Vector(a.dtype)
+
+        def codegen(context, builder, sig, args):
+            vector_type = context.get_value_type(vector)
+            pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1], vector_type)
+            return builder.load(pointer, align=a.dtype.bitwidth // 8)
+
+        return vector(a, i), codegen
+
+    @intrinsic
+    def vstore(typingctx, a, i, v):
+        if not (_contiguous_row(a) and v == Vector(a.dtype)):
+            return None
+
+        def codegen(context, builder, sig, args):
+            pointer = _element_pointer(
+                context, builder, sig.args[0], args[0], args[1], args[2].type
+            )
+            builder.store(args[2], pointer, align=a.dtype.bitwidth // 8)
+            return context.get_dummy_value()
+
+        return types.void(a, i, v), codegen
+
+    @intrinsic
+    def vsplat(typingctx, x):
+        vector = Vector(x)
+
+        def codegen(context, builder, sig, args):
+            vector_type = context.get_value_type(vector)
+            undefined = ir.Constant(vector_type, ir.Undefined)
+            first = builder.insert_element(undefined, args[0], ir.Constant(ir.IntType(32), 0))
+            zeros = ir.Constant(ir.VectorType(ir.IntType(32), vector.width), [0] * vector.width)
+            return builder.shuffle_vector(first, undefined, zeros)
+
+        return vector(x), codegen
+
+    @intrinsic
+    def vfma(typingctx, x, y, acc):
+        def codegen(context, builder, sig, args):
+            vector_type = args[0].type
+            name = f"llvm.fmuladd.v{vector_type.count}{vector_type.element.intrinsic_name}"
+            function_type = ir.FunctionType(vector_type, [vector_type] * 3)
+            return builder.call(
+                cgutils.get_or_insert_function(builder.module, function_type, name), args
+            )
+
+        return x(x, y, acc), codegen
+
+    @intrinsic
+    def vmul(typingctx, x, y):
+        def codegen(context, builder, sig, args):
+            return builder.fmul(args[0], args[1])
+
+        return x(x, y), codegen
