@@ -17,7 +17,13 @@ import naive as N
 from conftest import JIT_DISABLED, TOL
 from fastdnn import kernels as K
 from fastdnn._internal import dispatch
-from fastdnn._internal.config import GRAD_BLOCK, GRAD_EXAMPLES, SKINNY_MIN_INPUTS, TILE_DEPTH
+from fastdnn._internal.config import (
+    GRAD_BLOCK,
+    GRAD_EXAMPLES,
+    SKINNY_MIN_INPUTS,
+    TILE_DEPTH,
+    TILE_MIN_EXAMPLES_FLOAT64,
+)
 from fastdnn.app.train import TrainingDiverged, train
 from fastdnn.course import products
 
@@ -84,12 +90,16 @@ def test_weight_step_flags_nonfinite(dtype, value, tiles, rng):
     assert products.weight_step(dZ, XT.T, W, 0.1, np.empty_like(W))
 
 
-def test_register_tiles_are_chosen_for_float32_only(monkeypatch):
+def test_register_tiles_are_chosen_where_they_measured_faster(monkeypatch):
+    f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
     monkeypatch.setattr(products, "use_tiles", True)
-    assert products._tiles(np.dtype(np.float32))
-    assert not products._tiles(np.dtype(np.float64))  # measured no faster there
+    assert products._tiles_for_dW(20) and not products._tiles_for_dW(7)  # 4-row tiles only
+    assert products._tiles_for_dA_prev(209, f32)
+    assert not products._tiles_for_dA_prev(209, f64)  # as fast on the axpy form
+    assert products._tiles_for_dA_prev(TILE_MIN_EXAMPLES_FLOAT64, f64)
     monkeypatch.setattr(products, "use_tiles", False)  # a CPU without AVX-512
-    assert not products._tiles(np.dtype(np.float32))
+    assert not products._tiles_for_dW(20)
+    assert not products._tiles_for_dA_prev(4096, f32)
 
 
 @pytest.mark.skipif(JIT_DISABLED, reason="typing of the vector intrinsics needs the JIT")

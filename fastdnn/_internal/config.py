@@ -127,3 +127,8 @@ re-reads them, and ``dA_prev``'s whole reduction over 20 units is one chunk
 
 TILE_COLUMNS = 1024
 """Columns of C per work item of the register tiles' ``dW`` (``kernels.tiles``)."""
+
+TILE_MIN_EXAMPLES_FLOAT64 = 512
+"""Examples from which float64 ``dA_prev`` runs on register tiles: at m = 209
+the axpy form is as fast, from 512 the tiles are 1.2-1.6x faster
+(docs/performance.md, "Register tiles")."""

@@ -12,10 +12,11 @@ spinning. ``A_prev`` in C order keeps all three on BLAS, where OpenBLAS is the
 faster (figures: docs/performance.md, "Skinny products").
 
 ``linear_forward`` and ``linear_backward`` (and everything above them) call
-these, so a notebook's own loop gets the speed. In float32, ``dW`` and
-``dA_prev`` run on register tiles (``kernels.tiles``) where numba's CPU has
-AVX-512; float64, and other CPUs, on the loop-vectorized axpy form (figures:
-docs/performance.md, "Register tiles"). Results equal the course's
+these, so a notebook's own loop gets the speed. Where numba's CPU has
+AVX-512, ``dW`` and ``dA_prev`` run on register tiles (``kernels.tiles``) in the
+cases where they measured faster (``_tiles_for_dW``, ``_tiles_for_dA_prev``);
+elsewhere on the loop-vectorized axpy form (figures: docs/performance.md,
+"Register tiles"). Results equal the course's
 products to rounding (sums in another order), run to run and serial against
 parallel bit for bit.
 """
@@ -23,7 +24,13 @@ parallel bit for bit.
 import numpy as np
 
 from .._internal import dispatch
-from .._internal.config import GRAD_BLOCK, SKINNY_MAX_UNITS, SKINNY_MIN_INPUTS, TILE_COLUMNS
+from .._internal.config import (
+    GRAD_BLOCK,
+    SKINNY_MAX_UNITS,
+    SKINNY_MIN_INPUTS,
+    TILE_COLUMNS,
+    TILE_MIN_EXAMPLES_FLOAT64,
+)
 from .._internal.lazy import kernels as K
 from .._internal.validation import _F32, _F64
 
@@ -36,16 +43,27 @@ until the first call, which asks ``_internal.simd.wide_vectors`` (a property
 of the CPU, the same for every call; the tests set it to check both forms)."""
 
 
-def _tiles(dtype):
-    """Register tiles for a product of this dtype: float32 on AVX-512. In
-    float64 the tiles measured no faster than the axpy form (``dA_prev``
-    slower), so float64 keeps it (docs/performance.md, "Register tiles")."""
+def _wide():
     global use_tiles
     if use_tiles is None:
         from .._internal.simd import wide_vectors  # imports numba: not at fastdnn's import
 
         use_tiles = wide_vectors()
-    return use_tiles and dtype is _F32
+    return use_tiles
+
+
+def _tiles_for_dW(n):
+    """``dW`` (and the trainer's weight step) on register tiles: on AVX-512, when
+    the layer's ``n`` units fill 4-row tiles. A layer of 7 units would run 4-, 2-
+    and 1-row tiles, and the last two re-read ``X.T`` for too little arithmetic:
+    slower than the axpy form from m = 512 (docs/performance.md, "Register tiles")."""
+    return _wide() and n % 4 == 0
+
+
+def _tiles_for_dA_prev(m, dtype):
+    """``dA_prev`` on register tiles: on AVX-512, in float32, and in float64 from
+    ``TILE_MIN_EXAMPLES_FLOAT64`` examples (at m = 209 the axpy form is as fast)."""
+    return _wide() and (dtype is _F32 or m >= TILE_MIN_EXAMPLES_FLOAT64)
 
 
 def skinny(W, A_prev):
@@ -89,7 +107,7 @@ def weight_gradient(dZ, A_prev):
     """
     n, m = dZ.shape
     dW = np.empty((n, A_prev.shape[0]), dtype=dZ.dtype)
-    tiles = _tiles(dZ.dtype)
+    tiles = _tiles_for_dW(n)
     _axpy(dZ, A_prev.T, dW, dZ.dtype.type(1 / m), n, TILE_COLUMNS if tiles else GRAD_BLOCK, tiles)
     return dW
 
@@ -99,7 +117,7 @@ def input_gradient(W, dZ):
     m = dZ.shape[1]
     dA_prev = np.empty((W.shape[1], m), dtype=dZ.dtype)
     # Register tiles: whole rows of examples per block (209: 3 tiles of 64 float32 columns).
-    tiles = _tiles(dZ.dtype)
+    tiles = _tiles_for_dA_prev(m, dZ.dtype)
     _axpy(W.T, dZ, dA_prev, dZ.dtype.type(1), _TALL_ROWS, max(m, 1) if tiles else GRAD_BLOCK, tiles)
     return dA_prev
 
@@ -124,7 +142,7 @@ def weight_step(dZ1, X, W1, learning_rate, dW1):
     """
     XT = X.T
     m, n_x = XT.shape
-    args = (dZ1, XT, dW1, dZ1.dtype.type(1 / m), W1, learning_rate, _tiles(dZ1.dtype))
+    args = (dZ1, XT, dW1, dZ1.dtype.type(1 / m), W1, learning_rate, _tiles_for_dW(dZ1.shape[0]))
     with dispatch.region(dW1.size * m) as parallel:
         if parallel:
             return K._weight_step_parallel(*args)

@@ -28,7 +28,7 @@ so their results are equal bit for bit.
 
 ``tiles._tiles_rows`` and ``tiles._tiles_parallel`` are the same drivers
 over ``tiles._tile_block`` (the same contract, the sums held in vector
-registers), which the course API uses in float32 on CPUs with AVX-512
+registers), which the course API uses on CPUs with AVX-512
 (``fastdnn.course.products``); ``tiles`` true selects it in the trainer's
 weight step.
 

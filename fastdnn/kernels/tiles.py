@@ -3,8 +3,9 @@
 ``_tile_block(A, B, C, scale, r0, r1, c0, c1)`` computes
 ``C[r0:r1, c0:c1] = scale * A[r0:r1, :] @ B[:, c0:c1]`` (B and C row-major,
 A any layout), the contract of ``products._axpy_block``; the course API
-uses it in float32 on CPUs with AVX-512 (``_internal.simd.wide_vectors``;
-float64 measured no faster: docs/performance.md, "Register tiles").
+uses it on CPUs with AVX-512 (``_internal.simd.wide_vectors``) where it
+measured faster (``fastdnn.course.products``; docs/performance.md,
+"Register tiles").
 
 The axpy form streams rows of C through L1: each pass over 6 rows of B loads
 and stores 4 rows of C, so a multiply-add costs more memory operations
@@ -117,7 +118,7 @@ def _tile4(A, B, C, i, c, j0, j1, first, last, scale, V):
         s20, s21, s22, s23 = vfma(a, x0, s20), vfma(a, x1, s21), vfma(a, x2, s22), vfma(a, x3, s23)
         a = vsplat(A[i + 3, j])
         s30, s31, s32, s33 = vfma(a, x0, s30), vfma(a, x1, s31), vfma(a, x2, s32), vfma(a, x3, s33)
-    if last:
+    if last and scale != 1:
         f = vsplat(scale)
         s00, s01, s02, s03 = vmul(s00, f), vmul(s01, f), vmul(s02, f), vmul(s03, f)
         s10, s11, s12, s13 = vmul(s10, f), vmul(s11, f), vmul(s12, f), vmul(s13, f)
@@ -149,7 +150,7 @@ def _tile2(A, B, C, i, c, j0, j1, first, last, scale, V):
         s00, s01, s02, s03 = vfma(a, x0, s00), vfma(a, x1, s01), vfma(a, x2, s02), vfma(a, x3, s03)
         a = vsplat(A[i + 1, j])
         s10, s11, s12, s13 = vfma(a, x0, s10), vfma(a, x1, s11), vfma(a, x2, s12), vfma(a, x3, s13)
-    if last:
+    if last and scale != 1:
         f = vsplat(scale)
         s00, s01, s02, s03 = vmul(s00, f), vmul(s01, f), vmul(s02, f), vmul(s03, f)
         s10, s11, s12, s13 = vmul(s10, f), vmul(s11, f), vmul(s12, f), vmul(s13, f)
@@ -172,7 +173,7 @@ def _tile1(A, B, C, i, c, j0, j1, first, last, scale, V):
         a = vsplat(A[i, j])
         s00, s01 = vfma(a, vload(x, c), s00), vfma(a, vload(x, c + V), s01)
         s02, s03 = vfma(a, vload(x, c + 2 * V), s02), vfma(a, vload(x, c + 3 * V), s03)
-    if last:
+    if last and scale != 1:
         f = vsplat(scale)
         s00, s01, s02, s03 = vmul(s00, f), vmul(s01, f), vmul(s02, f), vmul(s03, f)
     _store4(o0, c, V, s00, s01, s02, s03)
@@ -201,7 +202,7 @@ def _vector_column(A, B, C, r0, r1, c, j0, j1, first, last, scale):
             x = vload(B[j], c)
             s0, s1 = vfma(vsplat(A[i, j]), x, s0), vfma(vsplat(A[i + 1, j]), x, s1)
             s2, s3 = vfma(vsplat(A[i + 2, j]), x, s2), vfma(vsplat(A[i + 3, j]), x, s3)
-        if last:
+        if last and scale != 1:
             f = vsplat(scale)
             s0, s1, s2, s3 = vmul(s0, f), vmul(s1, f), vmul(s2, f), vmul(s3, f)
         vstore(o0, c, s0)
@@ -214,7 +215,7 @@ def _vector_column(A, B, C, r0, r1, c, j0, j1, first, last, scale):
         s = vzero(C) if first else vload(o, c)
         for j in range(j0, j1):
             s = vfma(vsplat(A[r, j]), vload(B[j], c), s)
-        if last:
+        if last and scale != 1:
             s = vmul(s, vsplat(scale))
         vstore(o, c, s)
 
