@@ -93,12 +93,14 @@ def test_weight_step_flags_nonfinite(dtype, value, tiles, rng):
 def test_register_tiles_are_chosen_where_they_measured_faster(monkeypatch):
     f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
     monkeypatch.setattr(products, "use_tiles", True)
-    assert products._tiles_for_dW(20) and not products._tiles_for_dW(7)  # 4-row tiles only
+    assert products._tiles_for_dW(20, f32)
+    assert not products._tiles_for_dW(7, f32)  # 4-row tiles only
+    assert not products._tiles_for_dW(20, f64)  # no faster there
     assert products._tiles_for_dA_prev(209, f32)
     assert not products._tiles_for_dA_prev(209, f64)  # as fast on the axpy form
     assert products._tiles_for_dA_prev(TILE_MIN_EXAMPLES_FLOAT64, f64)
     monkeypatch.setattr(products, "use_tiles", False)  # a CPU without AVX-512
-    assert not products._tiles_for_dW(20)
+    assert not products._tiles_for_dW(20, f32)
     assert not products._tiles_for_dA_prev(4096, f32)
 
 

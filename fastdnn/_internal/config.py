@@ -130,5 +130,5 @@ TILE_COLUMNS = 1024
 
 TILE_MIN_EXAMPLES_FLOAT64 = 512
 """Examples from which float64 ``dA_prev`` runs on register tiles: at m = 209
-the axpy form is as fast, from 512 the tiles are 1.2-1.6x faster
+the axpy form is as fast, from 512 the tiles measured 1.2-1.6x faster
 (docs/performance.md, "Register tiles")."""

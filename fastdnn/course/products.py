@@ -52,12 +52,14 @@ def _wide():
     return use_tiles
 
 
-def _tiles_for_dW(n):
-    """``dW`` (and the trainer's weight step) on register tiles: on AVX-512, when
-    the layer's ``n`` units fill 4-row tiles. A layer of 7 units would run 4-, 2-
-    and 1-row tiles, and the last two re-read ``X.T`` for too little arithmetic:
-    slower than the axpy form from m = 512 (docs/performance.md, "Register tiles")."""
-    return _wide() and n % 4 == 0
+def _tiles_for_dW(n, dtype):
+    """``dW`` (and the trainer's weight step) on register tiles: on AVX-512, in
+    float32, when the layer's ``n`` units fill 4-row tiles. A layer of 7 units
+    would run 4-, 2- and 1-row tiles, and the last two re-read ``X.T`` for too
+    little arithmetic (slower than the axpy form from m = 512); float64 ``dW``
+    measured no faster on tiles, 15% slower at m = 2048 (docs/performance.md,
+    "Register tiles")."""
+    return _wide() and dtype is _F32 and n % 4 == 0
 
 
 def _tiles_for_dA_prev(m, dtype):
@@ -107,7 +109,7 @@ def weight_gradient(dZ, A_prev):
     """
     n, m = dZ.shape
     dW = np.empty((n, A_prev.shape[0]), dtype=dZ.dtype)
-    tiles = _tiles_for_dW(n)
+    tiles = _tiles_for_dW(n, dZ.dtype)
     _axpy(dZ, A_prev.T, dW, dZ.dtype.type(1 / m), n, TILE_COLUMNS if tiles else GRAD_BLOCK, tiles)
     return dW
 
@@ -142,7 +144,15 @@ def weight_step(dZ1, X, W1, learning_rate, dW1):
     """
     XT = X.T
     m, n_x = XT.shape
-    args = (dZ1, XT, dW1, dZ1.dtype.type(1 / m), W1, learning_rate, _tiles_for_dW(dZ1.shape[0]))
+    args = (
+        dZ1,
+        XT,
+        dW1,
+        dZ1.dtype.type(1 / m),
+        W1,
+        learning_rate,
+        _tiles_for_dW(dZ1.shape[0], dZ1.dtype),
+    )
     with dispatch.region(dW1.size * m) as parallel:
         if parallel:
             return K._weight_step_parallel(*args)
