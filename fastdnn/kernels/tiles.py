@@ -30,6 +30,13 @@ from numba import njit, prange
 from .._internal.config import PARALLEL, TILE_DEPTH, TILES
 from .._internal.simd import VECTOR_BYTES, vfma, vload, vmul, vsplat, vstore, vzero
 
+# The drivers repeat ``products._axpy_rows`` / ``_axpy_parallel`` with another block
+# kernel on purpose: a runtime switch between the two block kernels inside one
+# parallel driver made the tiles' dA_prev 3.1 ms against 1.8 (docs/performance.md,
+# "Register tiles"), and passing the block kernel as an argument compiles as fast
+# code but misses numba's disk cache in every new process (the dispatcher's type
+# is not the same from one process to the next).
+
 
 @njit(**TILES)
 def _tiles_rows(A, B, C, scale, rows, cols):
