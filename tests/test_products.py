@@ -47,6 +47,19 @@ def tiles(request, monkeypatch):
     return request.param
 
 
+FORMS = {"axpy": ("_axpy_rows", "_axpy_parallel"), "tiles": ("_tiles_rows", "_tiles_parallel")}
+
+
+def run_form(form, parallel, A, B, C, scale, rows, cols, W=None, learning_rate=0.0):
+    """``C = scale * A @ B`` (and ``W -= learning_rate * C``) by one driver, with ``A``
+    passed flat with its strides, as ``course.products`` passes it."""
+    a = A.ravel(order="K")
+    strides = (A.strides[0] // A.itemsize, A.strides[1] // A.itemsize)
+    W = np.empty((0, 0), C.dtype) if W is None else W
+    kernel = getattr(K, FORMS[form][parallel])
+    return kernel(a, strides, B, C, scale, rows, cols, W, learning_rate)
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_weight_step_matches_numpy(shape, dtype, tiles, rng):
@@ -61,10 +74,8 @@ def test_weight_step_matches_numpy(shape, dtype, tiles, rng):
     results = []
     for parallel in (False, True):
         dW, W_new = np.full((n, n_x), np.nan, dtype), W.copy()
-        if parallel:
-            bad = K._weight_step_parallel(dZ, XT, dW, scale, W_new, learning_rate, tiles)
-        else:
-            bad = K._weight_step_rows(dZ, XT, dW, scale, W_new, learning_rate, tiles, 0, n_x)
+        form = "tiles" if tiles else "axpy"
+        bad = run_form(form, parallel, dZ, XT, dW, scale, n, GRAD_BLOCK, W_new, learning_rate)
         assert not bad
         tol = TOL[np.dtype(dtype)]
         # Sums of m products: allow m roundings relative to the largest term.
@@ -152,7 +163,6 @@ AXPY_SHAPES = [
     (5, 6, 4),
     (3, 0, 5),
 ]
-FORMS = {"axpy": ("_axpy_rows", "_axpy_parallel"), "tiles": ("_tiles_rows", "_tiles_parallel")}
 
 
 @pytest.mark.parametrize("shape", AXPY_SHAPES)
@@ -175,8 +185,7 @@ def test_axpy_kernels_match_numpy(shape, dtype, transposed, form, rng):
         for cols in (GRAD_BLOCK, 8):
             for parallel in (False, True):
                 C = np.full((R, N_), np.nan, dtype)
-                kernel = getattr(K, FORMS[form][parallel])
-                kernel(A, B, C, scale, rows, cols)
+                assert run_form(form, parallel, A, B, C, scale, rows, cols) == 0
                 assert np.all(np.abs(C - expected) <= bound)
                 results.append(C)
     for C in results[1:]:

@@ -124,14 +124,30 @@ def input_gradient(W, dZ):
     return dA_prev
 
 
-def _axpy(A, B, C, scale, rows, cols, tiles):
-    """C = scale * A @ B in blocks of (rows x cols): ``kernels.tiles`` or ``kernels.products``."""
+_NO_UPDATE = {_F64: np.empty((0, 0), _F64), _F32: np.empty((0, 0), _F32)}
+"""The kernels' empty ``W``: no update after each block. Writable, as the trainer's
+``W1`` is (a read-only array is another type to numba: another compilation);
+it has no element to write."""
+
+
+def _axpy(A, B, C, scale, rows, cols, tiles, W=None, learning_rate=0.0):
+    """C = scale * A @ B in blocks of (rows x cols): ``kernels.tiles`` or ``kernels.products``;
+    with ``W``, ``W -= learning_rate * C`` block by block. Returns the number of
+    blocks whose part of C holds NaN or inf (counted only with ``W``).
+
+    ``A`` (C or Fortran order) goes to the kernels as its flat buffer and strides,
+    so both layouts run one compiled kernel (``kernels.products``).
+    """
+    a = A.ravel(order="K")  # a view: A is contiguous in one order or the other
+    strides = (A.strides[0] // A.itemsize, A.strides[1] // A.itemsize)
+    if W is None:
+        W = _NO_UPDATE[C.dtype]
     with dispatch.region(C.size * A.shape[1]) as parallel:
         if tiles:
             kernel = K._tiles_parallel if parallel else K._tiles_rows
         else:
             kernel = K._axpy_parallel if parallel else K._axpy_rows
-        kernel(A, B, C, scale, rows, cols)
+        return kernel(a, strides, B, C, scale, rows, cols, W, learning_rate)
 
 
 def weight_step(dZ1, X, W1, learning_rate, dW1):
@@ -140,20 +156,11 @@ def weight_step(dZ1, X, W1, learning_rate, dW1):
 
     For ``skinny(W1, X)`` (``X`` (n_x, m) in Fortran order, so ``X.T`` is
     C-contiguous). The trainer owns its parameters, so it can update ``W1`` in
-    place, and it never needs ``dA0``. Returns a true value if dW1 holds NaN or inf.
+    place, and it never needs ``dA0``. Work items are blocks of ``GRAD_BLOCK``
+    features over all units, so a block of ``X.T`` stays in L2 while the passes
+    over the rows of ``dW1`` re-read it. Returns a true value if dW1 holds NaN or inf.
     """
-    XT = X.T
-    m, n_x = XT.shape
-    args = (
-        dZ1,
-        XT,
-        dW1,
-        dZ1.dtype.type(1 / m),
-        W1,
-        learning_rate,
-        _tiles_for_dW(dZ1.shape[0], dZ1.dtype),
-    )
-    with dispatch.region(dW1.size * m) as parallel:
-        if parallel:
-            return K._weight_step_parallel(*args)
-        return K._weight_step_rows(*args, 0, n_x)
+    n, m = dZ1.shape
+    tiles = _tiles_for_dW(n, dZ1.dtype)
+    scale = dZ1.dtype.type(1 / m)
+    return _axpy(dZ1, X.T, dW1, scale, n, GRAD_BLOCK, tiles, W1, learning_rate)

@@ -39,7 +39,7 @@ from .layer import (
     _row_means_rows,
 )
 from .loss import _cross_entropy_dAL, _cross_entropy_parallel, _cross_entropy_span
-from .products import _axpy_parallel, _axpy_rows, _weight_step_parallel, _weight_step_rows
+from .products import _axpy_parallel, _axpy_rows
 from .sgd import _sgd_parallel, _sgd_span
 from .tiles import _tiles_parallel, _tiles_rows
 
@@ -79,6 +79,4 @@ __all__ = [
     "_sigmoid_tiny",
     "_tiles_parallel",
     "_tiles_rows",
-    "_weight_step_parallel",
-    "_weight_step_rows",
 ]

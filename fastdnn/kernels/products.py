@@ -7,131 +7,144 @@ forms cover the three products of such a layer, in either layout of A_prev:
 * dot form, ``C[r, c] = P[r, :] . Q[c, :]`` with P and Q row-major: the
   inference tile (``inference._first_layer_rows`` and ``_first_layer_parallel``,
   4 rows of P x 5 rows of Q per pass). ``Z = W @ A_prev`` for A_prev in
-  Fortran order (P = A_prev.T, Q = W, C = Z.T) and ``dW = dZ @ A_prev.T`` for
-  A_prev in C order (P = A_prev, Q = dZ, C = dW.T).
+  Fortran order (P = A_prev.T, Q = W, C = Z.T).
 * axpy form, below: ``C = scale * A @ B`` with B and C row-major, rows of B
-  scaled and summed along C's rows. ``dW`` for A_prev in Fortran order
-  (A = dZ, B = A_prev.T), ``dA_prev = W.T @ dZ`` (A = W.T, B = dZ) and
-  ``Z`` for A_prev in C order (A = W, B = A_prev).
+  scaled and summed along C's rows. ``dW = dZ @ A_prev.T / m`` for A_prev in
+  Fortran order (A = dZ, B = A_prev.T) and ``dA_prev = W.T @ dZ`` (A = W.T,
+  B = dZ).
+
+``A`` is given flat, with its two strides in elements (``a``, ``a_strides``):
+``A[i, j] = a[i * a_strides[0] + j * a_strides[1]]``. ``dZ`` (C order) and
+``W.T`` (Fortran order) then share one compiled kernel: numba compiles a
+function once per layout of each array argument, and each compilation of
+this module's kernels takes seconds (docs/performance.md, "Compile time").
+A is only read as scalars, one per row of B, so the strided read costs
+nothing measurable.
 
 In the axpy form a pass handles 4 rows of C and 6 rows of B: each loaded
 vector of B feeds 4 FMAs, each row of C is loaded and stored once per 6 rows
 of B (with 5 rows of C the loop came out scalar: LLVM gave up on its
 run-time alias checks). The rows of C left over go 2 and 1 at a time; the
 rows of B left over go in pairs (4-row groups) or one at a time. C is
-computed in blocks of (``rows`` x ``cols``), and
-B is read ``GRAD_EXAMPLES`` rows at a time, so that block of B stays in L2
-while the passes over C's rows re-read it.
+computed in blocks of (``rows`` x ``cols``), and B is read ``GRAD_EXAMPLES``
+rows at a time, so that block of B stays in L2 while the passes over C's
+rows re-read it.
 
 Serial and parallel drivers run the same blocks in the same order of sums,
 so their results are equal bit for bit.
 
+The drivers take an optional update of another matrix with each finished
+block, ``W[r0:r1, c0:c1] -= learning_rate * C[r0:r1, c0:c1]``, while the
+block is in L1: the trainer's first-layer weight step (``dW1`` and the
+``W1`` update in one pass; a separate update pass read and wrote 2 x 1.9 MB
+per step). An empty ``W`` (0 x 0) skips it; the drivers then return 0.
+
 ``tiles._tiles_rows`` and ``tiles._tiles_parallel`` are the same drivers
 over ``tiles._tile_block`` (the same contract, the sums held in vector
-registers), which the course API uses on CPUs with AVX-512
-(``fastdnn.course.products``); ``tiles`` true selects it in the trainer's
-weight step.
-
-The trainer's weight step (``_weight_step_*``, at the end) is the axpy form's
-``dW1`` with the ``W1`` update fused into each block.
+registers), which ``fastdnn.course.products`` chooses on CPUs with AVX-512.
 """
 
 from numba import njit, prange
 
-from .._internal.config import DOT, GRAD_BLOCK, GRAD_EXAMPLES, PARALLEL_DOT
+from .._internal.config import DOT, GRAD_EXAMPLES, PARALLEL_DOT
 from .sgd import _sgd_span
-from .tiles import _tile_block
 
 
 @njit(**DOT)
-def _axpy_rows(A, B, C, scale, rows, cols):
-    """C = scale * A @ B serially, block by block (the parallel driver's blocks)."""
+def _axpy_rows(a, a_strides, B, C, scale, rows, cols, W, learning_rate):
+    """C = scale * A @ B serially, block by block (the parallel driver's blocks),
+    and the update of ``W`` (module docstring). Returns the number of blocks
+    whose part of C holds NaN or inf (counted only with an update)."""
     R, N = C.shape
+    bad = 0
     for r0 in range(0, R, rows):
         for c0 in range(0, N, cols):
-            _axpy_block(A, B, C, scale, r0, min(R, r0 + rows), c0, min(N, c0 + cols))
+            r1, c1 = min(R, r0 + rows), min(N, c0 + cols)
+            _axpy_block(a, a_strides, B, C, scale, r0, r1, c0, c1)
+            bad += _update(W, C, learning_rate, r0, r1, c0, c1)
+    return bad
 
 
 @njit(**PARALLEL_DOT)
-def _axpy_parallel(A, B, C, scale, rows, cols):
-    """C = scale * A @ B, one work item per (``rows`` x ``cols``) block of C."""
+def _axpy_parallel(a, a_strides, B, C, scale, rows, cols, W, learning_rate):
+    """``_axpy_rows`` with one work item per (``rows`` x ``cols``) block of C."""
     R, N = C.shape
     col_blocks = (N + cols - 1) // cols
+    bad = 0
     for t in prange(((R + rows - 1) // rows) * col_blocks):
         r0 = (t // col_blocks) * rows
         c0 = (t % col_blocks) * cols
-        _axpy_block(A, B, C, scale, r0, min(R, r0 + rows), c0, min(N, c0 + cols))
+        r1, c1 = min(R, r0 + rows), min(N, c0 + cols)
+        _axpy_block(a, a_strides, B, C, scale, r0, r1, c0, c1)
+        bad += _update(W, C, learning_rate, r0, r1, c0, c1)
+    return bad
 
 
 @njit(**DOT)
-def _block(A, B, C, scale, r0, r1, c0, c1, tiles):
-    """One block of C by register tiles (``tiles``) or by the axpy form (the weight step's)."""
-    if tiles:
-        _tile_block(A, B, C, scale, r0, r1, c0, c1)
-    else:
-        _axpy_block(A, B, C, scale, r0, r1, c0, c1)
+def _update(W, C, learning_rate, r0, r1, c0, c1):
+    """W[r0:r1, c0:c1] -= learning_rate * C[r0:r1, c0:c1] unless ``W`` is empty;
+    1 if that part of C holds NaN or inf. Through ``_sgd_span`` (compiled without
+    contraction: the arithmetic of a separate update pass)."""
+    if W.size == 0:
+        return 0
+    bad = False
+    for i in range(r0, r1):
+        bad |= _sgd_span(W[i], C[i], learning_rate, W[i], c0, c1)
+    return 1 if bad else 0
 
 
 @njit(**DOT)
-def _axpy_block(A, B, C, scale, r0, r1, c0, c1):
+def _axpy_block(a, a_strides, B, C, scale, r0, r1, c0, c1):
     """C[r0:r1, c0:c1] = scale * A[r0:r1, :] @ B[:, c0:c1].
 
     ``r0`` is a multiple of 4 in every driver, so a row of C takes the same
-    4-, 2- or 1-row arithmetic whatever the blocking.
+    4-, 2- or 1-row arithmetic whatever the blocking. The chunk of B's rows
+    that ends the sum multiplies its rows of C by ``scale`` while they are in
+    L1 (1 / m after the sum, as the course's ``1 / m * np.dot(dZ, A_prev.T)``).
     """
     K = B.shape[0]
     # One fill of the whole block: a memset writes fresh lines without first
     # reading them; zeroing row by row made dA0 slower (docs/performance.md).
     C[r0:r1, c0:c1] = 0
+    if K == 0:
+        return
+    s_row, s_col = a_strides
+    span = (K - 1) * s_col + 1  # a row of A, from its first element to its last
     for j0 in range(0, K, GRAD_EXAMPLES):
         j1 = min(K, j0 + GRAD_EXAMPLES)
-        _accumulate(A, B, C, r0, r1, c0, c1, j0, j1, j1 == K, scale)
+        last = j1 == K
+        # Rows of C in groups of 4, then 2, then 1: a layer of 7 units (the
+        # two-layer network) runs 4 + 2 + 1 rows instead of 4 and three single
+        # rows, each single row a load and a store of C per multiply-add.
+        i = r0
+        while i + 4 <= r1:
+            p = i * s_row
+            _rows4(
+                a[p : p + span : s_col],
+                a[p + s_row : p + s_row + span : s_col],
+                a[p + 2 * s_row : p + 2 * s_row + span : s_col],
+                a[p + 3 * s_row : p + 3 * s_row + span : s_col],
+                B, C[i, c0:c1], C[i + 1, c0:c1], C[i + 2, c0:c1], C[i + 3, c0:c1],
+                c0, c1, j0, j1, last, scale,
+            )  # fmt: skip
+            i += 4
+        if i + 2 <= r1:
+            p = i * s_row
+            _rows2(
+                a[p : p + span : s_col],
+                a[p + s_row : p + s_row + span : s_col],
+                B, C[i, c0:c1], C[i + 1, c0:c1], c0, c1, j0, j1, last, scale,
+            )  # fmt: skip
+            i += 2
+        if i < r1:
+            p = i * s_row
+            _rows1(a[p : p + span : s_col], B, C[i, c0:c1], c0, c1, j0, j1, last, scale)
 
 
 @njit(**DOT)
-def _accumulate(A, B, C, r0, r1, c0, c1, j0, j1, last, scale):
-    """C[r0:r1, c0:c1] += A[r0:r1, j0:j1] @ B[j0:j1, c0:c1].
-
-    ``last``: multiply the rows by ``scale`` afterwards, while they are in L1
-    (1 / m after the sum, as the course's ``1 / m * np.dot(dZ, A_prev.T)``).
-
-    Rows of C in groups of 4, then 2, then 1: a layer of 7 units (the
-    two-layer network) runs 4 + 2 + 1 rows instead of 4 and three single
-    rows, each single row a load and a store of C per multiply-add.
-    """
-    i = r0
-    while i + 4 <= r1:
-        o0, o1, o2, o3 = C[i, c0:c1], C[i + 1, c0:c1], C[i + 2, c0:c1], C[i + 3, c0:c1]
-        _rows4(A[i], A[i + 1], A[i + 2], A[i + 3], B, o0, o1, o2, o3, c0, c1, j0, j1)
-        if last and scale != 1:
-            _scale(o0, scale)
-            _scale(o1, scale)
-            _scale(o2, scale)
-            _scale(o3, scale)
-        i += 4
-    if i + 2 <= r1:
-        o0, o1 = C[i, c0:c1], C[i + 1, c0:c1]
-        _rows2(A[i], A[i + 1], B, o0, o1, c0, c1, j0, j1)
-        if last and scale != 1:
-            _scale(o0, scale)
-            _scale(o1, scale)
-        i += 2
-    if i < r1:
-        o0 = C[i, c0:c1]
-        _rows1(A[i], B, o0, c0, c1, j0, j1)
-        if last and scale != 1:
-            _scale(o0, scale)
-
-
-@njit(**DOT)
-def _scale(o, scale):
-    for k in range(o.size):
-        o[k] *= scale
-
-
-@njit(**DOT)
-def _rows4(d0, d1, d2, d3, B, o0, o1, o2, o3, c0, c1, j0, j1):
-    """o_r += d_r[j0:j1] @ B[j0:j1, c0:c1] for 4 rows: 6 rows of B per pass, then 2, then 1.
+def _rows4(d0, d1, d2, d3, B, o0, o1, o2, o3, c0, c1, j0, j1, last, scale):
+    """o_r += d_r[j0:j1] @ B[j0:j1, c0:c1] for 4 rows (then o_r *= scale if ``last``):
+    6 rows of B per pass, then 2, then 1.
 
     Each loaded vector of B feeds 4 FMAs; each row of C is loaded and stored
     once per pass (the passes over the last rows of B go in pairs: the cat
@@ -171,10 +184,16 @@ def _rows4(d0, d1, d2, d3, B, o0, o1, o2, o3, c0, c1, j0, j1):
             o1[k] += b0 * y
             o2[k] += c0_ * y
             o3[k] += e0 * y
+    if last and scale != 1:
+        for k in range(c1 - c0):
+            o0[k] *= scale
+            o1[k] *= scale
+            o2[k] *= scale
+            o3[k] *= scale
 
 
 @njit(**DOT)
-def _rows2(d0, d1, B, o0, o1, c0, c1, j0, j1):
+def _rows2(d0, d1, B, o0, o1, c0, c1, j0, j1, last, scale):
     """``_rows4`` for 2 rows (6 rows of B per pass, then 1)."""
     j6 = j1 - (j1 - j0) % 6
     for j in range(j0, j6, 6):
@@ -192,10 +211,14 @@ def _rows2(d0, d1, B, o0, o1, c0, c1, j0, j1):
         for k in range(c1 - c0):
             o0[k] += a0 * x[k]
             o1[k] += b0 * x[k]
+    if last and scale != 1:
+        for k in range(c1 - c0):
+            o0[k] *= scale
+            o1[k] *= scale
 
 
 @njit(**DOT)
-def _rows1(d0, B, o0, c0, c1, j0, j1):
+def _rows1(d0, B, o0, c0, c1, j0, j1, last, scale):
     """``_rows4`` for 1 row (6 rows of B per pass, then 1)."""
     j6 = j1 - (j1 - j0) % 6
     for j in range(j0, j6, 6):
@@ -209,54 +232,6 @@ def _rows1(d0, B, o0, c0, c1, j0, j1):
         a0 = d0[j]
         for k in range(c1 - c0):
             o0[k] += a0 * x[k]
-
-
-# The trainer's first-layer weight step, for ``X`` in Fortran order:
-# ``dW1 = dZ1 @ X.T / m`` by ``_axpy_block`` (with ``XT = X.T`` the C-contiguous
-# (m, n_x) view of the course's ``X``), followed by the update
-# ``W1 -= learning_rate * dW1`` on each block while it is in L1: a separate
-# update pass read and wrote 2 x 1.9 MB per step. Work items are blocks of
-# ``GRAD_BLOCK`` features, so a block of ``XT`` stays in L2 while the passes over
-# the rows of ``dW1`` re-read it.
-
-
-@njit(**DOT)
-def _weight_step_rows(dZ, XT, dW, scale, W, learning_rate, tiles, k0, k1):
-    """Columns [k0, k1) of ``dW = scale * dZ @ XT`` and of ``W -= learning_rate * dW``.
-
-    dZ: (n, m), XT: (m, n_x), dW and W: (n, n_x). Blocks of ``GRAD_BLOCK``
-    features, one after another (the parallel driver runs the same blocks
-    as its work items). Returns True if these columns of ``dW`` hold NaN or inf.
-    """
-    bad = False
-    for b0 in range(k0, k1, GRAD_BLOCK):
-        bad |= _weight_step_block(
-            dZ, XT, dW, scale, W, learning_rate, tiles, b0, min(k1, b0 + GRAD_BLOCK)
-        )
-    return bad
-
-
-@njit(**DOT)
-def _weight_step_block(dZ, XT, dW, scale, W, learning_rate, tiles, k0, k1):
-    """One block of ``_weight_step_rows``; the update goes through ``_sgd_span``
-    (compiled without contraction: the same arithmetic as a separate update pass)."""
-    n = dZ.shape[0]
-    _block(dZ, XT, dW, scale, 0, n, k0, k1, tiles)
-    bad = False
-    for i in range(n):
-        bad |= _sgd_span(W[i], dW[i], learning_rate, W[i], k0, k1)
-    return bad
-
-
-@njit(**PARALLEL_DOT)
-def _weight_step_parallel(dZ, XT, dW, scale, W, learning_rate, tiles):
-    """``_weight_step_rows`` over all features, one work item per ``GRAD_BLOCK``
-    block; returns the number of blocks that saw NaN or inf."""
-    n_x = XT.shape[1]
-    bad = 0
-    for t in prange((n_x + GRAD_BLOCK - 1) // GRAD_BLOCK):
-        k0 = t * GRAD_BLOCK
-        bad += _weight_step_block(
-            dZ, XT, dW, scale, W, learning_rate, tiles, k0, min(n_x, k0 + GRAD_BLOCK)
-        )
-    return bad
+    if last and scale != 1:
+        for k in range(c1 - c0):
+            o0[k] *= scale
