@@ -20,9 +20,16 @@ Policy
   calls last about a microsecond; see ``TINY``).
 """
 
-SERIAL = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+SERIAL = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False, fastmath=False)
 """Options of the serial kernels (the small-array path, and the bodies that
-the parallel drivers call on each block)."""
+the parallel drivers call on each block).
+
+``fastmath=False`` is explicit on purpose: numba compiles a kernel that leaves
+``fastmath`` unset with the flags of the first caller that compiles it (flag
+inheritance), and its disk cache does not key on them. The scalar helpers
+(``nonfinite``, ``_sgd_span``, ...) were compiled with a fast-math caller's
+flags and cached, and a later process's NaN checks loaded that copy and
+stopped seeing NaN."""
 
 TINY = dict(SERIAL, nogil=False)
 """Options of the ``*_tiny`` kernels: the lean path's kernels again, for arrays
@@ -40,8 +47,11 @@ REDUCTION = dict(SERIAL, fastmath={"reassoc", "nsz"})
 """Options of sum kernels: re-association lets LLVM keep several partial sums
 in vector registers. Results stay deterministic for a given machine."""
 
-INLINE = dict(SERIAL, inline="always")
-"""Scalar helpers inlined at numba's IR level into every kernel that uses them."""
+SCALAR = dict(SERIAL)
+"""Scalar helpers (``kernels._scalar``): each compiles once and LLVM inlines it
+into the kernels that call it. numba's own IR-level inlining (``inline="always"``)
+gave the same machine code and cost 40% more compile time (docs/performance.md,
+"Compile time")."""
 
 PARALLEL_MIN_ELEMENTS = 1 << 20
 """Arrays with fewer elements than this take the serial path.

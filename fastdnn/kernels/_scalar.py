@@ -1,4 +1,4 @@
-"""Scalar building blocks inlined into the array kernels.
+"""Scalar building blocks of the array kernels (LLVM inlines them).
 
 numba 0.62+ has no SVML, so ``math.exp`` in a loop is a scalar libm call and
 the loop does not vectorize. ``exp_nonpos`` below is plain arithmetic (a
@@ -14,7 +14,7 @@ from numba import config, njit
 from numba.core import types
 from numba.extending import intrinsic, overload
 
-from .._internal.config import INLINE
+from .._internal.config import SCALAR
 
 # log2(e), ln(2) split into a high part with trailing zero bits and the rest,
 # and the coefficients of fdlibm's exp (public domain, Sun Microsystems).
@@ -67,7 +67,7 @@ else:  # pragma: no cover - LLVM intrinsics exist only when compiling (not in th
         return types.float64(types.int64), codegen
 
 
-@njit(**INLINE)
+@njit(**SCALAR)
 def exp_nonpos(x):
     """exp(x) for float64 ``x <= 0``; 0.0 below -746 (exp underflows there)."""
     x = max(x, -746.0)
@@ -96,7 +96,7 @@ _SQRT2 = 1.4142135623730951
 _TWO54 = 18014398509481984.0
 
 
-@njit(**INLINE)
+@njit(**SCALAR)
 def log_pos(x):
     """log(x) for float64 ``x > 0`` (denormals included), without branches.
 
@@ -124,7 +124,7 @@ def log_pos(x):
     return kf * _LN2_HI - ((hfsq - (s * (hfsq + R) + kf * _LN2_LO)) - f)
 
 
-@njit(**INLINE)
+@njit(**SCALAR)
 def _sigmoid64(z):
     """1 / (1 + exp(-z)) without overflow: exp is only taken of -|z|."""
     z = np.float64(z)
@@ -133,7 +133,7 @@ def _sigmoid64(z):
     return inv if z >= 0.0 else e * inv
 
 
-@njit(**INLINE)
+@njit(**SCALAR)
 def _sigmoid_slope64(z):
     """s * (1 - s) for s = sigmoid(z), as e / (1 + e)**2 with e = exp(-|z|).
 
@@ -157,7 +157,7 @@ _Q3, _Q4, _Q5 = _F32(4.1665795894e-2), _F32(1.6666665459e-1), _F32(5.0000001201e
 _ONE_F, _HALF_F, _ZERO_F = _F32(1.0), _F32(0.5), _F32(0.0)
 
 
-@njit(**INLINE)
+@njit(**SCALAR)
 def exp_nonpos32(x):
     """exp(x) for float32 ``x <= 0``, in float32; 0 below -104 (it underflows there)."""
     x = max(x, _F32(-104.0))
@@ -171,14 +171,14 @@ def exp_nonpos32(x):
     return y * _bits_to_float32((k_half + 127) << 23) * _bits_to_float32((k - k_half + 127) << 23)
 
 
-@njit(**INLINE)
+@njit(**SCALAR)
 def _sigmoid32(z):
     e = exp_nonpos32(-abs(z))
     inv = _ONE_F / (_ONE_F + e)
     return inv if z >= _ZERO_F else e * inv
 
 
-@njit(**INLINE)
+@njit(**SCALAR)
 def _sigmoid_slope32(z):
     e = exp_nonpos32(-abs(z))
     inv = _ONE_F / (_ONE_F + e)
@@ -199,20 +199,20 @@ def sigmoid_slope(z):
 
 if not config.DISABLE_JIT:  # pragma: no cover - compile-time dispatch (not in the no-JIT run)
 
-    @overload(sigmoid, inline="always")
+    @overload(sigmoid)
     def _sigmoid_overload(z):
         if z == types.float32:
             return lambda z: _sigmoid32(z)
         return lambda z: _sigmoid64(z)
 
-    @overload(sigmoid_slope, inline="always")
+    @overload(sigmoid_slope)
     def _sigmoid_slope_overload(z):
         if z == types.float32:
             return lambda z: _sigmoid_slope32(z)
         return lambda z: _sigmoid_slope64(z)
 
 
-@njit(**INLINE)
+@njit(**SCALAR)
 def relu(z):
     """max(z, 0), with ReLU(0) = 0 as in the course.
 
@@ -222,7 +222,7 @@ def relu(z):
     return z if z > 0 else z - z
 
 
-@njit(**INLINE)
+@njit(**SCALAR)
 def nonfinite(x):
     """True if x is NaN or +-inf (x - x is NaN exactly for those).
 
