@@ -40,9 +40,11 @@ __all__ = [
 
 
 def warmup(dtypes=("float64", "float32")):
-    """Compile (or load from cache) every kernel now, for the given dtypes.
+    """Compile (or load from numba's disk cache) every kernel now, for the given dtypes.
 
-    Servers and benchmarks call this to pay compile time up front.
+    The missing kernels compile in parallel, one worker process per core
+    (``FASTDNN_COMPILE_PROCESSES`` limits them). Servers and benchmarks call this
+    to pay compile time up front; ``fastdnn warmup`` does it from the shell.
     """
     from ._warmup import run
 

@@ -1,4 +1,9 @@
-"""Compile every kernel specialisation the API can reach (see ``fastdnn.warmup``)."""
+"""Compile every kernel specialisation the API can reach (see ``fastdnn.warmup``).
+
+First every kernel of ``course.plans.every_kernel`` and the model's, compiled
+together in parallel worker processes (``_internal.precompile``); then one call
+of each path on small inputs, which finds them all compiled (the tests check
+that it compiles nothing: the plans match the calls)."""
 
 import numpy as np
 
@@ -18,7 +23,23 @@ def _network(dtype, n_x, n_h, m):
     return X, Y, parameters
 
 
+def plan(dtypes):
+    """Every kernel, with its argument types, for ``dtypes``."""
+    from .course.plans import every_kernel
+    from .serving.model import kernel_plan
+
+    return [e for dtype in map(np.dtype, dtypes) for e in every_kernel(dtype) + kernel_plan(dtype)]
+
+
 def run(dtypes):
+    from ._internal import precompile
+
+    precompile.ensure(plan(dtypes))
+    exercise(dtypes)
+
+
+def exercise(dtypes):
+    """One call of each path on small inputs, in every size tier."""
     import fastdnn as F
 
     from ._internal.activations import RELU

@@ -1,4 +1,4 @@
-"""The ``fastdnn`` command: train, predict, serve, info, demo.
+"""The ``fastdnn`` command: train, predict, serve, info, demo, warmup.
 
 Exit codes: 0 on success; 2 for bad usage, bad input or a file that cannot be
 read or written (one line on stderr); 130 on Ctrl-C; 1 for anything unexpected.
@@ -209,6 +209,21 @@ def cmd_demo(args):
     run(out=args.out, iterations=args.iterations, progress=False if args.no_progress else None)
 
 
+def cmd_warmup(args):
+    from . import _warmup
+    from ._internal import precompile
+
+    t = time.perf_counter()
+    plan = _warmup.plan(args.dtype)
+    compiled = len(precompile.missing(plan))
+    _warmup.run(args.dtype)
+    print(
+        f"fastdnn warmup: {len(plan)} kernels ready for {' and '.join(args.dtype)} in "
+        f"{time.perf_counter() - t:.1f} s ({compiled} compiled, the rest loaded from "
+        f"{precompile.cache_folder()})"
+    )
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors on one line like every other error (usage: --help)."""
 
@@ -331,6 +346,18 @@ def build_parser():
     p.add_argument("--iterations", type=int, default=1000, help="default: 1000")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "warmup", help="compile every kernel for this CPU now, on all cores (once per install)"
+    )
+    p.add_argument(
+        "--dtype",
+        nargs="+",
+        choices=["float64", "float32"],
+        default=["float64", "float32"],
+        help="default: both",
+    )
+    p.set_defaults(func=cmd_warmup)
     return parser
 
 

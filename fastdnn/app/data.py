@@ -57,7 +57,19 @@ def load_data(path=None):
     folder = "datasets" if path is None else os.fspath(path)
     train_x, train_y, _ = _read(os.path.join(folder, "train_catvnoncat.h5"), "train")
     test_x, test_y, classes = _read(os.path.join(folder, "test_catvnoncat.h5"), "test")
+    _prefetch_kernels(train_x, test_x)
     return train_x, train_y.reshape(1, -1), test_x, test_y.reshape(1, -1), classes
+
+
+def _prefetch_kernels(train_x, test_x):
+    """Start compiling, in the background, the kernels the notebook's training on this
+    data will call (``course.plans.notebook``), where numba's cache lacks them: the
+    cells between loading and training then hide that one-time wait."""
+    from .._internal import precompile
+    from ..course.plans import notebook
+
+    n_x = int(np.prod(train_x.shape[1:]))
+    precompile.prefetch(notebook(n_x, train_x.shape[0], test_x.shape[0]))
 
 
 def flatten_images(x_orig, dtype=np.float64):

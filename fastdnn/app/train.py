@@ -14,11 +14,12 @@ course's full structures), a training step here:
 
 import numpy as np
 
+from .._internal import precompile
 from .._internal.activations import IDENTITY, RELU, SIGMOID
 from .._internal.dispatch import run
 from .._internal.lazy import kernels as K
 from .._internal.validation import as_matrix, blas_ready, converted, flat, float_dtype, network
-from ..course import products
+from ..course import plans, products
 from ..course.backward import dZ_db, layer_backward
 from ..course.cost import compute_cost, labels
 from ..course.forward import layer_forward
@@ -106,6 +107,9 @@ def train(
     L = len(Ws)
     # X in Fortran order and a skinny first layer: dW1 and the W1 update fused.
     fused = products.skinny(Ws[0], X)
+    # Every kernel of the step at once (in parallel where numba's cache lacks them).
+    dims = [X.shape[0], *(W.shape[0] for W in Ws)]
+    precompile.ensure(plans.trainer_step(X.dtype, dims, X.shape[1], fused))
     dW1 = np.empty_like(Ws[0]) if fused else None
     costs = []
     bar = Progress(num_iterations, enabled=progress)

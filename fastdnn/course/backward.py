@@ -19,7 +19,7 @@ from .._internal.validation import (
     float_dtype,
     raise_nonfinite,
 )
-from . import products
+from . import plans, products
 from .cost import checked_labels
 from .forward import checked_layer, lean_layer, matmul
 
@@ -138,6 +138,7 @@ def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
     if n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS and products.skinny(W, A_prev):
         # A_prev in Fortran order: both products on fastdnn's kernels (not one of
         # them: OpenBLAS's and numba's threads would spin against each other).
+        plans.prepare_skinny_step(W.dtype, n, n_prev, A_prev.shape[1])
         dW = products.weight_gradient(dZ, A_prev)
         return (products.input_gradient(W, dZ) if need_dA_prev else None), dW, db
     dW = matmul(dZ, A_prev.T)

@@ -28,7 +28,7 @@ from .._internal.validation import (
     layer_count,
     raise_nonfinite,
 )
-from . import products
+from . import plans, products
 
 _ndarray = np.ndarray
 
@@ -71,6 +71,7 @@ def _product(A_prev, W):
     n, n_prev = W.shape
     if n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS:
         if products.skinny(W, A_prev):  # A_prev in Fortran order: fastdnn's kernel
+            plans.prepare_skinny_step(W.dtype, n, n_prev, A_prev.shape[1])
             return products.forward(W, A_prev)
     if n * n_prev * A_prev.shape[1] < SMALL_PRODUCT_MACS:  # as in matmul(), one call less
         return W.dot(A_prev)

@@ -310,3 +310,26 @@ def _raise_nonfinite(X, where, first):
     raise ValueError(
         f"{where}: the output overflowed to inf or NaN although X is finite; its values are too large"
     )
+
+
+def kernel_plan(dtype):
+    """The inference kernels a ``Model`` of ``dtype`` runs, with their argument types
+    (``_internal.precompile``; ``fastdnn.warmup``): serial and parallel on X in
+    Fortran order, and the later layers after BLAS's first layer (X in C order)."""
+    import numba
+    from numba import types
+
+    from .._internal.precompile import entry
+
+    f = numba.from_dtype(np.dtype(dtype))
+    i = numba.typeof(1)
+    C2 = types.Array(f, 2, "C")
+    theta = types.Array(f, 1, "C", readonly=True)  # a model's weights are read-only
+    W1 = types.Array(f, 2, "C", readonly=True)
+    ints = types.Array(types.int64, 1, "C")
+    model = (theta, ints, ints, C2)  # theta, dims, offsets, P.T
+    return [
+        entry("_predict_rows", C2, W1, *model, i, i, weight=1.5),
+        entry("_predict_parallel", C2, W1, *model, i, weight=3.5),
+        entry("_head_rows", C2, *model, i, i),
+    ]

@@ -1,0 +1,291 @@
+"""Compile the kernels a call path needs before it waits on them, in parallel worker processes.
+
+numba compiles a kernel on its first call, on one core, one kernel after
+another: a course-API training step of the cat network met about a dozen
+kernels that way and waited 13-18 s on this project's 2-core machine before
+its first result (docs/performance.md, "Compile time"). A *plan* lists the
+kernels a path will call, each with the exact numba types of its arguments
+(``fastdnn.course.plans`` builds them). ``ensure(plan)`` loads every entry
+from numba's disk cache; the ones not there are compiled by worker processes
+(one per core, this process being one of them), which write numba's cache,
+and then loaded. ``prefetch(plan)`` starts those workers and returns at once,
+so that the compilation overlaps whatever the caller does next; a later
+``ensure`` waits for them.
+
+``FASTDNN_COMPILE_PROCESSES`` sets how many processes compile at once
+(default: one per core; 1 compiles in the calling process only, as numba
+does, and turns ``prefetch`` off).
+
+A process that compiles says so once, on the ``fastdnn`` logger (warning
+level, so it shows without any logging set-up): it is a one-time cost for
+this machine, and where the cache is. A process that finds everything
+cached says nothing.
+
+Workers are ``python -c`` processes running ``_worker``: the plan's entries
+come on stdin, nothing of the caller's ``__main__`` is imported (unlike
+``multiprocessing``'s spawn), and the caller's numba settings that decide
+where the cache is and which CPU it is for travel in the environment. Any
+failure to start or finish one (no ``sys.executable``, a crash) leaves its
+entries to this process, which compiles them as numba would have: slower,
+never wrong. Workers still running when the interpreter exits are stopped.
+
+Loading from the cache without compiling uses two numba internals
+(``Dispatcher._cache.load_overload`` and ``add_overload``, the lines of
+``Dispatcher.compile`` that handle a cache hit); should they change, every
+entry counts as missing and is compiled by a worker, then loaded by
+``Dispatcher.compile`` (correct, with one extra load per kernel).
+"""
+
+import atexit
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import threading
+
+from .lazy import kernels as K
+
+_log = logging.getLogger("fastdnn")
+
+_lock = threading.Lock()
+_running = []
+"""Prefetch workers not yet joined: (Popen, entries) pairs."""
+_told = False
+"""Whether this process has said that it compiles (once per process)."""
+
+
+def entry(kernel, *argtypes, weight=0.3):
+    """One plan entry: ``fastdnn.kernels.<kernel>`` for these numba argument types.
+
+    ``weight``: about how many seconds the kernel takes to compile; it balances
+    the entries over the workers.
+    """
+    return (kernel, tuple(argtypes), weight)
+
+
+def ensure(plan):
+    """Make every entry of ``plan`` callable without compiling: loaded from numba's cache,
+    or compiled now, the missing ones spread over worker processes and this one."""
+    if _jit_disabled():
+        return
+    with _lock:
+        running = _running[:]
+        _running.clear()
+    for process, _ in running:  # a prefetch may be compiling some of these
+        process.wait()
+    missing = [e for e in _unique(plan) if not _load(e)]
+    if not missing:
+        return
+    workers = max(0, min(_cores(), len(missing)) - 1)
+    shares = _balance(missing, workers + 1)
+    _tell(missing, workers + 1, background=False)
+    started = [_spawn(share) for share in shares[1:]]
+    for name, argtypes, _ in shares[0]:
+        _dispatcher(name).compile(argtypes)
+    for process, _ in started:
+        if process is not None:
+            process.wait()
+    for name, argtypes, _ in missing:  # loads what the workers wrote (or compiles, if one failed)
+        _dispatcher(name).compile(argtypes)
+
+
+def prefetch(plan):
+    """Start compiling the entries of ``plan`` that numba's cache lacks, in worker
+    processes, and return at once; ``ensure`` (or ``wait``) joins them. Nothing
+    when compiling is limited to this process (``FASTDNN_COMPILE_PROCESSES=1``)."""
+    if _jit_disabled() or _cores() == 1:
+        return
+    missing = [e for e in _unique(plan) if not _load(e)]
+    if not missing:
+        return
+    shares = _balance(missing, min(_cores(), len(missing)))
+    _tell(missing, len(shares), background=True)
+    started = [_spawn(share) for share in shares]
+    with _lock:
+        _running.extend(p for p in started if p[0] is not None)
+
+
+def wait():
+    """Join the prefetch workers still running (``ensure`` does this itself)."""
+    with _lock:
+        running = _running[:]
+        _running.clear()
+    for process, _ in running:
+        process.wait()
+
+
+def missing(plan):
+    """The entries of ``plan`` that neither this process nor numba's disk cache holds
+    (loading those the cache holds)."""
+    if _jit_disabled():
+        return []
+    return [e for e in _unique(plan) if not _load(e)]
+
+
+# ----------------------------------------------------------------------- internal
+
+
+def _jit_disabled():
+    from numba.core import config
+
+    return bool(config.DISABLE_JIT)
+
+
+def _unique(plan):
+    seen, out = set(), []
+    for e in plan:
+        if e[:2] not in seen:
+            seen.add(e[:2])
+            out.append(e)
+    return out
+
+
+def _dispatcher(name):
+    return getattr(K, name)
+
+
+def _load(e):
+    """True when entry ``e`` is compiled in this process, or loads from numba's disk cache."""
+    name, argtypes, _ = e
+    dispatcher = _dispatcher(name)
+    if argtypes in dispatcher.overloads:
+        return True
+    try:
+        from numba.core.compiler_lock import global_compiler_lock
+
+        with global_compiler_lock:
+            # Dispatcher.compile's cache-hit branch, without its fall-through to compiling.
+            cres = dispatcher._cache.load_overload(argtypes, dispatcher.targetctx)
+            if cres is None:
+                return False
+            dispatcher._cache_hits[argtypes] += 1
+            if not cres.objectmode:
+                dispatcher.targetctx.insert_user_function(
+                    cres.entry_point, cres.fndesc, [cres.library]
+                )
+            dispatcher.add_overload(cres)
+        return True
+    except Exception:  # numba's internals moved: count it as missing (module docstring)
+        return False
+
+
+def _cores():
+    """Processes that compile at once: ``FASTDNN_COMPILE_PROCESSES`` (1: this process
+    alone, as numba itself would), else the cores this process may run on."""
+    setting = os.environ.get("FASTDNN_COMPILE_PROCESSES", "").strip()
+    if setting.isdigit() and int(setting) > 0:
+        return int(setting)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _balance(entries, n):
+    """``entries`` in ``n`` shares of about equal weight, heaviest first (LPT);
+    share 0 is the heaviest."""
+    shares = [[] for _ in range(max(1, n))]
+    loads = [0.0] * len(shares)
+    for e in sorted(entries, key=lambda e: -e[2]):
+        k = loads.index(min(loads))
+        shares[k].append(e)
+        loads[k] += e[2]
+    order = sorted(range(len(shares)), key=lambda k: -loads[k])
+    return [shares[k] for k in order if shares[k]]
+
+
+def _worker_environment():
+    """This process's environment, plus the numba settings it changed in code that
+    decide where the cache is and which CPU it compiles for."""
+    from numba.core import config
+
+    env = dict(os.environ)
+    for name, value in (
+        ("NUMBA_CACHE_DIR", config.CACHE_DIR),
+        ("NUMBA_CPU_NAME", config.CPU_NAME),
+        ("NUMBA_CPU_FEATURES", config.CPU_FEATURES),
+    ):
+        if value:
+            env[name] = str(value)
+    return env
+
+
+_WORKER = (
+    "import sys; sys.path.insert(0, {root!r}); "
+    "from fastdnn._internal.precompile import _worker; _worker()"
+)
+
+
+def _spawn(share):
+    """A worker process compiling ``share``: (Popen, share), or (None, share) when
+    none could start (this process compiles the share when it loads it)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if not sys.executable:
+        return None, share
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _WORKER.format(root=root)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=_worker_environment(),
+        )
+        with process.stdin:
+            process.stdin.write(pickle.dumps([(name, argtypes) for name, argtypes, _ in share]))
+    except (OSError, ValueError, pickle.PicklingError):
+        return None, share
+    return process, share
+
+
+def _worker():
+    """The worker process: compile each (kernel, argument types) read from stdin, which
+    writes it to numba's cache. Exits non-zero on the first failure."""
+    for name, argtypes in pickle.load(sys.stdin.buffer):
+        _dispatcher(name).compile(argtypes)
+
+
+def _tell(entries, processes, background):
+    """Say once per process that fastdnn compiles, why, and where the result is kept."""
+    global _told
+    if _told:
+        return
+    _told = True
+    where = _cache_folder(entries[0][0])
+    _log.warning(
+        "fastdnn: compiling %d kernels for this CPU%s (%d process%s). This happens once: "
+        "numba caches them in %s, and later runs load them in a moment.",
+        len(entries),
+        " in the background" if background else "",
+        processes,
+        "" if processes == 1 else "es",
+        where or "its cache folder",
+    )
+
+
+def cache_folder(name="_sgd_span"):
+    """Where numba keeps fastdnn's compiled kernels (None if it cannot tell)."""
+    return _cache_folder(name)
+
+
+def _cache_folder(name):
+    try:
+        return _dispatcher(name)._cache._cache_path
+    except Exception:
+        return None
+
+
+@atexit.register
+def _stop_workers():
+    """Prefetch workers do not outlive the interpreter (their cache writes are atomic)."""
+    with _lock:
+        running = _running[:]
+        _running.clear()
+    for process, _ in running:
+        if process.poll() is None:
+            process.terminate()
+    for process, _ in running:
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()

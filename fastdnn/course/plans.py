@@ -1,0 +1,258 @@
+"""Which kernels a call path runs, with their argument types: plans for ``_internal.precompile``.
+
+Each function mirrors the size tiers of the API code it names (the same
+thresholds from ``_internal.config``, the same layout rules), so that the
+kernels of a whole training step compile together, in parallel, before the
+step's first call, instead of one after another as each is first met. Only
+what the sizes reach is listed: a layer that never goes parallel does not
+compile the parallel driver. The tests check each plan against its path by
+counting numba's compilations after ``precompile.ensure`` (there must be none).
+
+Argument types are numba's: ``Array(float64, 2, 'C')`` for a C-contiguous
+matrix of the dtype, Python ints as ``int64``, Python floats (the learning
+rate) as ``float64``, the products' scales in the arrays' dtype.
+"""
+
+import numpy as np
+
+from .._internal import precompile
+from .._internal.config import (
+    LAYER_PARALLEL_MIN_ELEMENTS,
+    PARALLEL_MIN_ELEMENTS,
+    SKINNY_MAX_UNITS,
+    SKINNY_MIN_INPUTS,
+    TILE_MIN_EXAMPLES_FLOAT64,
+    TINY_MAX_ELEMENTS,
+)
+from .._internal.precompile import entry
+from . import products
+
+# Compile times in seconds, float64, on this project's 2-core machine (the
+# first-run benchmark's per-kernel table): they only balance the entries over
+# the worker processes. Unlisted kernels count as small (0.3 s).
+_AXPY_DRIVER = 7.0  # _axpy_parallel (its serial form: _AXPY_BLOCK); the tiles alike
+_AXPY_BLOCK = 4.5
+_DOT_DRIVER = 3.5  # _first_layer_parallel (its serial form: _DOT_BLOCK)
+_DOT_BLOCK = 1.3
+_LAYER = 1.0  # the fused layer kernels' serial forms (their prange drivers: _LAYER_DRIVER)
+_LAYER_DRIVER = 2.0
+
+
+class _Types:
+    """The numba types the kernels take, for one dtype."""
+
+    def __init__(self, dtype):
+        import numba
+        from numba import types
+
+        self.dtype = np.dtype(dtype)
+        self.f = numba.from_dtype(self.dtype)
+        self.C1 = types.Array(self.f, 1, "C")
+        self.C2 = types.Array(self.f, 2, "C")
+        self.F2 = types.Array(self.f, 2, "F")
+        self.i = numba.typeof(1)
+        self.lr = numba.typeof(1.0)
+        self.strides = types.UniTuple(self.i, 2)
+
+
+def _parallel(size):
+    """``dispatch.region(size)``'s threshold (another thread in a region makes it
+    serial: that fallback compiles on its first use, not here)."""
+    return size >= PARALLEL_MIN_ELEMENTS
+
+
+def is_skinny(n, n_prev, m, fortran):
+    """``products.skinny`` from shapes: ``fortran`` says A_prev is in Fortran order
+    (and, with ``m > 1``, not also in C order)."""
+    return n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS and fortran and m > 1
+
+
+def bias_activation(T, size):
+    """``course.forward.bias_activation`` with ReLU or sigmoid, on ``size`` elements."""
+    if size < TINY_MAX_ELEMENTS:
+        return [entry("_bias_activation_tiny", T.C2, T.C2, T.C2, T.i)]
+    if size < LAYER_PARALLEL_MIN_ELEMENTS:
+        return [entry("_bias_activation_into", T.C2, T.C2, T.C2, T.i, weight=_LAYER)]
+    return [entry("_bias_activation_parallel", T.C1, T.C1, T.C1, T.i, T.i, weight=_LAYER_DRIVER)]
+
+
+def dZ_db(T, size, identity=False):
+    """``course.backward.dZ_db`` on ``size`` elements (``identity``: ``row_means``)."""
+    if identity:
+        if size < LAYER_PARALLEL_MIN_ELEMENTS:
+            return [entry("_row_means_into", T.C2, T.C2)]
+        return [entry("_row_means_parallel", T.C1, T.C1, T.i, weight=_LAYER_DRIVER)]
+    if size < LAYER_PARALLEL_MIN_ELEMENTS:
+        return [entry("_activation_backward_db_into", *[T.C2] * 4, T.i, weight=_LAYER)]
+    return [
+        entry("_activation_backward_db_parallel", *[T.C1] * 4, T.i, T.i, weight=_LAYER_DRIVER),
+    ]
+
+
+def cost(T, size):
+    """``course.cost.compute_cost`` on ``size`` elements of AL."""
+    if _parallel(size):
+        return [entry("_cross_entropy_parallel", T.C1, T.C1, weight=_LAYER_DRIVER)]
+    return [entry("_cross_entropy_span", T.C1, T.C1, T.i, T.i)]
+
+
+def sgd(T, size):
+    """``course.update.sgd_step`` (and the trainer's in-place update) on ``size`` elements."""
+    if _parallel(size):
+        return [entry("_sgd_parallel", T.C1, T.C1, T.lr, T.C1)]
+    return [entry("_sgd_span", T.C1, T.C1, T.lr, T.C1, T.i, T.i)]
+
+
+def skinny_products(T, n, n_x, m, dW=True, dA_prev=True, weight_step=False):
+    """``course.products``: ``forward`` and, as asked, ``weight_gradient``,
+    ``input_gradient`` and ``weight_step`` for an (n, n_x) layer on m examples."""
+    parallel = _parallel(n * n_x * m)  # every product's region: C.size * A.shape[1]
+    if parallel:
+        out = [entry("_first_layer_parallel", T.C2, T.C2, T.F2, T.i, weight=_DOT_DRIVER)]
+    else:
+        out = [entry("_first_layer_rows", T.C2, T.C2, T.F2, T.i, T.i, weight=_DOT_BLOCK)]
+    forms = []
+    if dW or weight_step:
+        forms.append(products._tiles_for_dW(n, T.dtype))
+    if dA_prev:
+        forms.append(products._tiles_for_dA_prev(m, T.dtype))
+    for tiles in sorted(set(forms)):
+        name = ("_tiles" if tiles else "_axpy") + ("_parallel" if parallel else "_rows")
+        out.append(
+            entry(
+                name,
+                *(T.C1, T.strides, T.C2, T.C2, T.f, T.i, T.i, T.C2, T.lr),
+                weight=_AXPY_DRIVER if parallel else _AXPY_BLOCK,
+            )
+        )
+    return out
+
+
+def course_step(dtype, dims, m, fortran):
+    """A step of the notebook's ``L_layer_model`` loop through the course API
+    (``L_model_forward``, ``compute_cost``, ``L_model_backward``,
+    ``update_parameters``) for ``layer_dims`` ``dims`` on ``m`` examples;
+    ``fortran``: X in Fortran order (the notebook's)."""
+    T = _Types(dtype)
+    plan = []
+    for l in range(1, len(dims)):
+        n, n_prev = dims[l], dims[l - 1]
+        if l == 1 and is_skinny(n, n_prev, m, fortran):
+            plan += skinny_products(T, n, n_prev, m)
+        plan += bias_activation(T, n * m) + dZ_db(T, n * m)
+        plan += sgd(T, n * n_prev) + sgd(T, n)
+    plan += cost(T, dims[-1] * m) + [entry("_cross_entropy_dAL", T.C1, T.C1, T.C1)]
+    return plan
+
+
+def skinny_layer_step(dtype, n, n_x, m):
+    """A course-API step whose first layer is this skinny one, the rest unknown:
+    what ``course.products`` plans at its first call. The layer's own kernels and
+    those of a one-unit output layer (the notebook's two networks' other layers
+    take the same tiers)."""
+    return course_step(dtype, (n_x, n, 1), m, fortran=True)
+
+
+_prepared = set()
+"""(dtype, n, n_x, m) of the skinny layers whose step this process has compiled or loaded."""
+
+
+def prepare_skinny_step(dtype, n, n_x, m):
+    """Before a skinny layer's products (``course.forward`` and ``course.backward`` call
+    this): the kernels of the step around it, all at once, in parallel worker
+    processes where numba's cache lacks them, instead of one by one as the step
+    meets them. Once per (dtype, n, n_x, m) and process: a set look-up after that."""
+    key = (dtype, n, n_x, m)
+    if key not in _prepared:
+        precompile.ensure(skinny_layer_step(dtype, n, n_x, m))
+        _prepared.add(key)
+
+
+def trainer_step(dtype, dims, m, fused):
+    """A step of ``fastdnn.app.train`` (forward, the cost, ``dZ = AL - Y`` at the
+    output, in-place updates); ``fused``: its first layer is skinny on X in
+    Fortran order, so its products and weight step run on ``course.products``."""
+    T = _Types(dtype)
+    plan = []
+    L = len(dims) - 1
+    for l in range(1, L + 1):
+        n, n_prev = dims[l], dims[l - 1]
+        if l == 1 and fused:
+            plan += skinny_products(T, n, n_prev, m, dW=False, dA_prev=False, weight_step=True)
+        else:
+            plan += sgd(T, n * n_prev)
+        plan += bias_activation(T, n * m) + dZ_db(T, n * m, identity=l == L) + sgd(T, n)
+    return plan + cost(T, dims[-1] * m)
+
+
+def notebook(n_x, m_train, m_test):
+    """What the application notebook will run on data of ``n_x`` features: its two
+    networks ((n_x, 7, 1) and [n_x, 20, 7, 5, 1]) trained in float64 through the
+    course API (the learner's loops) or ``fastdnn.app``'s trainer, and ``predict``
+    on both sets. ``fastdnn.app.load_data`` prefetches it."""
+    plan = []
+    for dims in ((n_x, 7, 1), (n_x, 20, 7, 5, 1)):
+        plan += course_step(np.float64, dims, m_train, fortran=True)
+        plan += trainer_step(np.float64, dims, m_train, is_skinny(dims[1], n_x, m_train, True))
+        plan += course_forward(np.float64, dims, m_test, fortran=True)
+    return plan
+
+
+def course_forward(dtype, dims, m, fortran):
+    """``L_model_forward`` alone (``predict``)."""
+    T = _Types(dtype)
+    plan = []
+    for l in range(1, len(dims)):
+        n, n_prev = dims[l], dims[l - 1]
+        if l == 1 and is_skinny(n, n_prev, m, fortran):
+            plan += skinny_products(T, n, n_prev, m, dW=False, dA_prev=False)
+        plan += bias_activation(T, n * m)
+    return plan
+
+
+def every_kernel(dtype):
+    """Every kernel the course API and the trainer can reach in ``dtype``, at every
+    size tier (``fastdnn.warmup``). The register tiles only where the products
+    choose them (a CPU with AVX-512)."""
+    T = _Types(dtype)
+    C1, C2, i = T.C1, T.C2, T.i
+    plan = [
+        entry("_bias_add_tiny", C2, C2),
+        entry("_bias_activation_tiny", C2, C2, C2, i),
+        entry("_bias_activation_into", C2, C2, C2, i, weight=_LAYER),
+        entry("_bias_activation_parallel", C1, C1, C1, i, i, weight=_LAYER_DRIVER),
+        entry("_bias_activation_span", C1, C1, C1, i, i, i, i, weight=_LAYER),
+        entry("_activation_backward_db_into", C2, C2, C2, C2, i, weight=_LAYER),
+        entry("_activation_backward_db_parallel", C1, C1, C1, C1, i, i, weight=_LAYER_DRIVER),
+        entry("_activation_backward_db_rows", C1, C1, C1, C1, i, i, i, i, weight=_LAYER),
+        entry("_row_means_into", C2, C2),
+        entry("_row_means_parallel", C1, C1, i, weight=_LAYER_DRIVER),
+        entry("_row_means_rows", C1, C1, i, i, i),
+        entry("_cross_entropy_span", C1, C1, i, i),
+        entry("_cross_entropy_parallel", C1, C1, weight=_LAYER_DRIVER),
+        entry("_cross_entropy_dAL", C1, C1, C1),
+        entry("_sgd_span", C1, C1, T.lr, C1, i, i),
+        entry("_sgd_parallel", C1, C1, T.lr, C1),
+        # dnn_utils: relu, sigmoid and their backward functions
+        entry("_relu_tiny", C2, C2),
+        entry("_sigmoid_tiny", C2, C2),
+        entry("_relu_backward_tiny", C2, C2, C2),
+        entry("_sigmoid_backward_tiny", C2, C2, C2),
+        entry("_activation_into", C2, C2, i, weight=_LAYER),
+        entry("_activation_parallel", C1, C1, i, weight=_LAYER_DRIVER),
+        entry("_activation_span", C1, C1, i, i, i, weight=_LAYER),
+        entry("_activation_backward_into", C2, C2, C2, i, weight=_LAYER),
+        entry("_activation_backward_parallel", C1, C1, C1, i, weight=_LAYER_DRIVER),
+        entry("_activation_backward_span", C1, C1, C1, i, i, i, weight=_LAYER),
+    ]
+    # The skinny products, serial and parallel, in every form the products pick:
+    # a layer small enough to stay serial, the two notebook networks' first
+    # layers, and one with enough examples for float64 tiles.
+    for n, n_x, m in (
+        (4, SKINNY_MIN_INPUTS, 4),
+        (7, 12288, 209),
+        (20, 12288, 209),
+        (20, 12288, TILE_MIN_EXAMPLES_FLOAT64),
+    ):
+        plan += skinny_products(T, n, n_x, m)
+    return plan
