@@ -6,6 +6,7 @@ Usage::
     python -m benchmarks --full --out benchmarks/results   # the committed figures
     python -m benchmarks --only trainer_step     # rows whose name contains this
     python -m benchmarks --only notebook         # the notebook's two loops, 2500 iterations
+    python -m benchmarks --only first_run        # a learner's first run: cold and warm processes
     python -m benchmarks --only serve --full     # fastdnn serve vs per-request ONNX Runtime
 
 Prints a table (median time per call, min-max spread, ratio NumPy/fastdnn:
@@ -77,6 +78,8 @@ def main(argv=None):
     repeats = args.repeats or (3 if mode == "quick" else 7)
     min_time = 0.02 if mode == "quick" else 0.1
 
+    if args.only == "first_run":  # fresh processes with their own caches: no warm-up here
+        return _first_run(args, mode)
     import fastdnn
 
     fastdnn.warmup()
@@ -150,6 +153,18 @@ def _notebook(args, mode):
     iterations = 300 if args.mode == "quick" else 2500
     return _printed_run(
         args, "notebook", lambda out: notebook.run(iterations, args.repeats or 3, out=out)
+    )
+
+
+def _first_run(args, mode):
+    """``--only first_run``: cold and warm first runs (``benchmarks.first_run``)."""
+    from . import first_run
+
+    iterations, rounds, demo = (300, 1, 100) if args.mode == "quick" else (2500, 3, 1000)
+    return _printed_run(
+        args,
+        "first_run",
+        lambda out: first_run.run(iterations, args.repeats or rounds, demo, out=out),
     )
 
 

@@ -136,3 +136,49 @@ def trainer_steps(X, Y, parameters, learning_rate, num_iterations):
             if l > 1:
                 dZ = relu_backward(dA_prev, Zs[l - 2])
     return params, costs
+
+
+# The application notebook's helper module (``dnn_app_utils``), also plain NumPy.
+
+
+def load_data(path):
+    """The course's ``load_data``: the cat vs non-cat sets from ``path``'s two HDF5 files."""
+    import os
+
+    import h5py
+
+    with h5py.File(os.path.join(path, "train_catvnoncat.h5"), "r") as f:
+        train_x, train_y = np.array(f["train_set_x"][:]), np.array(f["train_set_y"][:])
+    with h5py.File(os.path.join(path, "test_catvnoncat.h5"), "r") as f:
+        test_x, test_y = np.array(f["test_set_x"][:]), np.array(f["test_set_y"][:])
+        classes = np.array(f["list_classes"][:])
+    return train_x, train_y.reshape(1, -1), test_x, test_y.reshape(1, -1), classes
+
+
+def initialize_parameters(n_x, n_h, n_y):
+    np.random.seed(1)
+    W1 = np.random.randn(n_h, n_x) * 0.01
+    b1 = np.zeros((n_h, 1))
+    W2 = np.random.randn(n_y, n_h) * 0.01
+    b2 = np.zeros((n_y, 1))
+    return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+
+
+def initialize_parameters_deep(layer_dims):
+    """The application's flavour: seed 1, ``W_l = randn(n_l, n_{l-1}) / sqrt(n_{l-1})``."""
+    np.random.seed(1)
+    parameters = {}
+    for l in range(1, len(layer_dims)):
+        parameters[f"W{l}"] = np.random.randn(layer_dims[l], layer_dims[l - 1]) / np.sqrt(
+            layer_dims[l - 1]
+        )
+        parameters[f"b{l}"] = np.zeros((layer_dims[l], 1))
+    return parameters
+
+
+def predict(X, y, parameters):
+    m = X.shape[1]
+    probas, _ = L_model_forward(X, parameters)
+    p = (probas > 0.5).astype(np.float64)
+    print("Accuracy: " + str(np.sum((p == y) / m)))
+    return p
