@@ -13,6 +13,7 @@ from conftest import SHARED
 from fastdnn.app.data import flatten_images, load_data, synthetic_catvnoncat, write_course_layout
 from fastdnn.app.estimator import DNNClassifier
 from fastdnn.app.train import TrainingDiverged, train
+from fastdnn.course import reference
 from fastdnn.serving.modelfile import ModelFileError, load_model, save_model
 
 CAT_DATA = os.path.join(SHARED, "data", "catvnoncat")
@@ -323,8 +324,8 @@ def test_version_has_one_source():
 
 @pytest.mark.parametrize("loop", ["L_layer_model", "two_layer_model"])
 def test_bad_training_data_is_named_not_called_divergence(loop, rng):
-    """NaN/inf in X, or labels other than 0/1, are ValueErrors that name the argument and
-    the first bad index before any iteration, not TrainingDiverged at iteration 0."""
+    """NaN/inf in X or Y are ValueErrors that name the argument and the first bad
+    index before any iteration, not TrainingDiverged at iteration 0."""
     X = rng.random((12, 10))
     Y = (rng.random((1, 10)) > 0.5).astype(np.int64)
     dims = [12, 3, 1] if loop == "L_layer_model" else (12, 3, 1)
@@ -337,12 +338,59 @@ def test_bad_training_data_is_named_not_called_divergence(loop, rng):
         ) as e:
             fit(bad, Y, dims, num_iterations=5)
         assert not isinstance(e.value, TrainingDiverged)
-    labels = Y.astype(float)
-    labels[0, 6] = 0.5
-    with pytest.raises(
-        ValueError, match=r"Y must hold labels 0 or 1; Y\[0, 6\] \(example 6\) is 0.5"
-    ):
-        fit(X, labels, dims, num_iterations=5)
+        labels = Y.astype(float)
+        labels[0, 6] = value
+        with pytest.raises(ValueError, match=r"Y contains NaN or inf \(first at index \(0, 6\)"):
+            fit(X, labels, dims, num_iterations=5)
     with pytest.raises(ValueError, match="Y must have the shape"):
         fit(X, Y[:, :9], dims, num_iterations=5)
     fit(X, Y, dims, num_iterations=5)  # the clean data still trains
+
+
+def _course_two_layer_model(X, Y, layers_dims, learning_rate, num_iterations):
+    """The notebook's own ``two_layer_model`` on the course's plain NumPy code."""
+    R = reference
+    parameters = R.initialize_parameters(*layers_dims)
+    costs = []
+    for i in range(num_iterations):
+        A1, cache1 = R.linear_activation_forward(X, parameters["W1"], parameters["b1"], "relu")
+        A2, cache2 = R.linear_activation_forward(A1, parameters["W2"], parameters["b2"], "sigmoid")
+        cost = R.compute_cost(A2, Y)
+        dA2 = -(np.divide(Y, A2) - np.divide(1 - Y, 1 - A2))
+        dA1, dW2, db2 = R.linear_activation_backward(dA2, cache2, "sigmoid")
+        _, dW1, db1 = R.linear_activation_backward(dA1, cache1, "relu")
+        grads = {"dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2}
+        parameters = R.update_parameters(parameters, grads, learning_rate)
+        if i % 100 == 0:
+            costs.append(cost)
+    return parameters, costs
+
+
+@pytest.mark.parametrize("loop", ["two_layer_model", "L_layer_model"])
+def test_real_valued_labels_train_as_in_the_course(loop):
+    """The course's graded ``two_layer_model`` test: ``np.random.seed(1)``,
+    ``X = randn(10, 10)``, ``Y = randn(1, 10)`` (real labels), layers (10, 4, 1).
+    The course's code accepts any finite Y; so do the application's functions, and
+    they compute what the course's compute (its own formulas, reference.py)."""
+    np.random.seed(1)
+    X = np.random.randn(10, 10)
+    Y = np.random.randn(1, 10)
+    assert not np.isin(Y, (0, 1)).all()
+    if loop == "two_layer_model":
+        dims = (10, 4, 1)
+        got, costs = app.two_layer_model(X, Y, dims, num_iterations=201)
+        want, want_costs = _course_two_layer_model(X, Y, dims, 0.0075, 201)
+    else:
+        dims = [10, 5, 4, 1]
+        got, costs = app.L_layer_model(X, Y, dims, num_iterations=201)
+        want, want_costs = reference_loop(
+            X, Y, reference.initialize_parameters_deep(dims), 0.0075, 201
+        )
+    assert len(costs) == len(want_costs) == 3
+    np.testing.assert_allclose(
+        np.array(costs, dtype=float), np.array(want_costs, dtype=float), rtol=1e-10
+    )
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-9, atol=1e-13)
+    p = app.predict(X, Y, got)  # the course's predict: accuracy of p == Y, here 0
+    assert p.shape == (1, 10) and set(np.unique(p)) <= {0.0, 1.0}
