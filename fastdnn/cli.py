@@ -5,6 +5,7 @@ read or written (one line on stderr); 130 on Ctrl-C; 1 for anything unexpected.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -17,8 +18,10 @@ from ._internal.atomic import atomic_path
 COURSE_FILES = {"train": "train_catvnoncat.h5", "test": "test_catvnoncat.h5"}
 
 
-def _read_xy(path, split):
-    """(X of shape (n_x, m), Y of shape (1, m) or None, one example's shape) from HDF5 data.
+@contextlib.contextmanager
+def _data(path, split):
+    """Open HDF5 data: yields (x, Y, one example's shape), ``x`` the *_x dataset itself
+    (nothing read yet: it may be larger than memory), ``Y`` of shape (1, m) or None.
 
     A folder in the course's layout gives its ``split`` file (``train`` for
     training, ``test`` for predicting); a file must hold a dataset whose name
@@ -26,8 +29,6 @@ def _read_xy(path, split):
     optionally one ending in ``_y``, of 0/1 labels.
     """
     import h5py
-
-    from .app.data import flatten_images
 
     if os.path.isdir(path):
         name = COURSE_FILES[split]
@@ -40,32 +41,89 @@ def _read_xy(path, split):
     elif not os.path.isfile(path):
         raise FileNotFoundError(f"no data file or folder at {path!r}")
     try:
-        with h5py.File(path, "r") as f:
-            xs = [k for k in f if k.lower().endswith("_x") or k == "X"]
-            ys = [k for k in f if k.lower().endswith("_y") or k == "Y"]
-            if len(xs) != 1:
-                raise ValueError(f"{path!r} must hold one dataset named *_x; found {sorted(f)}")
-            x = np.array(f[xs[0]][()])
-            y = np.array(f[ys[0]][()]) if len(ys) == 1 else None
+        f = h5py.File(path, "r")
     except OSError as exc:
         raise ValueError(f"{path!r} is not a readable HDF5 file ({exc})") from None
-    if x.dtype.kind not in "fiub" or x.ndim < 2 or x.shape[0] == 0:
-        raise ValueError(
-            f"{path!r}: {xs[0]} must hold numbers, samples first (m, ...) with m >= 1; "
-            f"got dtype {x.dtype}, shape {x.shape}"
-        )
-    X = flatten_images(x) if x.dtype == np.uint8 else x.reshape(x.shape[0], -1).T.astype(np.float64)
-    if y is not None:
-        if y.size != X.shape[1]:
-            raise ValueError(f"{path!r}: {X.shape[1]} samples but {y.size} labels in {ys[0]}")
-        y = y.reshape(1, -1)
-        bad = np.flatnonzero((y != 0) & (y != 1))
-        if bad.size:
+    with f:
+        xs = [k for k in f if k.lower().endswith("_x") or k == "X"]
+        ys = [k for k in f if k.lower().endswith("_y") or k == "Y"]
+        if len(xs) != 1 or not isinstance(f[xs[0]], h5py.Dataset):
+            raise ValueError(f"{path!r} must hold one dataset named *_x; found {sorted(f)}")
+        x = f[xs[0]]
+        if x.dtype.kind not in "fiub" or x.ndim < 2 or x.shape[0] == 0:
             raise ValueError(
-                f"{path!r}: labels in {ys[0]} must be 0 or 1; example {bad[0]} has "
-                f"{y[0, bad[0]].item()!r} ({bad.size} such)"
+                f"{path!r}: {xs[0]} must hold numbers, samples first (m, ...) with m >= 1; "
+                f"got dtype {x.dtype}, shape {x.shape}"
             )
-    return X, y, x.shape[1:]
+        Y = None
+        if len(ys) == 1:
+            y = np.asarray(f[ys[0]][()])
+            if y.size != x.shape[0]:
+                raise ValueError(f"{path!r}: {x.shape[0]} samples but {y.size} labels in {ys[0]}")
+            Y = y.reshape(1, -1)
+            bad = np.flatnonzero((Y != 0) & (Y != 1))
+            if bad.size:
+                raise ValueError(
+                    f"{path!r}: labels in {ys[0]} must be 0 or 1; example {bad[0]} has "
+                    f"{Y[0, bad[0]].item()!r} ({bad.size} such)"
+                )
+        yield x, Y, x.shape[1:]
+
+
+def _read_xy(path, split, dtype=np.float64):
+    """(X of shape (n_x, m) in ``dtype``, Y of shape (1, m) or None, one example's shape),
+    all in memory (training needs it there); a clear error when it cannot fit."""
+    from .app.data import flatten_images
+
+    with _data(path, split) as (x, Y, example):
+        m, n_x = x.shape[0], int(np.prod(example))
+        # The data as stored, its float64 form (uint8 images: / 255), and the dtype's.
+        dtype = np.dtype(dtype)
+        need = m * n_x * (x.dtype.itemsize + 8 + (dtype.itemsize if dtype != np.float64 else 0))
+        room = available_memory()
+        if room is not None and need > room:
+            raise ValueError(_too_large(path, m, n_x, need, room))
+        try:
+            raw = x[()]
+            if raw.dtype == np.uint8:
+                X = flatten_images(raw, dtype)
+            else:
+                X = raw.reshape(m, -1).T.astype(dtype)
+        except MemoryError:
+            raise ValueError(_too_large(path, m, n_x, need, room)) from None
+    return X, Y, example
+
+
+def _too_large(path, m, n_x, need, room):
+    have = "" if room is None else f", and this process can use about {room / 2**30:.1f} GiB"
+    return (
+        f"{path!r} holds {m} examples of {n_x} values: training keeps them in memory, "
+        f"{need / 2**30:.1f} GiB{have}; train on fewer examples, or on a machine with more memory"
+    )
+
+
+def available_memory():
+    """Bytes this process can still allocate, about (None if unknown): the memory the
+    OS reports available, less if an address-space limit (``ulimit -v``) is nearer."""
+    limits = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as f:
+                used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            limits.append(max(0, soft - used))
+    except (ImportError, OSError, ValueError):
+        pass
+    return min(limits) if limits else None
 
 
 def _shape(example_shape):
@@ -75,10 +133,9 @@ def _shape(example_shape):
 def cmd_train(args):
     from .serving.modelfile import save_model
 
-    X, Y, _ = _read_xy(args.data, "train")
+    X, Y, _ = _read_xy(args.data, "train", args.dtype)
     if Y is None:
         raise ValueError(f"{args.data!r} has no labels (*_y dataset) to train on")
-    X = X.astype(args.dtype, copy=False)
     dims = [X.shape[0], *args.layers, 1]
     t = time.perf_counter()
     parameters, costs = _train(X, Y, dims, args)
@@ -124,29 +181,51 @@ def _labels(X, parameters):
 
 
 def cmd_predict(args):
+    from .app.progress import Progress
     from .serving.model import Model
 
     model = Model.load(args.model)
-    X, Y, example = _read_xy(args.data, "test")
-    if X.shape[0] != model.layer_dims[0]:
+    if model.layer_dims[-1] != 1:
         raise ValueError(
-            f"the model takes {model.layer_dims[0]} values per example; {args.data!r} holds "
-            f"examples of shape {_shape(example)} ({X.shape[0]} values)"
+            f"predict writes one probability per example; the model has {model.layer_dims[-1]} outputs"
         )
-    p = model.predict_proba(X).ravel()
-    labels = (p > 0.5).astype(int)
-    lines = ["probability,label\n"] + [f"{q:.8g},{k}\n" for q, k in zip(p, labels, strict=True)]
-    if args.output:
-        # Atomically: an interrupted or failed run never leaves a half-written CSV.
-        with atomic_path(args.output, ".csv.tmp") as tmp, open(tmp, "w") as out:
-            out.writelines(lines)
-    else:
-        sys.stdout.writelines(lines)
+    with _data(args.data, "test") as (x, Y, example):
+        n_x = int(np.prod(example))
+        if n_x != model.layer_dims[0]:
+            raise ValueError(
+                f"the model takes {model.layer_dims[0]} values per example; {args.data!r} holds "
+                f"examples of shape {_shape(example)} ({n_x} values)"
+            )
+        # Chunk by chunk, each converted to the model's dtype: memory stays bounded by
+        # a chunk whatever the file's size; the CSV is written as the chunks come.
+        chunks = model.predict_proba_chunks(x, scale=1 / 255 if x.dtype == np.uint8 else None)
+        bar = Progress(x.shape[0], unit="rows")
+        correct = 0
+        try:
+            with _csv(args.output) as out:
+                out.write("probability,label\n")
+                for lo, P in chunks:
+                    p = P[0]
+                    labels = (p > 0.5).astype(int)
+                    out.writelines(f"{q:.8g},{k}\n" for q, k in zip(p, labels, strict=True))
+                    if Y is not None:
+                        correct += int(np.sum(labels == Y[0, lo : lo + p.size]))
+                    bar.update(lo + p.size)
+        finally:
+            bar.close()
     if Y is not None:
-        print(
-            f"accuracy {float(np.mean(labels == Y.ravel())):.4f} on {p.size} examples",
-            file=sys.stderr,
-        )
+        print(f"accuracy {correct / Y.size:.4f} on {Y.size} examples", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _csv(output):
+    """The CSV's stream: ``output`` written atomically (an interrupted or failed run
+    never leaves a half-written file), or stdout."""
+    if not output:
+        yield sys.stdout
+        return
+    with atomic_path(output, ".csv.tmp") as tmp, open(tmp, "w") as out:
+        yield out
 
 
 def environment():
@@ -240,6 +319,7 @@ def cmd_serve(args):
         ("--max-batch", args.max_batch, 1),
         ("--max-queue", args.max_queue, 1),
         ("--max-body-bytes", args.max_body_bytes, 1),
+        ("--max-image-pixels", args.max_image_pixels, 1),
         ("--port", args.port, 0),
         ("--threads", args.threads or 1, 1),
     ]:
@@ -258,6 +338,7 @@ def cmd_serve(args):
         n_threads=args.threads,
         batching=not args.no_batching,
         max_body_bytes=args.max_body_bytes,
+        max_image_pixels=args.max_image_pixels,
     )
 
 
@@ -329,6 +410,12 @@ def build_parser():
         type=int,
         default=64 << 20,
         help="larger bodies get 413 (default: 64 MiB)",
+    )
+    p.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=50_000_000,
+        help="larger uploaded images (declared width x height) get 413 (default: 50 million)",
     )
     p.add_argument(
         "--no-batching", action="store_true", help="one predict_proba per request (for comparison)"

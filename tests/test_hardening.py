@@ -590,3 +590,92 @@ def test_concurrency_soak(rng):
     for t in threads:
         t.join()
     assert not failures and min(counts) >= 1
+
+
+def _big_course_file(path, m, chunk=2000):
+    """A test file of ``m`` 64x64x3 uint8 images written chunk by chunk (never whole in memory)."""
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        x = f.create_dataset("test_set_x", (m, 64, 64, 3), dtype=np.uint8)
+        for lo in range(0, m, chunk):
+            hi = min(m, lo + chunk)
+            x[lo:hi] = rng.integers(0, 256, (hi - lo, 64, 64, 3), dtype=np.uint8)
+        f["test_set_y"] = (np.arange(m) % 2).astype(np.int64)
+    return path
+
+
+PEAK = r"""
+import sys
+from fastdnn.cli import main
+code = main(sys.argv[1:])
+# VmHWM: this process's own peak (ru_maxrss also counts the parent's at the fork)
+with open("/proc/self/status") as f:
+    print(next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) // 1024, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc for memory")
+def test_predict_streams_a_file_larger_than_its_memory(tmp_path):
+    """8,000 course-sized images (98 MB of uint8; 786 MB as float64, the old path's
+    copy, 1.2 GB at its peak): fastdnn predict's peak memory stays near a process's own
+    plus one chunk, and the CSV holds every row, the same as predicting the whole."""
+    m = 8000
+    data = _big_course_file(tmp_path / "big.h5", m)
+    model = tmp_path / "cat.h5"
+    parameters = initialize_parameters_deep([12288, 20, 7, 5, 1])
+    save_model(model, parameters)
+    out = tmp_path / "p.csv"
+    r = subprocess.run(
+        [sys.executable, "-c", PEAK, "predict", str(model), str(data), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    peak_mb = int(r.stderr.strip().splitlines()[-1])
+    assert peak_mb < 450, f"peak {peak_mb} MB: the file's float64 form is 786 MB"
+    assert "accuracy" in r.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == "probability,label" and len(lines) == m + 1
+    with h5py.File(data) as f:
+        first = f["test_set_x"][:300]
+    want = Model.from_parameters(parameters).predict_proba(
+        np.asfortranarray(first.reshape(300, -1).T) / 255
+    )[0]
+    got = np.array([float(line.split(",")[0]) for line in lines[1:301]])
+    np.testing.assert_allclose(got, want, rtol=1e-7)
+
+
+LIMITED = r"""
+import resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+with open("/proc/self/statm") as f:
+    used = int(f.read().split()[0]) * resource.getpagesize()
+resource.setrlimit(resource.RLIMIT_AS, (used + 400 * 2**20, hard))
+from fastdnn.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads /proc for memory")
+def test_train_on_a_file_larger_than_memory_says_so(tmp_path):
+    """Training keeps X in memory: a file whose float64 form exceeds what the process
+    may use is a one-line error naming the sizes (exit 2), not a MemoryError traceback."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    m = 6000  # 74 MB of uint8, 590 MB as float64: over the 400 MB this process may add
+    with h5py.File(folder / "train_catvnoncat.h5", "w") as f:
+        f.create_dataset("train_set_x", (m, 64, 64, 3), dtype=np.uint8)
+        f["train_set_y"] = (np.arange(m) % 2).astype(np.int64)
+    r = subprocess.run(
+        [sys.executable, "-c", LIMITED, "train", str(folder), "--iterations", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("fastdnn train: error: ") and r.stderr.count("\n") == 1
+    assert "6000 examples of 12288 values" in r.stderr and "GiB" in r.stderr

@@ -336,8 +336,16 @@ def test_a_full_queue_answers_503_with_retry_after(cat):
     statuses = []
 
     def make(k, i):
-        path, body = infer_json(X[k : k + 1])
-        return path, {"json": body}, direct(model, X[k : k + 1])
+        # .npy bodies: decoded in microseconds, so the clients' requests really arrive
+        # together (JSON decoding on the event loop spaced them out: no 503 in one run).
+        buffer = io.BytesIO()
+        np.save(buffer, X[k : k + 1])
+        headers = {"content-type": "application/x-npy"}
+        return (
+            "/v2/models/cat/infer",
+            {"content": buffer.getvalue(), "headers": headers},
+            (direct(model, X[k : k + 1])),
+        )
 
     def check(r, expected):
         statuses.append(r.status_code)
@@ -345,7 +353,7 @@ def test_a_full_queue_answers_503_with_retry_after(cat):
             assert r.headers["Retry-After"] == "1" and "busy" in r.json()["error"]
         else:
             assert r.status_code == 200
-            assert same(r.json()["outputs"][0]["data"], expected)
+            assert same(np.load(io.BytesIO(r.content)), expected)
 
     with server(cat, "--max-queue", "1", "--max-delay-ms", "20") as (_, url):
         failures = asyncio.run(_clients(url, 64, 3, make, check))
@@ -510,3 +518,113 @@ def test_the_infer_fast_path_routes_as_starlette_would(cat):
     counted = r["metrics"].text  # both answered requests and the 404, by the same wrapper
     assert 'fastdnn_requests_total{endpoint="infer",status="200"} 2.0' in counted
     assert 'fastdnn_requests_total{endpoint="infer",status="404"} 1.0' in counted
+
+
+def png_bomb(width, height):
+    """A valid PNG of ``width`` x ``height`` black grey pixels, a few hundred KB: the
+    rows are compressed as they are made, never held whole."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    packer, row, parts = zlib.compressobj(9), b"\0" * (width + 1), []
+    for _ in range(height):
+        parts.append(packer.compress(row))
+    parts.append(packer.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", b"".join(parts))
+        + (chunk(b"IEND", b""))
+    )
+
+
+def _peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc for memory")
+def test_an_image_bomb_is_refused_before_decoding(cat):
+    """A small PNG declaring 12000 x 12000 pixels: 413 naming the limit, and the server's
+    peak memory does not grow by what decoding it would take (144 MB greyscale, 576 MB
+    as the RGBA Pillow converts through)."""
+    bomb = png_bomb(12000, 12000)
+    assert len(bomb) < 1_000_000
+    with server(cat) as (proc, url):
+        with httpx.Client(base_url=url, timeout=60) as c:
+            ok = np.zeros((64, 64, 3), np.uint8)
+            encoded = io.BytesIO()
+            from PIL import Image
+
+            Image.fromarray(ok).save(encoded, "PNG")
+            files = [("images", ("ok.png", encoded.getvalue(), "image/png"))]
+            assert c.post("/predict/image", files=files).status_code == 200
+            before = _peak_rss_mb(proc.pid)
+            r = c.post("/predict/image", files=[("images", ("bomb.png", bomb, "image/png"))])
+            assert r.status_code == 413, r.text
+            assert "declares 12000 x 12000 pixels" in r.json()["error"]
+            assert "--max-image-pixels" in r.json()["error"]
+            assert _peak_rss_mb(proc.pid) - before < 60
+    with server(cat, "--max-image-pixels", "1000") as (proc, url):
+        with httpx.Client(base_url=url) as c:
+            r = c.post("/predict/image", files=files)
+            assert r.status_code == 413 and "the limit is 1,000" in r.json()["error"]
+
+
+def test_a_large_jpeg_is_decoded_at_a_fraction_of_its_size():
+    """Draft mode: a 4000 x 3000 JPEG decoded at 1/8 scale gives the course's 64 x 64
+    pixels within a few levels of the full decode (smooth picture, as a photo)."""
+    from PIL import Image
+
+    from fastdnn.serving.protocol import decode_image
+
+    yy, xx = np.mgrid[0:3000, 0:4000]
+    pixels = np.stack([(xx / 16) % 256, (yy / 12) % 256, ((xx + yy) / 28) % 256], axis=-1).astype(
+        np.uint8
+    )
+    encoded = io.BytesIO()
+    Image.fromarray(pixels).save(encoded, "JPEG", quality=90)
+    data = encoded.getvalue()
+    full = np.array(Image.open(io.BytesIO(data)).resize((64, 64))).reshape(1, -1) / 255
+    got = decode_image(data, N_X, "photo.jpg")
+    assert got.shape == (1, N_X)
+    assert np.abs(got - full).max() * 255 <= 8
+
+
+def test_malformed_bodies_are_400_never_500(live):
+    """JSON nested 100,000 deep; numbers sent as strings or booleans (NumPy would read
+    "0.5" and true); a non-string id; every one a 400 with a one-line reason."""
+    deep = b'{"inputs": [{"name": "input", "shape": [1, 12288], "datatype": "FP64", "data": ' + (
+        b"[" * 100_000 + b"]" * 100_000 + b"}]}"
+    )
+    numbers = [0.5] * N_X
+
+    def body(data=numbers, **extra):
+        tensor = {"name": "input", "shape": [1, N_X], "datatype": "FP32", "data": data}
+        return {"inputs": [tensor], **extra}
+
+    cases = [
+        (deep, "JSON nested too deeply"),
+        (json.dumps(body(["0.5"] * N_X)).encode(), 'found "0.5"'),
+        (json.dumps(body([True] + numbers[1:])).encode(), "found true"),
+        (json.dumps(body([[0.5, "x"]] * (N_X // 2))).encode(), 'found "x"'),
+        (json.dumps(body([[0.5], 0.5] * (N_X // 2))).encode(), "mixes lists and numbers"),
+        (json.dumps(body({"a": 1})).encode(), "data must be a list of numbers"),
+        (json.dumps(body([10**400] + numbers[1:])).encode(), "beyond float64"),
+        (json.dumps(body(id={"nested": 1})).encode(), '"id" must be a string'),
+        (json.dumps(body(outputs=7)).encode(), '"outputs" must be a list'),
+    ]
+    with httpx.Client(base_url=live) as c:
+        for content, match in cases:
+            r = c.post("/v2/models/cat/infer", content=content)
+            assert r.status_code == 400, (match, r.status_code, r.text[:200])
+            assert match in r.json()["error"], (match, r.json())
+            assert "\n" not in r.json()["error"]
+        r = c.post("/v2/models/cat/infer", json=body([1] * N_X))  # ints are numbers
+        assert r.status_code == 200, r.text

@@ -1,11 +1,11 @@
-"""A one-line progress bar for long training runs (stderr, terminals only)."""
+"""A one-line progress bar for long runs: training, ``fastdnn predict`` (stderr, terminals only)."""
 
 import sys
 import time
 
 
 class Progress:
-    """``[#####.....] 1200/2500  cost 0.3412  850 it/s`` redrawn in place.
+    """``[#####.....] 1200/2500  cost 0.3412  850 it/s`` redrawn in place (``unit``: "it").
 
     Parameters
     ----------
@@ -18,11 +18,11 @@ class Progress:
         or predictions piped to a file) stays clean.
     """
 
-    def __init__(self, total, enabled=None, stream=None, width=30):
+    def __init__(self, total, enabled=None, stream=None, width=30, unit="it"):
         self.stream = sys.stderr if stream is None else stream
         if enabled is None:
             enabled = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.enabled, self.total, self.width = enabled, total, width
+        self.enabled, self.total, self.width, self.unit = enabled, total, width, unit
         self.start = self.last = time.perf_counter()
         self.cost = None
         self.done = 0
@@ -39,7 +39,7 @@ class Progress:
         rate = done / max(now - self.start, 1e-9)
         cost = "" if self.cost is None else f"  cost {self.cost:.4f}"
         bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r[{bar}] {done}/{self.total}{cost}  {rate:,.0f} it/s")
+        self.stream.write(f"\r[{bar}] {done}/{self.total}{cost}  {rate:,.0f} {self.unit}/s")
         self.stream.flush()
 
     def close(self):

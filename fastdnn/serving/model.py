@@ -186,6 +186,34 @@ class Model:
         P : ndarray of shape (n_L, m)
         """
         where = "Model.predict_proba_stream"
+        read, m = self._source(source, examples_first, scale, where)
+        parallel, scope = _thread_scope(n_threads, where)
+        with scope:
+            return self._chunked(read, m, chunk_examples, scale, parallel, where)
+
+    def predict_proba_chunks(
+        self, source, *, examples_first=True, scale=None, chunk_examples=None, n_threads=None
+    ):
+        """``predict_proba_stream`` one chunk at a time, for output written as it comes
+        (``fastdnn predict``): yields ``(lo, P)``, P of shape (n_L, hi - lo) holding the
+        probabilities of examples ``lo`` to ``hi``. The arguments are checked at the call;
+        memory stays bounded by one chunk whatever the size of ``source``."""
+        where = "Model.predict_proba_chunks"
+        read, m = self._source(source, examples_first, scale, where)
+        step = self._chunk_examples(chunk_examples)
+        _thread_scope(n_threads, where)  # checked now, not at the first chunk
+        return self._chunks(read, m, step, scale, n_threads, where)
+
+    def _chunks(self, read, m, step, scale, n_threads, where):
+        for lo in range(0, m, step):
+            hi = min(m, lo + step)
+            parallel, scope = _thread_scope(n_threads, where)
+            with scope:  # not held across the yield: the caller's code runs unchanged
+                P = self._chunk_proba(read(lo, hi), scale, parallel, where, lo)
+            yield lo, P
+
+    def _source(self, source, examples_first, scale, where):
+        """(read(lo, hi) giving an (n_x, hi - lo) chunk, m) for a streamed ``source``."""
         shape = tuple(getattr(source, "shape", ()))
         if len(shape) < 2:
             raise ValueError(f"{where}: source must have at least 2 dimensions; got shape {shape}")
@@ -205,7 +233,6 @@ class Model:
             raise ValueError(f"{where}: source holds no examples (shape {shape})")
         if scale is not None and not np.isfinite(scale):
             raise ValueError(f"{where}: scale must be finite; got {scale}")
-        parallel, scope = _thread_scope(n_threads, where)
 
         def read(lo, hi):
             if examples_first:
@@ -214,8 +241,7 @@ class Model:
                 raw = np.asarray(source[:, lo:hi])
             return self._checked_input(raw, "source", where)
 
-        with scope:
-            return self._chunked(read, m, chunk_examples, scale, parallel, where)
+        return read, m
 
     def predict_proba_hdf5(self, path, dataset, **options):
         """``predict_proba_stream`` over the dataset ``dataset`` of the HDF5 file ``path``.
@@ -258,11 +284,15 @@ class Model:
         step = self._chunk_examples(chunk_examples)
         for lo in range(0, m, step):
             hi = min(m, lo + step)
-            chunk = np.asfortranarray(read(lo, hi), dtype=self.dtype)
-            if scale is not None:
-                chunk *= self.dtype.type(scale)
-            P[:, lo:hi] = self._proba(chunk, parallel, where, first=lo)
+            P[:, lo:hi] = self._chunk_proba(read(lo, hi), scale, parallel, where, lo)
         return P
+
+    def _chunk_proba(self, raw, scale, parallel, where, first):
+        """P for one chunk (n_x, k): converted to the model's dtype in Fortran order, scaled."""
+        chunk = np.asfortranarray(raw, dtype=self.dtype)
+        if scale is not None:
+            chunk *= self.dtype.type(scale)
+        return self._proba(chunk, parallel, where, first=first)
 
     def _proba(self, X, parallel, where, first):
         """P (n_L, m) for X (n_x, m) in the model's dtype, C or Fortran order."""

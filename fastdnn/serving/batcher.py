@@ -1,0 +1,173 @@
+"""Dynamic batching for ``fastdnn serve``: concurrent requests, one ``predict_proba`` call.
+
+Requests that arrive together are coalesced into one ``Model.predict_proba``
+on a worker thread, so the event loop never waits on a kernel and the
+parallel batch kernel sees many examples at once. Each request gets exactly
+its own rows back.
+"""
+
+import asyncio
+import collections
+import threading
+import time
+
+import numpy as np
+
+
+class QueueFull(RuntimeError):
+    """More examples are waiting than ``max_queue``: answered 503 with Retry-After."""
+
+
+class Batcher:
+    """Coalesce concurrent requests into one ``predict_proba`` call on a worker thread.
+
+    Parameters
+    ----------
+    max_batch : int
+        Most examples per call (a single larger request runs alone, whole).
+    max_delay_ms : float
+        How long a batch may wait to fill while requests keep arriving (to the
+        size of the last batch). A request that finds the worker idle after a
+        quiet spell runs at once: batching must not tax the single client.
+    max_queue : int
+        Most examples waiting; a request that would exceed it is refused
+        (``QueueFull``), unless nothing waits.
+    n_threads : int, optional
+        Passed to ``predict_proba``.
+    on_batch : callable, optional
+        ``on_batch(examples, waiting)`` after each call (metrics).
+    """
+
+    def __init__(
+        self, max_batch=256, max_delay_ms=2.0, max_queue=8192, n_threads=None, on_batch=None
+    ):
+        self.max_batch, self.max_queue, self.n_threads = max_batch, max_queue, n_threads
+        self.max_delay = max_delay_ms / 1000
+        self.on_batch = on_batch
+        self._cond = threading.Condition()
+        self._pending = collections.deque()  # (model, rows (m, n_x), future, loop)
+        self._waiting = 0  # examples in _pending
+        self._closed = False
+        self._buffer = None  # the worker's; see _gather
+        self._thread = threading.Thread(target=self._work, name="fastdnn-batcher", daemon=True)
+        self._thread.start()
+
+    @property
+    def waiting(self):
+        return self._waiting
+
+    async def predict(self, model, rows):
+        """Probabilities of shape (m, n_L) for ``rows`` (m, n_x) in ``model.dtype``, by ``model``."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the batcher is closed")
+            if self._waiting and self._waiting + len(rows) > self.max_queue:
+                raise QueueFull(
+                    f"{self._waiting} examples are waiting (max_queue {self.max_queue})"
+                )
+            self._pending.append((model, rows, future, loop))
+            self._waiting += len(rows)
+            self._cond.notify()
+        return await future
+
+    def close(self):
+        """Answer what is queued, then stop the worker."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _take(self, expected):
+        """The next batch: requests for one model, up to ``max_batch`` examples (at least one request).
+
+        Waits (at most ``max_delay``) for ``expected`` examples: as many as the
+        last batch held when it held several requests, since the clients it
+        answered are likely to send again. Waiting for a full ``max_batch``
+        would cost 8 clients the whole delay on every batch.
+        """
+        with self._cond:
+            while not self._pending and not self._closed:
+                self._cond.wait()
+            if not self._pending:
+                return None
+            if expected > 1 and self.max_delay > 0:
+                deadline = time.monotonic() + self.max_delay
+                target = min(expected, self.max_batch)
+                while self._waiting < target and not self._closed:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+            model = self._pending[0][0]
+            batch, examples = [], 0
+            while self._pending and self._pending[0][0] is model:
+                m = len(self._pending[0][1])
+                if batch and examples + m > self.max_batch:
+                    break
+                batch.append(self._pending.popleft())
+                examples += m
+            self._waiting -= examples
+            return batch
+
+    def _gather(self, model, batch):
+        """The batch's rows, stacked into a buffer kept between calls: a fresh
+        array each time would cost the OS's zeroing of its pages, every call."""
+        m = sum(len(item[1]) for item in batch)
+        shape = (max(m, self.max_batch), model.layer_dims[0])
+        if (
+            self._buffer is None
+            or self._buffer.shape[0] < m
+            or self._buffer.shape[1:] != shape[1:]
+            or self._buffer.dtype != model.dtype
+        ):
+            self._buffer = np.empty(shape, dtype=model.dtype)
+        lo = 0
+        for item in batch:
+            self._buffer[lo : lo + len(item[1])] = item[1]
+            lo += len(item[1])
+        return self._buffer[:m]
+
+    def _work(self):
+        expected = 0
+        while True:
+            batch = self._take(expected)
+            if batch is None:
+                return
+            # Several requests queued while the last call ran: more are coming.
+            expected = sum(len(item[1]) for item in batch) if len(batch) > 1 else 0
+            model = batch[0][0]
+            try:
+                if len(batch) == 1:
+                    rows = batch[0][1]
+                else:
+                    rows = self._gather(model, batch)
+                # rows.T is Fortran-ordered: the tiled kernel (an example's result
+                # depends on its place in a 4-example tile only in the last bits).
+                P = model.predict_proba(rows.T, n_threads=self.n_threads).T
+                results, lo = [], 0
+                for item in batch:
+                    hi = lo + len(item[1])
+                    results.append((P[lo:hi].copy(), None))
+                    lo = hi
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+                results = [(None, exc)] * len(batch)
+            # One wake-up of each event loop per batch, not one per request.
+            answers = {}
+            for (_, _, future, loop), (value, exc) in zip(batch, results, strict=True):
+                answers.setdefault(loop, []).append((future, value, exc))
+            for loop, group in answers.items():
+                loop.call_soon_threadsafe(_resolve_all, group)
+            if self.on_batch is not None:
+                self.on_batch(sum(len(item[1]) for item in batch), self._waiting)
+
+
+def _resolve_all(answers):
+    for future, value, exc in answers:
+        if future.cancelled():  # the client went away
+            continue
+        if exc is None:
+            future.set_result(value)
+        else:
+            future.set_exception(exc)

@@ -1,0 +1,201 @@
+"""What ``fastdnn serve`` reads from a request: the Open Inference Protocol's tensors and images.
+
+Everything here runs on the event loop or its thread pool before a request is
+queued, and refuses what it cannot serve with ``BadRequest`` (a 400 with a
+one-line reason) or ``BodyTooLarge`` (413): a malformed body is the client's,
+never a 500.
+
+- ``decode_infer``: the body of ``POST /v2/models/{name}/infer``: JSON
+  tensors (``data`` holds numbers, nothing else: no strings, no booleans), the
+  binary tensor extension, or an ``application/x-npy`` array.
+- ``decode_image``: one PNG/JPEG upload as the course's "your own image" cell
+  reads it. Its declared size is read before anything is decoded, and an image
+  over ``max_pixels`` is refused: a 17 KB PNG can declare 12000 x 12000
+  pixels, 432 MB once decoded. JPEGs larger than needed are decoded at a
+  fraction of their size (the decoder's draft mode).
+"""
+
+import io
+import json
+import math
+
+import numpy as np
+
+DATATYPES = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
+NAMES = {np.dtype("float32"): "FP32", np.dtype("float64"): "FP64"}
+INPUT, OUTPUT = "input", "probability"
+BINARY_HEADER = "Inference-Header-Content-Length"
+NPY = "application/x-npy"
+
+MAX_IMAGE_PIXELS = 50_000_000
+"""Default largest image accepted (``--max-image-pixels``): a photo from a phone's
+50-megapixel camera (8160 x 6120) passes; decoded as RGBA that is 200 MB, the
+most one PNG upload costs (a JPEG is decoded at a fraction of its size)."""
+
+_DRAFT = 4
+"""A large JPEG is decoded at the smallest of its decoder's scales (1/2 .. 1/8) that
+still gives at least ``_DRAFT`` times the model's side: the resize to 64 x 64 then
+reads enough pixels for the course's result (BICUBIC) within a few levels of 255."""
+
+
+class BadRequest(ValueError):
+    """A request that cannot be served as sent: answered 400 with its message."""
+
+
+class BodyTooLarge(ValueError):
+    """A request body, or an image's declared size, over its limit: answered 413."""
+
+
+def _shape(value, n_x, where):
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in value)
+    ):
+        raise BadRequest(f"{where}: shape must be [m, {n_x}] (one example per row); got {value!r}")
+    m, n = value
+    if n != n_x:
+        raise BadRequest(f"{where}: the model takes {n_x} values per example; shape is {value}")
+    if m < 1:
+        raise BadRequest(f"{where}: no examples (shape {value})")
+    return m, n
+
+
+def checked_rows(rows, dtype, where):
+    """``rows`` as a C-contiguous array of ``dtype``; BadRequest naming the first NaN/inf."""
+    rows = np.ascontiguousarray(rows, dtype=dtype)
+    if not np.isfinite(rows).all():
+        i, j = np.argwhere(~np.isfinite(rows))[0]
+        raise BadRequest(
+            f"{where}: example {i} holds {rows[i, j]} at index {j}; values must be finite"
+        )
+    return rows
+
+
+def _numbers(data, where):
+    """The JSON tensor's ``data`` (a flat list, or lists of lists, of numbers) as a flat
+    float64 array. Strings and booleans are refused: NumPy would read "0.5" and true."""
+    flat = data
+    while isinstance(flat, list) and flat and isinstance(flat[0], list):
+        if not all(isinstance(row, list) for row in flat):
+            raise BadRequest(f"{where}: data mixes lists and numbers")
+        flat = [v for row in flat for v in row]
+    if not isinstance(flat, list):
+        raise BadRequest(f"{where}: data must be a list of numbers; got {type(flat).__name__}")
+    kinds = set(map(type, flat))
+    if not kinds <= {int, float}:
+        odd = next(v for v in flat if type(v) not in (int, float))
+        raise BadRequest(
+            f"{where}: data must be numbers, as the datatype says; found {json.dumps(odd)[:40]}"
+        )
+    try:
+        return np.asarray(flat, dtype=np.float64)
+    except OverflowError:  # an integer beyond float64
+        raise BadRequest(f"{where}: data holds a number beyond float64") from None
+
+
+def decode_infer(body, headers, n_x, dtype):
+    """(rows (m, n_x) in ``dtype``, header dict, binary answer?) from an infer request body."""
+    content_type = headers.get("content-type", "").split(";")[0].strip()
+    if content_type == NPY:
+        try:
+            array = np.load(io.BytesIO(body), allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001 - any unreadable .npy is the client's
+            raise BadRequest(f"body: not a readable .npy array ({exc})") from None
+        if array.ndim != 2 or array.dtype.kind not in "fiu":
+            raise BadRequest(
+                f"body: a .npy array of shape (m, {n_x}) of numbers; got {array.dtype} {array.shape}"
+            )
+        _shape(list(array.shape), n_x, "body")
+        return checked_rows(array, dtype, "body"), {}, "npy"
+    split = headers.get(BINARY_HEADER.lower())
+    if split is not None:
+        try:
+            split = int(split)
+        except ValueError:
+            raise BadRequest(f"{BINARY_HEADER} must be an integer; got {split!r}") from None
+        if not 0 <= split <= len(body):
+            raise BadRequest(f"{BINARY_HEADER} {split} is outside the body ({len(body)} bytes)")
+        header, binary = body[:split], body[split:]
+    else:
+        header, binary = body, b""
+    try:
+        request = json.loads(header)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body: malformed JSON ({exc})") from None
+    except RecursionError:
+        raise BadRequest("body: JSON nested too deeply") from None
+    if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
+        raise BadRequest('body: a JSON object with "inputs": [one tensor]')
+    if len(request["inputs"]) != 1 or not isinstance(request["inputs"][0], dict):
+        raise BadRequest(f"body: the model takes one input tensor; got {len(request['inputs'])}")
+    tensor = request["inputs"][0]
+    name = tensor.get("name", INPUT)
+    where = f"input {name if isinstance(name, str) else INPUT!r}"
+    m, _ = _shape(tensor.get("shape"), n_x, where)
+    datatype = tensor.get("datatype")
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
+        raise BadRequest(f"{where}: datatype must be FP32 or FP64; got {datatype!r}")
+    parameters = tensor.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise BadRequest(f"{where}: parameters must be an object")
+    size = parameters.get("binary_data_size")
+    if size is not None:
+        expected = m * n_x * DATATYPES[datatype].itemsize
+        if size != expected or len(binary) != expected:
+            raise BadRequest(
+                f"{where}: shape [{m}, {n_x}] {datatype} needs {expected} bytes of binary data; "
+                f"binary_data_size is {size!r}, the body holds {len(binary)}"
+            )
+        values = np.frombuffer(binary, dtype=DATATYPES[datatype])
+    else:
+        if "data" not in tensor:
+            raise BadRequest(f'{where}: no "data" (and no binary_data_size)')
+        values = _numbers(tensor["data"], where)
+        if values.size != m * n_x:
+            raise BadRequest(
+                f"{where}: shape [{m}, {n_x}] needs {m * n_x} values; data holds {values.size}"
+            )
+    rows = checked_rows(values.reshape(m, n_x), dtype, where)
+    outputs = request.get("outputs") or []
+    options = request.get("parameters") or {}
+    if not isinstance(outputs, list) or not isinstance(options, dict):
+        raise BadRequest('body: "outputs" must be a list and "parameters" an object')
+    binary_out = bool(options.get("binary_data_output")) or any(
+        isinstance(o, dict)
+        and isinstance(o.get("parameters") or {}, dict)
+        and (o.get("parameters") or {}).get("binary_data")
+        for o in outputs
+    )
+    return rows, request, "binary" if binary_out else "json"
+
+
+def decode_image(data, n_x, filename, max_pixels=MAX_IMAGE_PIXELS):
+    """One uploaded PNG/JPEG as a (1, n_x) row in [0, 1], as the course's "your own image" cell:
+    ``np.array(Image.open(f).resize((num_px, num_px))).reshape(1, -1) / 255``.
+
+    The image's declared width and height are read first (nothing is decoded
+    yet); over ``max_pixels`` it is refused (``BodyTooLarge``). A JPEG at least
+    twice ``_DRAFT`` times the model's side is decoded at a reduced scale."""
+    from PIL import Image
+
+    num_px = math.isqrt(n_x // 3)
+    if num_px * num_px * 3 != n_x:
+        raise BadRequest(f"the model takes {n_x} values per example, not a square RGB image")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise BodyTooLarge(
+                    f"{filename!r} declares {width} x {height} pixels; the limit is "
+                    f"{max_pixels:,} (--max-image-pixels)"
+                )
+            side = _DRAFT * num_px
+            if image.format == "JPEG" and min(width, height) >= 2 * side:
+                image.draft("RGB", (side, side))
+            image = image.convert("RGB").resize((num_px, num_px))
+    except BodyTooLarge:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for bad files
+        raise BadRequest(f"{filename!r} is not a readable PNG or JPEG image ({exc})") from None
+    return np.asarray(image).reshape(1, n_x) / 255

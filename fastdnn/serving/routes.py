@@ -1,0 +1,391 @@
+"""The ASGI app of ``fastdnn serve``: the Open Inference Protocol's routes, errors and metrics.
+
+``create_app(model, name)`` is a Starlette app (mount it in your own, or let
+``fastdnn serve`` run it, ``fastdnn.serving.server``). It speaks the Open
+Inference Protocol's REST API ("v2", as Triton, KServe and MLServer do), so
+their clients work unchanged: health, server and model metadata,
+``POST /v2/models/{name}/infer`` (bodies decoded by ``serving.protocol``), and
+``POST /predict/image`` for PNG/JPEG uploads. Every request is validated on
+the event loop before it is queued for the batcher (``serving.batcher``).
+"""
+
+import asyncio
+import io
+import json
+import os
+import signal
+import time
+
+import numpy as np
+
+from .batcher import Batcher, QueueFull
+from .model import Model
+from .protocol import (
+    BINARY_HEADER,
+    INPUT,
+    MAX_IMAGE_PIXELS,
+    NAMES,
+    NPY,
+    OUTPUT,
+    BadRequest,
+    BodyTooLarge,
+    checked_rows,
+    decode_image,
+    decode_infer,
+)
+
+
+class UnknownModel(LookupError):
+    """A model name this server does not serve: answered 404."""
+
+
+class _Metrics:
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "fastdnn_requests",
+            "Requests by endpoint and status",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "fastdnn_request_seconds",
+            "Request latency",
+            ["endpoint"],
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+            registry=self.registry,
+        )
+        self.batch = Histogram(
+            "fastdnn_batch_examples",
+            "Examples per predict_proba call",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
+            registry=self.registry,
+        )
+        self.queue = Gauge(
+            "fastdnn_queue_examples", "Examples waiting for a batch", registry=self.registry
+        )
+
+    def on_batch(self, examples, waiting):
+        if examples:
+            self.batch.observe(examples)
+        self.queue.set(waiting)
+
+
+class _State:
+    """What the app serves: the model (replaced whole on reload) and where it came from."""
+
+    def __init__(self, model, name, path):
+        self.model, self.name, self.path = model, name, path
+        self.version = 1
+        self.reload_lock = asyncio.Lock()
+
+    async def reload(self):
+        """Load ``path`` again and swap it in at once; requests already queued finish on the old model."""
+        from starlette.concurrency import run_in_threadpool
+
+        if self.path is None:
+            raise BadRequest("this server was given a Model, not a file: nothing to reload")
+        async with self.reload_lock:
+            model = await run_in_threadpool(Model.load, self.path)
+            self.model, self.version = model, self.version + 1
+        return model
+
+
+def create_app(
+    model,
+    name="model",
+    *,
+    path=None,
+    max_batch=256,
+    max_delay_ms=2.0,
+    max_queue=8192,
+    n_threads=None,
+    batching=True,
+    max_body_bytes=64 << 20,
+    max_image_pixels=MAX_IMAGE_PIXELS,
+    reload_on_sighup=False,
+):
+    """The ASGI app serving ``model`` under ``name``: a Starlette app, with inference requests
+    answered before its middleware (``_InferFirst``); ``.app`` is the Starlette app itself.
+
+    Parameters
+    ----------
+    model : fastdnn.Model, or any object with ``layer_dims``, ``dtype`` and
+        ``predict_proba(X)`` for X of shape (n_x, m)
+    name : str
+        The model's name in the URLs, ``/v2/models/{name}/...``.
+    path : str, optional
+        The model file, for reloads (SIGHUP with ``reload_on_sighup``, or
+        ``POST /v2/repository/models/{name}/load``).
+    max_batch, max_delay_ms, max_queue, n_threads
+        See ``Batcher``.
+    batching : bool
+        False: one ``predict_proba`` per request, in Starlette's thread pool
+        (the per-request server, for comparison), or on the event loop for a
+        ``model`` whose ``run_inline`` attribute is true (the benchmark's no-op).
+    max_body_bytes : int
+        Larger bodies are answered 413.
+    max_image_pixels : int
+        Larger images (declared width x height, read before decoding) are
+        answered 413. At most one image per core is decoded at a time, so the
+        images in flight cost at most cores x 4 bytes x ``max_image_pixels``.
+    """
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import ClientDisconnect, Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from .. import __version__
+
+    metrics = _Metrics()
+    state = _State(model, name, path)
+    batcher = None
+    decoding = asyncio.Semaphore(max(1, os.cpu_count() or 1))  # images decoded at once
+
+    def error(status, message, **headers):
+        return JSONResponse(
+            {"error": " ".join(str(message).split())}, status_code=status, headers=headers
+        )
+
+    async def body_of(request):
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+            raise BodyTooLarge(f"the body has {declared} bytes; the limit is {max_body_bytes}")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise BodyTooLarge(f"the body exceeds the {max_body_bytes}-byte limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def predict(model, rows):
+        if batching:
+            return await batcher.predict(model, rows)
+        if getattr(model, "run_inline", False):  # a backend that answers in microseconds
+            return np.asarray(model.predict_proba(rows.T)).T
+        options = {} if n_threads is None else {"n_threads": n_threads}
+        return np.asarray(await run_in_threadpool(model.predict_proba, rows.T, **options)).T
+
+    def endpoint(label):
+        """Wrap a handler: errors to their status, metrics for every answer."""
+
+        def wrap(handler):
+            async def handle(request):
+                start = time.perf_counter()
+                try:
+                    response = await handler(request)
+                except BadRequest as exc:
+                    response = error(400, exc)
+                except UnknownModel as exc:
+                    response = error(404, exc)
+                except BodyTooLarge as exc:
+                    response = error(413, exc)
+                except QueueFull as exc:
+                    response = error(503, f"busy: {exc}; retry shortly", **{"Retry-After": "1"})
+                except ClientDisconnect:
+                    response = Response(status_code=499)
+                metrics.requests.labels(label, str(response.status_code)).inc()
+                metrics.latency.labels(label).observe(time.perf_counter() - start)
+                return response
+
+            return handle
+
+        return wrap
+
+    def served(request):
+        """The model the URL names (the one being served now), else UnknownModel."""
+        name = request.path_params["name"]
+        if name != state.name:
+            raise UnknownModel(f"no model named {name!r} (this server has {state.name!r})")
+        return state.model
+
+    def metadata(model):
+        n_x, n_L, datatype = model.layer_dims[0], model.layer_dims[-1], NAMES[np.dtype(model.dtype)]
+        return {
+            "name": state.name,
+            "versions": [str(state.version)],
+            "platform": "fastdnn",
+            "inputs": [{"name": INPUT, "datatype": datatype, "shape": [-1, n_x]}],
+            "outputs": [{"name": OUTPUT, "datatype": datatype, "shape": [-1, n_L]}],
+            "parameters": {"layer_dims": list(model.layer_dims)},
+        }
+
+    async def live(request):
+        return JSONResponse({"live": True})
+
+    async def ready(request):
+        return JSONResponse({"ready": True})
+
+    async def server_metadata(request):
+        return JSONResponse(
+            {"name": "fastdnn", "version": __version__, "extensions": ["binary_tensor_data"]}
+        )
+
+    @endpoint("metadata")
+    async def model_metadata(request):
+        return JSONResponse(metadata(served(request)))
+
+    @endpoint("ready")
+    async def model_ready(request):
+        served(request)
+        return JSONResponse({"name": state.name, "ready": True})
+
+    @endpoint("infer")
+    async def infer(request):
+        model = served(request)
+        body = await body_of(request)
+        rows, header, answer = decode_infer(
+            body, request.headers, model.layer_dims[0], np.dtype(model.dtype)
+        )
+        P = await predict(model, rows)
+        if answer == "npy":
+            buffer = io.BytesIO()
+            np.save(buffer, P, allow_pickle=False)
+            return Response(buffer.getvalue(), media_type=NPY)
+        output = {"name": OUTPUT, "datatype": NAMES[P.dtype], "shape": list(P.shape)}
+        reply = {"model_name": state.name, "model_version": str(state.version), "outputs": [output]}
+        if "id" in header:
+            if not isinstance(header["id"], str):
+                raise BadRequest(f'body: "id" must be a string; got {type(header["id"]).__name__}')
+            reply["id"] = header["id"]
+        if answer == "json":
+            output["data"] = P.ravel().tolist()
+            return JSONResponse(reply)
+        data = P.astype(P.dtype.newbyteorder("<"), copy=False).tobytes()
+        output["parameters"] = {"binary_data_size": len(data)}
+        head = json.dumps(reply).encode()
+        return Response(
+            head + data,
+            media_type="application/octet-stream",
+            headers={BINARY_HEADER: str(len(head))},
+        )
+
+    @endpoint("image")
+    async def predict_image(request):
+        model = state.model
+        n_x = model.layer_dims[0]
+        body = await body_of(request)  # the size limit, before the multipart parser runs
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        try:
+            form = await Request(request.scope, replay).form()
+        except Exception as exc:  # noqa: BLE001 - malformed multipart bodies
+            raise BadRequest(f"body: a multipart/form-data upload of images ({exc})") from None
+        uploads = [(key, value) for key, value in form.multi_items() if hasattr(value, "read")]
+        if not uploads:
+            raise BadRequest("no image in the upload (multipart/form-data with one or more files)")
+        names, rows = [], []
+        for key, upload in uploads:
+            data = await upload.read()
+            names.append(upload.filename or key)
+            async with decoding:
+                rows.append(
+                    await run_in_threadpool(decode_image, data, n_x, names[-1], max_image_pixels)
+                )
+        X = checked_rows(np.concatenate(rows), np.dtype(model.dtype), "images")
+        P = await predict(model, X)
+        return JSONResponse(
+            {
+                "model_name": state.name,
+                "predictions": [
+                    {"filename": n, "probability": float(p[0]), "label": int(p[0] > 0.5)}
+                    for n, p in zip(names, P, strict=True)
+                ],
+            }
+        )
+
+    @endpoint("load")
+    async def load(request):
+        served(request)
+        try:
+            await state.reload()
+        except (ValueError, OSError) as exc:
+            raise BadRequest(f"reload failed, still serving the previous model: {exc}") from None
+        return JSONResponse({})
+
+    async def metrics_page(request):
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        if batcher is not None:
+            metrics.queue.set(batcher.waiting)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def reload_on_signal():
+        try:
+            model = await state.reload()
+            print(f"fastdnn serve: reloaded {state.path!r} ({list(model.layer_dims)})", flush=True)
+        except (ValueError, OSError) as exc:
+            print(
+                f"fastdnn serve: reload failed, still serving the previous model: {exc}", flush=True
+            )
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app):
+        nonlocal batcher
+        if batching:
+            batcher = Batcher(max_batch, max_delay_ms, max_queue, n_threads, metrics.on_batch)
+        if reload_on_sighup:
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload_on_signal()))
+        try:
+            yield
+        finally:
+            if batcher is not None:
+                await asyncio.get_running_loop().run_in_executor(None, batcher.close)
+
+    infer_route = Route("/v2/models/{name}/infer", infer, methods=["POST"])
+    routes = [
+        Route("/v2/health/live", live),
+        Route("/v2/health/ready", ready),
+        Route("/v2", server_metadata),
+        Route("/v2/models/{name}", model_metadata),
+        Route("/v2/models/{name}/ready", model_ready),
+        infer_route,
+        Route("/v2/repository/models/{name}/load", load, methods=["POST"]),
+        Route("/predict/image", predict_image, methods=["POST"]),
+        Route("/metrics", metrics_page),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.fastdnn = state
+    return _InferFirst(app, infer_route)
+
+
+class _InferFirst:
+    """The Starlette app, with ``POST /v2/models/{name}/infer`` answered before its
+    middleware and router: a batched request is suspended while its batch runs, and
+    resuming it through Starlette's eight nested ASGI layers cost the event loop more
+    than the rest of its Python work (docs/performance.md, "Serving"). The request is
+    matched by the app's own ``Route`` and answered by its endpoint (the same
+    ``endpoint``-wrapped ``infer``: errors and metrics alike); every other request, a GET
+    of that path included, and the lifespan go to the app.
+    """
+
+    def __init__(self, app, route):
+        from starlette.requests import Request
+        from starlette.routing import Match
+
+        self.app, self.state, self._route = app, app.state, route
+        self._request, self._full = Request, Match.FULL  # bound once, not per request
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            match, child_scope = self._route.matches(scope)  # root_path of a mount included
+            if match is self._full:
+                scope.update(child_scope, app=self.app)
+                response = await self._route.endpoint(self._request(scope, receive, send))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
