@@ -29,8 +29,9 @@ NPY = "application/x-npy"
 
 MAX_IMAGE_PIXELS = 50_000_000
 """Default largest image accepted (``--max-image-pixels``): a photo from a phone's
-50-megapixel camera (8160 x 6120) passes; decoded as RGBA that is 200 MB, the
-most one PNG upload costs (a JPEG is decoded at a fraction of its size)."""
+50-megapixel camera (8160 x 6120) passes. A PNG at the limit costs up to 7 bytes per
+pixel while decoded (Pillow's RGBA and RGB copies), 350 MB; a JPEG is decoded at a
+fraction of its size."""
 
 _DRAFT = 4
 """A large JPEG is decoded at the smallest of its decoder's scales (1/2 .. 1/8) that
