@@ -40,7 +40,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -165,14 +164,10 @@ def _printed_numbers(text):
     ]
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve_until_ready(model, cache):
     """Seconds from starting ``fastdnn serve`` to its readiness answering 200."""
+    from .serve import _free_port
+
     port = _free_port()
     url = f"http://127.0.0.1:{port}/v2/health/ready"
     t = time.perf_counter()

@@ -13,47 +13,16 @@ import sys
 
 import numpy as np
 
-
-def two_layer_model(F, X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000):
-    """The notebook's cell, as the learner writes it."""
-    np.random.seed(1)
-    costs = []
-    (n_x, n_h, n_y) = layers_dims
-    parameters = F.initialize_parameters(n_x, n_h, n_y)
-    W1, b1, W2, b2 = parameters["W1"], parameters["b1"], parameters["W2"], parameters["b2"]
-    grads = {}
-    for i in range(0, num_iterations):
-        A1, cache1 = F.linear_activation_forward(X, W1, b1, "relu")
-        A2, cache2 = F.linear_activation_forward(A1, W2, b2, "sigmoid")
-        cost = F.compute_cost(A2, Y)
-        dA2 = -(np.divide(Y, A2) - np.divide(1 - Y, 1 - A2))
-        dA1, dW2, db2 = F.linear_activation_backward(dA2, cache2, "sigmoid")
-        dA0, dW1, db1 = F.linear_activation_backward(dA1, cache1, "relu")
-        grads["dW1"], grads["db1"], grads["dW2"], grads["db2"] = dW1, db1, dW2, db2
-        parameters = F.update_parameters(parameters, grads, learning_rate)
-        W1, b1, W2, b2 = parameters["W1"], parameters["b1"], parameters["W2"], parameters["b2"]
-        if i % 100 == 0 or i == num_iterations - 1:
-            print(f"Cost after iteration {i}: {np.squeeze(cost)}")
-        if i % 100 == 0 or i == num_iterations:
-            costs.append(cost)
-    return parameters, costs
+from .notebook import L_layer_model, two_layer_model
 
 
-def L_layer_model(F, X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000):
-    """The notebook's cell, as the learner writes it."""
-    np.random.seed(1)
-    costs = []
-    parameters = F.initialize_parameters_deep(layers_dims)
-    for i in range(0, num_iterations):
-        AL, caches = F.L_model_forward(X, parameters)
-        cost = F.compute_cost(AL, Y)
-        grads = F.L_model_backward(AL, Y, caches)
-        parameters = F.update_parameters(parameters, grads, learning_rate)
-        if i % 100 == 0 or i == num_iterations - 1:
-            print(f"Cost after iteration {i}: {np.squeeze(cost)}")
-        if i % 100 == 0 or i == num_iterations:
-            costs.append(cost)
-    return parameters, costs
+def _trained(loop, F, X, Y, parameters, iterations):
+    """The notebook's training cell: its own loop (``benchmarks.notebook``, the
+    course's code), then the recorded costs printed as the course prints them."""
+    parameters, costs = loop(F, X, Y, parameters, 0.0075, iterations)
+    for i, cost in zip(range(0, iterations, 100), costs, strict=True):
+        print(f"Cost after iteration {i}: {np.squeeze(cost)}")
+    return parameters
 
 
 def main(side, data, iterations=2500):
@@ -64,10 +33,19 @@ def main(side, data, iterations=2500):
     train_x_orig, train_y, test_x_orig, test_y, classes = F.load_data(data)
     train_x = train_x_orig.reshape(train_x_orig.shape[0], -1).T / 255.0
     test_x = test_x_orig.reshape(test_x_orig.shape[0], -1).T / 255.0
-    parameters, _ = two_layer_model(F, train_x, train_y, (12288, 7, 1), 0.0075, iterations)
+    parameters = _trained(
+        two_layer_model, F, train_x, train_y, F.initialize_parameters(12288, 7, 1), iterations
+    )
     F.predict(train_x, train_y, parameters)
     F.predict(test_x, test_y, parameters)
-    parameters, _ = L_layer_model(F, train_x, train_y, [12288, 20, 7, 5, 1], 0.0075, iterations)
+    parameters = _trained(
+        L_layer_model,
+        F,
+        train_x,
+        train_y,
+        F.initialize_parameters_deep([12288, 20, 7, 5, 1]),
+        iterations,
+    )
     F.predict(train_x, train_y, parameters)
     F.predict(test_x, test_y, parameters)
 
