@@ -265,3 +265,24 @@ def test_nan_checks_hold_whichever_kernel_compiled_the_helpers_first(tmp_path):
         )
         assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["True", "True"], r.stdout
+
+
+def test_prefetch_leaves_what_running_workers_compile_to_them(monkeypatch):
+    """Two prefetches of overlapping plans (load_data called twice, cold): the second
+    starts workers only for what the first does not already compile."""
+
+    class Running:
+        def wait(self):
+            pass
+
+    a, b = ("_sgd_span", ("a",), 0.3), ("_sgd_parallel", ("b",), 0.3)
+    spawned = []
+    monkeypatch.setattr(precompile, "_load", lambda e: False)
+    monkeypatch.setattr(precompile, "_spawn", lambda share: spawned.append(share) or (None, share))
+    monkeypatch.setattr(precompile, "_cores", lambda: 2)
+    monkeypatch.setattr(precompile, "_told", True)
+    monkeypatch.setattr(precompile, "_running", [(Running(), [a])])
+    precompile.prefetch([a, b])
+    assert spawned == [[b]]
+    precompile.prefetch([a])
+    assert spawned == [[b]]

@@ -69,24 +69,20 @@ def ensure(plan):
     or compiled now, the missing ones spread over worker processes and this one."""
     if _jit_disabled():
         return
-    with _lock:
-        running = _running[:]
-        _running.clear()
-    for process, _ in running:  # a prefetch may be compiling some of these
-        process.wait()
-    missing = [e for e in _unique(plan) if not _load(e)]
-    if not missing:
+    wait()  # a prefetch may be compiling some of these
+    todo = missing(plan)
+    if not todo:
         return
-    workers = max(0, min(_cores(), len(missing)) - 1)
-    shares = _balance(missing, workers + 1)
-    _tell(missing, workers + 1, background=False)
+    workers = max(0, min(_cores(), len(todo)) - 1)
+    shares = _balance(todo, workers + 1)
+    _tell(todo, workers + 1, background=False)
     started = [_spawn(share) for share in shares[1:]]
     for name, argtypes, _ in shares[0]:
         _dispatcher(name).compile(argtypes)
     for process, _ in started:
         if process is not None:
             process.wait()
-    for name, argtypes, _ in missing:  # loads what the workers wrote (or compiles, if one failed)
+    for name, argtypes, _ in todo:  # loads what the workers wrote (or compiles, if one failed)
         _dispatcher(name).compile(argtypes)
 
 
@@ -96,11 +92,13 @@ def prefetch(plan):
     when compiling is limited to this process (``FASTDNN_COMPILE_PROCESSES=1``)."""
     if _jit_disabled() or _cores() == 1:
         return
-    missing = [e for e in _unique(plan) if not _load(e)]
-    if not missing:
+    with _lock:  # what running prefetch workers compile already
+        busy = {e[:2] for _, share in _running for e in share}
+    todo = [e for e in missing(plan) if e[:2] not in busy]
+    if not todo:
         return
-    shares = _balance(missing, min(_cores(), len(missing)))
-    _tell(missing, len(shares), background=True)
+    shares = _balance(todo, min(_cores(), len(todo)))
+    _tell(todo, len(shares), background=True)
     started = [_spawn(share) for share in shares]
     with _lock:
         _running.extend(p for p in started if p[0] is not None)
