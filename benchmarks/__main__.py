@@ -8,6 +8,7 @@ Usage::
     python -m benchmarks --only notebook         # the notebook's two loops, 2500 iterations
     python -m benchmarks --only first_run        # a learner's first run: cold and warm processes
     python -m benchmarks --only serve --full     # fastdnn serve vs per-request ONNX Runtime
+    python -m benchmarks --only int8 --full      # int8 inference vs float32 and ONNX Runtime
 
 Prints a table (median time per call, min-max spread, ratio NumPy/fastdnn:
 above 1 means fastdnn is faster), writes ``results.json`` and PNG plots of the
@@ -87,6 +88,8 @@ def main(argv=None):
         return _notebook(args, mode)
     if args.only == "serve":
         return _serve(args, mode)
+    if args.only == "int8":
+        return _int8(args, mode)
     env = harness.environment()
     print("# fastdnn benchmarks (" + mode + ")")
     for key, value in env.items():
@@ -165,6 +168,18 @@ def _first_run(args, mode):
         args,
         "first_run",
         lambda out: first_run.run(iterations, args.repeats or rounds, demo, out=out),
+    )
+
+
+def _int8(args, mode):
+    """``--only int8``: the int8 model against float32 and ONNX Runtime (``benchmarks.int8``)."""
+    from . import int8
+
+    iterations, repeats, min_time = (300, 3, 0.05) if mode == "quick" else (2500, 7, 0.3)
+    return _printed_run(
+        args,
+        "int8",
+        lambda out: int8.run(iterations, args.repeats or repeats, min_time, out=out),
     )
 
 

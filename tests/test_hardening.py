@@ -403,7 +403,8 @@ class _SlowSource:
 def test_ctrl_c_stops_a_streamed_prediction_within_a_chunk(rng):
     model = Model.from_parameters(initialize_parameters_deep([300, 20, 7, 5, 1]))
     source = _SlowSource(300, 10**9, rng)
-    model.predict_proba_stream(_SlowSource(300, 512, rng), chunk_examples=256)  # compiled
+    # compiled, or loaded from the cache: the serial kernel and the parallel one (4096 rows)
+    model.predict_proba_stream(_SlowSource(300, 4096 + 256, rng), chunk_examples=4096)
     with ctrl_c_after(0.5) as sent, pytest.raises(KeyboardInterrupt):
         model.predict_proba_stream(source, chunk_examples=4096)
     assert len(source.reads) > 2

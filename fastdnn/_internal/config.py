@@ -142,3 +142,7 @@ TILE_MIN_EXAMPLES_FLOAT64 = 512
 """Examples from which float64 ``dA_prev`` runs on register tiles: at m = 209
 the axpy form is as fast, from 512 the tiles measured 1.2-1.6x faster
 (docs/performance.md, "Register tiles")."""
+
+INT8_BLOCK = 2048
+"""Bytes of each example row per pass of the int8 tiles (``kernels.int8``): the
+tile's 4 rows of X and 5 of W1q (18 KiB) stay in L1. A multiple of 64."""

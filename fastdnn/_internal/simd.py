@@ -18,6 +18,15 @@ With ``NUMBA_DISABLE_JIT=1`` (the test suite's plain-Python run) the same
 names are NumPy functions on small arrays, so the kernels that use them
 still run, and their coverage is measured.
 
+Integer dot products (``kernels.int8``): ``vdpbusd(acc, x, w)`` adds to each
+int32 lane of ``acc`` the four products of the corresponding uint8 bytes of
+``x`` and int8 bytes of ``w`` (AVX-512 VNNI's ``vpdpbusd``: 64 multiply-adds
+in one instruction, exact, no saturation), and ``vsum(v)`` adds a vector's
+lanes. ``vmin``/``vmax`` (lane by lane) and ``vlowest``/``vhighest`` (over
+the lanes) give a row's range for the dynamic quantization; they skip NaN. ``vpdpbusd`` exists only where ``vnni()`` says so; elsewhere ``vdpbusd``
+compiles to the same sums in plain integer IR (correct, not fast: there the
+integer kernels take their portable loop).
+
 ``wide_vectors()`` says whether the CPU numba compiles for has AVX-512:
 elsewhere LLVM splits each vector in two or four, a tile's sums no longer
 fit in the registers, and the kernels keep the loop-vectorized form
@@ -35,16 +44,31 @@ def wide_vectors():
     """True when numba's target CPU has AVX-512F (32 vector registers of 64 bytes)."""
     global _WIDE
     if _WIDE is None:
-        if _numba_config.CPU_NAME and _numba_config.CPU_NAME != "host":
-            _WIDE = "+avx512f" in (_numba_config.CPU_FEATURES or "")
-        else:
-            import llvmlite.binding as llvm
-
-            _WIDE = bool(llvm.get_host_cpu_features().get("avx512f", False))
+        _WIDE = _host_feature("avx512f")
     return _WIDE
 
 
 _WIDE = None
+
+
+def _host_feature(name):
+    """Whether numba's target CPU has the LLVM feature ``name`` ("avx512vnni", ...)."""
+    if _numba_config.CPU_NAME and _numba_config.CPU_NAME != "host":
+        return f"+{name}" in (_numba_config.CPU_FEATURES or "")
+    import llvmlite.binding as llvm
+
+    return bool(llvm.get_host_cpu_features().get(name, False))
+
+
+def vnni():
+    """True when numba's target CPU has AVX-512 VNNI (``vpdpbusd`` on 64-byte vectors)."""
+    global _VNNI
+    if _VNNI is None:
+        _VNNI = wide_vectors() and _host_feature("avx512vnni") and _host_feature("avx512bw")
+    return _VNNI
+
+
+_VNNI = None
 
 if _numba_config.DISABLE_JIT:
 
@@ -69,6 +93,25 @@ if _numba_config.DISABLE_JIT:
 
     def vmul(x, y):
         return x * y
+
+    def vdpbusd(acc, x, w):
+        products = x.astype(np.int32) * w.astype(np.int32)
+        return acc + products.reshape(acc.size, -1).sum(axis=1, dtype=np.int32)
+
+    def vsum(v):
+        return v.sum(dtype=v.dtype)
+
+    def vmin(x, y):
+        return np.fmin(x, y)
+
+    def vmax(x, y):
+        return np.fmax(x, y)
+
+    def vlowest(v):
+        return v.min()
+
+    def vhighest(v):
+        return v.max()
 
 else:
     from llvmlite import ir
@@ -164,3 +207,94 @@ else:
             return builder.fmul(args[0], args[1])
 
         return x(x, y), codegen
+
+    def _dpbusd_portable(builder, acc, x, w):
+        """``vpdpbusd`` in plain LLVM IR, for CPUs without VNNI (the same exact integers)."""
+        wide = ir.VectorType(ir.IntType(32), 64)
+        products = builder.mul(builder.zext(x, wide), builder.sext(w, wide))
+        undefined = ir.Constant(wide, ir.Undefined)
+        for t in range(4):
+            lane = ir.Constant(ir.VectorType(ir.IntType(32), 16), [4 * j + t for j in range(16)])
+            acc = builder.add(acc, builder.shuffle_vector(products, undefined, lane))
+        return acc
+
+    @intrinsic
+    def vdpbusd(typingctx, acc, x, w):
+        if not (
+            acc == Vector(types.int32) and x == Vector(types.uint8) and w == Vector(types.int8)
+        ):
+            return None
+
+        def codegen(context, builder, sig, args):
+            lanes = ir.VectorType(ir.IntType(32), 16)
+            if not vnni():
+                return _dpbusd_portable(builder, *args)
+            function_type = ir.FunctionType(lanes, [lanes] * 3)
+            function = cgutils.get_or_insert_function(
+                builder.module, function_type, "llvm.x86.avx512.vpdpbusd.512"
+            )
+            return builder.call(
+                function,
+                [args[0], builder.bitcast(args[1], lanes), builder.bitcast(args[2], lanes)],
+            )
+
+        return acc(acc, x, w), codegen
+
+    @intrinsic
+    def vsum(typingctx, v):
+        if not (isinstance(v, Vector) and isinstance(v.dtype, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):
+            vector_type = args[0].type
+            name = f"llvm.vector.reduce.add.v{vector_type.count}i{v.dtype.bitwidth}"
+            function_type = ir.FunctionType(vector_type.element, [vector_type])
+            return builder.call(
+                cgutils.get_or_insert_function(builder.module, function_type, name), args
+            )
+
+        return v.dtype(v), codegen
+
+    def _lanewise(name):
+        """An intrinsic applying LLVM's ``llvm.<name>`` to two float vectors, lane by lane."""
+
+        @intrinsic
+        def apply(typingctx, x, y):
+            if not (isinstance(x, Vector) and x == y):
+                return None
+
+            def codegen(context, builder, sig, args):
+                vector_type = args[0].type
+                full = f"llvm.{name}.v{vector_type.count}{vector_type.element.intrinsic_name}"
+                function_type = ir.FunctionType(vector_type, [vector_type] * 2)
+                return builder.call(
+                    cgutils.get_or_insert_function(builder.module, function_type, full), args
+                )
+
+            return x(x, y), codegen
+
+        return apply
+
+    def _reduction(name):
+        """An intrinsic reducing a float vector to its ``llvm.vector.reduce.<name>``."""
+
+        @intrinsic
+        def reduce(typingctx, v):
+            if not isinstance(v, Vector):
+                return None
+
+            def codegen(context, builder, sig, args):
+                vector_type = args[0].type
+                full = f"llvm.vector.reduce.{name}.v{vector_type.count}{vector_type.element.intrinsic_name}"
+                function_type = ir.FunctionType(vector_type.element, [vector_type])
+                return builder.call(
+                    cgutils.get_or_insert_function(builder.module, function_type, full), args
+                )
+
+            return v.dtype(v), codegen
+
+        return reduce
+
+    # minnum/maxnum: a NaN lane gives the other operand (the caller checks NaN itself).
+    vmin, vmax = _lanewise("minnum"), _lanewise("maxnum")
+    vlowest, vhighest = _reduction("fmin"), _reduction("fmax")

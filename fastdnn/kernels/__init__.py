@@ -25,6 +25,12 @@ from .inference import (
     _predict_parallel,
     _predict_rows,
 )
+from .int8 import (
+    _int8_float_parallel,
+    _int8_float_rows,
+    _int8_u8_parallel,
+    _int8_u8_rows,
+)
 from .layer import (
     _activation_backward_db_into,
     _activation_backward_db_parallel,
@@ -66,6 +72,10 @@ __all__ = [
     "_first_layer_parallel",
     "_first_layer_rows",
     "_head_rows",
+    "_int8_float_parallel",
+    "_int8_float_rows",
+    "_int8_u8_parallel",
+    "_int8_u8_rows",
     "_predict_parallel",
     "_predict_rows",
     "_relu_backward_tiny",

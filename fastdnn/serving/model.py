@@ -12,6 +12,12 @@ Layouts. ``X`` has shape (n_x, m) as in the course. A Fortran-ordered ``X``
 contiguous across examples) runs its first layer as one BLAS product instead
 of being copied. Anything else is converted chunk by chunk.
 
+int8. ``model.quantize()`` gives a model whose first layer runs in integer
+arithmetic (``fastdnn.kernels.int8``): int8 weights with one scale per unit,
+uint8 inputs. uint8 ``X`` (pixels as stored, with ``scale=1 / 255`` for the
+course's preparation) is used as it is, exactly; float ``X`` is quantized per
+example as it is read. The later layers stay float32.
+
 Threads. A model is immutable, so any number of Python threads may share one.
 Large batches use numba's parallel region when no other thread is in one and
 the serial kernel otherwise (see ``fastdnn._internal.dispatch``); ``n_threads=1``
@@ -32,6 +38,20 @@ from .._internal.validation import as_matrix, chosen_dtype, network, whole_numbe
 _CHUNK_BYTES = 64 << 20
 """Working-set bound of the chunked paths: converted input per chunk."""
 
+use_vnni = None
+"""The int8 kernels' sums: True, the AVX-512 VNNI tiles; False, the portable
+loop; None, decided on first use from the CPU (``_internal.simd.vnni``). The
+tests set it to run both on any CPU (the tiles then compile to plain integer IR)."""
+
+
+def _vnni():
+    global use_vnni
+    if use_vnni is None:
+        from .._internal.simd import vnni
+
+        use_vnni = vnni()
+    return use_vnni
+
 
 class Model:
     """A [LINEAR->RELU]*(L-1) -> LINEAR->SIGMOID network ready for inference.
@@ -43,10 +63,13 @@ class Model:
     layer_dims : tuple of int
         (n_x, n_1, ..., n_L).
     dtype : numpy.dtype
-        float32 or float64; every prediction is computed in it.
+        float32 or float64; every prediction is computed in it (an int8 model's
+        later layers and outputs are float32).
+    precision : str
+        "float32", "float64", or "int8" for a model from ``quantize``.
     """
 
-    def __init__(self, theta, layer_dims):
+    def __init__(self, theta, layer_dims, int8=None):
         dims = np.asarray(layer_dims, dtype=np.int64)
         offsets = np.zeros(dims.size - 1, dtype=np.int64)
         at = 0
@@ -62,6 +85,10 @@ class Model:
         self._W1 = theta[: dims[1] * dims[0]].reshape(dims[1], dims[0])
         self.layer_dims = tuple(int(n) for n in dims)
         self.dtype = theta.dtype
+        # int8: (W1q (n_1p, n_x) int8, w_sum (n_1p,) int32, unit_scale (n_1p,) float32),
+        # n_1p = n_1 rounded up to the int8 tile's 5 units (zero rows past n_1).
+        self._int8 = int8
+        self.precision = "int8" if int8 is not None else self.dtype.name
 
     # ---------------------------------------------------------------- building
 
@@ -87,6 +114,70 @@ class Model:
             raise ValueError(f"{where}: a weight exceeds the range of {np.dtype(dtype).name}")
         return cls(np.ascontiguousarray(theta), dims)
 
+    def quantize(self):
+        """This model with its first layer in int8: a new immutable ``Model``.
+
+        W1 is quantized symmetrically per unit (``W1[i] ~ q[i] * s[i]``, q in
+        [-127, 127], ``s[i] = max|W1[i]| / 127``); the later layers and the
+        outputs are float32. Predictions then take uint8 ``X`` as it is (pass
+        ``scale=1 / 255`` for the course's pixels: it becomes part of the unit
+        scales, so the input is exact), and quantize float ``X`` per example
+        to uint8 with a zero point as they read it.
+
+        Accuracy: on the course's trained L-layer model, the labels of every
+        train and test image equal the float32 model's (``python -m benchmarks
+        --only int8`` measures it, with the largest probability difference).
+        The first layer's sums are exact integers; the error is the rounding of
+        the weights (half a step of ``s[i]`` each) and, for float input, of X.
+
+        Returns
+        -------
+        Model
+            ``precision == "int8"``; ``parameters()`` gives the dequantized
+            weights (``q * s``), which ``to_onnx`` exports.
+        """
+        if self._int8 is not None:
+            return self
+        from ..kernels.int8 import MAX_INT8_INPUTS
+
+        n1, n_x = self._W1.shape
+        if n_x > MAX_INT8_INPUTS:
+            raise ValueError(
+                f"Model.quantize: the first layer has {n_x} inputs; int8 sums stay exact "
+                f"up to {MAX_INT8_INPUTS}"
+            )
+        W1 = self._W1.astype(np.float64)
+        scale = np.abs(W1).max(axis=1) / 127
+        scale[scale == 0] = 1.0  # an all-zero unit: any scale gives q = 0
+        q = np.clip(np.rint(W1 / scale[:, None]), -127, 127).astype(np.int8)
+        return Model._from_int8(self.parameters(), q, scale.astype(np.float32))
+
+    @classmethod
+    def _from_int8(cls, parameters, W1q, W1_scale):
+        """An int8 model from the float parameters of its later layers (and b1) and
+        W1's int8 values and unit scales; W1 in ``parameters`` is replaced by q * s."""
+        n1, n_x = W1q.shape
+        parameters = dict(parameters)
+        parameters["W1"] = W1q.astype(np.float32) * W1_scale[:, None]
+        float_model = cls.from_parameters(parameters, dtype="float32")
+        padded = -(-n1 // 5) * 5  # the int8 tile's 5 units
+        q = np.zeros((padded, n_x), dtype=np.int8)
+        q[:n1] = W1q
+        unit_scale = np.ones(padded, dtype=np.float32)
+        unit_scale[:n1] = W1_scale
+        w_sum = q.sum(axis=1, dtype=np.int32)
+        for a in (q, w_sum, unit_scale):
+            a.flags.writeable = False
+        return cls(float_model._theta, float_model._dims, int8=(q, w_sum, unit_scale))
+
+    def int8_weights(self):
+        """(W1's int8 values (n_1, n_x), their unit scales (n_1,) float32) of an int8 model."""
+        if self._int8 is None:
+            raise ValueError(f"Model.int8_weights: this model's precision is {self.precision}")
+        q, _, unit_scale = self._int8
+        n1 = self.layer_dims[1]
+        return q[:n1].copy(), unit_scale[:n1].copy()
+
     @classmethod
     def load(cls, path, dtype=None, max_bytes=None):
         """Read a model file written by ``Model.save`` or ``fastdnn.serving.modelfile.save_model``.
@@ -98,13 +189,24 @@ class Model:
         from .modelfile import load_model
 
         parameters, info = load_model(path, max_bytes=max_bytes)
+        if info["precision"] == "int8":
+            if dtype is not None and np.dtype(dtype) != np.float32:
+                raise ValueError(
+                    f"Model.load: {os.fspath(path)!r} is an int8 model, which computes in "
+                    f"float32; dtype={dtype!r} cannot apply"
+                )
+            return cls._from_int8(parameters, *info["int8"])
         return cls.from_parameters(parameters, dtype=dtype or info["dtype"])
 
     def save(self, path, training=None):
-        """Write the model to an HDF5 model file, atomically (see ``fastdnn.serving.modelfile``)."""
+        """Write the model to an HDF5 model file, atomically (see ``fastdnn.serving.modelfile``).
+
+        An int8 model is written as format version 2 (int8 W1 and its unit
+        scales); float models as version 1, which every fastdnn reads."""
         from .modelfile import save_model
 
-        save_model(path, self.parameters(), dtype=self.dtype, training=training)
+        int8 = self.int8_weights() if self._int8 is not None else None
+        save_model(path, self.parameters(), dtype=self.dtype, training=training, int8=int8)
 
     def parameters(self):
         """The weights as the course's dict (fresh, writable copies)."""
@@ -117,21 +219,23 @@ class Model:
         return out
 
     def __repr__(self):
-        return f"Model(layer_dims={list(self.layer_dims)}, dtype={self.dtype.name})"
+        kind = "precision=int8" if self._int8 is not None else f"dtype={self.dtype.name}"
+        return f"Model(layer_dims={list(self.layer_dims)}, {kind})"
 
     def __eq__(self, other):
         return (
             isinstance(other, Model)
             and self.layer_dims == other.layer_dims
-            and self.dtype == other.dtype
+            and self.precision == other.precision
             and np.array_equal(self._theta, other._theta)
+            and (self._int8 is None or all(map(np.array_equal, self._int8, other._int8)))
         )
 
     __hash__ = None
 
     # -------------------------------------------------------------- predicting
 
-    def predict_proba(self, X, n_threads=None):
+    def predict_proba(self, X, n_threads=None, scale=None):
         """Output probabilities for the examples in the columns of ``X``.
 
         Parameters
@@ -139,6 +243,10 @@ class Model:
         X : array_like of shape (n_x, m)
             Floats, ints or bools; converted to the model's dtype (in chunks
             when a conversion is needed, so the working set stays bounded).
+            An int8 model takes uint8 ``X`` as it is, without a conversion.
+        scale : float, optional
+            The network's input is ``X * scale`` (``1 / 255`` for the course's
+            uint8 pixels).
         n_threads : int, optional
             1 runs the serial kernel; n > 1 uses up to n threads for the
             parallel kernel; None uses numba's current thread count.
@@ -149,21 +257,26 @@ class Model:
         """
         where = "Model.predict_proba"
         X = self._checked_input(X, "X", where)
+        _check_scale(scale, where)
         parallel, scope = _thread_scope(n_threads, where)
         with scope:
-            if X.dtype == self.dtype and (X.flags.f_contiguous or X.flags.c_contiguous):
+            direct = X.flags.f_contiguous or (X.flags.c_contiguous and self._int8 is None)
+            if direct and scale is None and X.dtype == self.dtype:
                 return self._proba(X, parallel, where, first=0)
+            if self._int8 is not None and X.dtype == np.uint8 and X.flags.f_contiguous:
+                return self._proba_int8(X, 1.0 if scale is None else scale, parallel, where, 0)
             m = X.shape[1]
-            return self._chunked(lambda lo, hi: X[:, lo:hi], m, None, None, parallel, where)
+            return self._chunked(lambda lo, hi: X[:, lo:hi], m, None, scale, parallel, where)
 
-    def predict(self, X, threshold=0.5, n_threads=None):
-        """Labels: 1 where ``predict_proba(X) > threshold``, else 0.
+    def predict(self, X, threshold=0.5, n_threads=None, scale=None):
+        """Labels: 1 where ``predict_proba(X, scale=scale) > threshold``, else 0.
 
         Returns
         -------
         labels : ndarray of shape (n_L, m), uint8
         """
-        return (self.predict_proba(X, n_threads=n_threads) > threshold).astype(np.uint8)
+        P = self.predict_proba(X, n_threads=n_threads, scale=scale)
+        return (P > threshold).astype(np.uint8)
 
     def predict_proba_stream(
         self, source, *, examples_first=True, scale=None, chunk_examples=None, n_threads=None
@@ -231,8 +344,7 @@ class Model:
             )
         if m == 0:
             raise ValueError(f"{where}: source holds no examples (shape {shape})")
-        if scale is not None and not np.isfinite(scale):
-            raise ValueError(f"{where}: scale must be finite; got {scale}")
+        _check_scale(scale, where)
 
         def read(lo, hi):
             if examples_first:
@@ -288,14 +400,21 @@ class Model:
         return P
 
     def _chunk_proba(self, raw, scale, parallel, where, first):
-        """P for one chunk (n_x, k): converted to the model's dtype in Fortran order, scaled."""
+        """P for one chunk (n_x, k): converted to the model's dtype in Fortran order, scaled
+        (an int8 model's uint8 chunk: in Fortran order, as it is)."""
+        if self._int8 is not None and raw.dtype == np.uint8:
+            chunk = np.asfortranarray(raw)
+            return self._proba_int8(chunk, 1.0 if scale is None else scale, parallel, where, first)
         chunk = np.asfortranarray(raw, dtype=self.dtype)
         if scale is not None:
             chunk *= self.dtype.type(scale)
         return self._proba(chunk, parallel, where, first=first)
 
     def _proba(self, X, parallel, where, first):
-        """P (n_L, m) for X (n_x, m) in the model's dtype, C or Fortran order."""
+        """P (n_L, m) for X (n_x, m) in the model's dtype, C or Fortran order
+        (an int8 model's: Fortran order)."""
+        if self._int8 is not None:
+            return self._proba_int8(X, None, parallel, where, first)
         n_L, m = self.layer_dims[-1], X.shape[1]
         PT = np.empty((m, n_L), dtype=self.dtype)
         if X.flags.f_contiguous:
@@ -315,6 +434,39 @@ class Model:
         if bad:
             _raise_nonfinite(X, where, first)
         return PT.T.copy() if n_L > 1 else PT.reshape(1, m)
+
+    def _proba_int8(self, X, scale, parallel, where, first):
+        """P (n_L, m) by the int8 kernels for X (n_x, m) in Fortran order: uint8 X
+        standing for ``X * scale``, or float32 X (``scale`` None) quantized per example."""
+        W1q, w_sum, unit_scale = self._int8
+        n_L, m = self.layer_dims[-1], X.shape[1]
+        PT = np.empty((m, n_L), dtype=np.float32)
+        model = (self._theta, self._dims, self._offsets, PT)
+        if X.dtype == np.uint8:
+            kernels = (K._int8_u8_parallel, K._int8_u8_rows)
+            args = (X.T, W1q, w_sum, unit_scale, np.float32(scale), *model)
+        else:
+            kernels = (K._int8_float_parallel, K._int8_float_rows)
+            args = (X.T, W1q, w_sum, unit_scale, *model)
+        vnni = _vnni()
+        size = X.size * self.layer_dims[1] if parallel else 0
+        with dispatch.region(size, PREDICT_PARALLEL_MIN_MACS) as in_region:
+            if in_region:
+                bad = kernels[0](*args, dispatch.work_items(), vnni)
+        if not in_region:
+            bad = kernels[1](*args, 0, m, vnni)
+        if bad:
+            _raise_nonfinite(X, where, first)
+        return PT.T.copy() if n_L > 1 else PT.reshape(1, m)
+
+
+def _check_scale(scale, where):
+    if scale is None:
+        return
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: scale must be a number; got {type(scale).__name__}")
+    if not np.isfinite(scale):
+        raise ValueError(f"{where}: scale must be finite; got {scale}")
 
 
 def _thread_scope(n_threads, where):

@@ -1,6 +1,6 @@
 """Model files: HDF5 written with h5py, atomically, and read back with every shape checked.
 
-Layout (format version 1)::
+Layout (format version 1: float models)::
 
     /            attrs: format = "fastdnn-model", format_version = 1,
                         layer_dims (int64 array), activations (JSON list),
@@ -8,6 +8,13 @@ Layout (format version 1)::
                         training (JSON object: learning rate, iterations, ...)
     /W1 .. /WL   float datasets of shape (n_l, n_{l-1})
     /b1 .. /bL   float datasets of shape (n_l, 1)
+
+Format version 2 (int8 models, ``Model.quantize``) adds ``precision = "int8"``
+(dtype "float32"): ``/W1`` is int8 and ``/W1_scale`` holds its unit scales,
+float32 of shape (n_1,), so that W1 = W1 * W1_scale[:, None]; the other
+datasets are float32. Float models are still written as version 1, which
+every fastdnn reads; a fastdnn that reads version 1 only refuses a version 2
+file with "format version 2 is not supported".
 
 Reading trusts nothing in the file. Nothing is ever unpickled: h5py reads
 numeric datasets and string attributes only, and any other dataset dtype is
@@ -33,7 +40,9 @@ import numpy as np
 from .._internal.atomic import atomic_path
 
 FORMAT = "fastdnn-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The newest format version: int8 models' (float models are written as version 1)."""
+READABLE_VERSIONS = (1, 2)
 
 MAX_MODEL_BYTES = 4 * 2**30
 """Default bound on the parameter bytes a model file may declare (4 GiB: a
@@ -66,7 +75,7 @@ def architecture(parameters):
     return dims, ["relu"] * (len(dims) - 2) + ["sigmoid"]
 
 
-def save_model(path, parameters, dtype=None, training=None):
+def save_model(path, parameters, dtype=None, training=None, int8=None):
     """Write ``parameters`` to an HDF5 model file, atomically.
 
     Parameters
@@ -78,6 +87,9 @@ def save_model(path, parameters, dtype=None, training=None):
         Stored dtype; by default the parameters' own (float64 unless all are float32).
     training : dict, optional
         JSON-serialisable settings kept as an attribute (learning rate, iterations, ...).
+    int8 : (ndarray, ndarray), optional
+        An int8 model's W1: its int8 values (n_1, n_x) and unit scales (n_1,);
+        written as format version 2 (``parameters["W1"]`` is not stored).
     """
     import h5py
 
@@ -94,15 +106,21 @@ def save_model(path, parameters, dtype=None, training=None):
     image = io.BytesIO()
     with h5py.File(image, "w") as f:
         f.attrs["format"] = FORMAT
-        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["format_version"] = 1 if int8 is None else 2
         f.attrs["layer_dims"] = np.asarray(dims, dtype=np.int64)
         f.attrs["activations"] = json.dumps(activations)
         f.attrs["dtype"] = dtype.name
         f.attrs["fastdnn_version"] = __version__
         f.attrs["training"] = json.dumps(training or {})
+        if int8 is not None:
+            f.attrs["precision"] = "int8"
+            f.create_dataset("W1_scale", data=np.asarray(int8[1], dtype=np.float32))
         for l in range(1, len(dims)):
             for p in "Wb":
-                f.create_dataset(f"{p}{l}", data=np.asarray(parameters[f"{p}{l}"], dtype=dtype))
+                if int8 is not None and f"{p}{l}" == "W1":
+                    f.create_dataset("W1", data=np.asarray(int8[0], dtype=np.int8))
+                else:
+                    f.create_dataset(f"{p}{l}", data=np.asarray(parameters[f"{p}{l}"], dtype=dtype))
     with atomic_path(path, ".h5.tmp") as tmp, open(tmp, "wb") as fh:
         fh.write(image.getbuffer())
 
@@ -138,9 +156,14 @@ def _gib(n):
     return f"{n / 2**20:.3g} MiB" if n >= 2**20 else f"{n} bytes"
 
 
+def _layer(name):
+    """The layer number in a dataset's name: "W12" -> "12", "W1_scale" -> "1"."""
+    return name[1:].split("_")[0]
+
+
 def _checked_dataset(f, name, dtype, shape, path):
     """The h5py.Dataset ``name`` after every check that needs no read of its data."""
-    where = f"{path!r}: layer {name[1:]}: {name}"
+    where = f"{path!r}: layer {_layer(name)}: {name}"
     ds = f[name]
     if ds.is_virtual:
         raise ModelFileError(f"{where} is a virtual dataset (it reads other files); refused")
@@ -185,7 +208,10 @@ def load_model(path, max_bytes=None):
     parameters : dict
         ``W1 .. WL``, ``b1 .. bL`` in the stored dtype.
     info : dict
-        ``layer_dims``, ``activations``, ``dtype``, ``training``, ``fastdnn_version``.
+        ``layer_dims``, ``activations``, ``dtype``, ``training``, ``fastdnn_version``,
+        ``precision`` ("float32", "float64" or "int8"), and ``int8``: for an int8
+        model, W1's (int8 values, unit scales), ``parameters["W1"]`` being their
+        dequantized product; else None.
 
     Raises
     ------
@@ -211,9 +237,16 @@ def load_model(path, max_bytes=None):
         if _attr(f, "format", path) != FORMAT:
             raise ModelFileError(f"{path!r}: not a fastdnn model (format {f.attrs['format']!r})")
         version = _attr(f, "format_version", path)
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
+            readable = ", ".join(map(str, READABLE_VERSIONS))
             raise ModelFileError(
-                f"{path!r}: format version {version} is not supported (this fastdnn reads {FORMAT_VERSION})"
+                f"{path!r}: format version {version} is not supported (this fastdnn reads {readable})"
+            )
+        precision = "int8" if version == 2 else None
+        if version == 2 and _attr(f, "precision", path) != "int8":
+            raise ModelFileError(
+                f"{path!r}: format version 2 holds int8 models; precision is "
+                f"{f.attrs['precision']!r}"
             )
         try:
             dims = [int(n) for n in np.asarray(_attr(f, "layer_dims", path)).ravel()]
@@ -225,6 +258,8 @@ def load_model(path, max_bytes=None):
         L = len(dims) - 1
         if L < 1 or min(dims) < 1 or dtype not in (np.float32, np.float64):
             raise ModelFileError(f"{path!r}: invalid layer_dims {dims} or dtype {dtype}")
+        if precision == "int8" and dtype != np.float32:
+            raise ModelFileError(f"{path!r}: an int8 model's dtype is float32, not {dtype}")
         if activations != ["relu"] * (L - 1) + ["sigmoid"]:
             raise ModelFileError(f"{path!r}: unsupported activations {activations}")
         # Python ints: exact for any declared size, so no overflow can hide a huge one.
@@ -243,6 +278,8 @@ def load_model(path, max_bytes=None):
                 kind = type(link).__name__
                 raise ModelFileError(f"{path!r}: {name} is a link ({kind}), not a dataset; refused")
         expected = {f"{p}{l}" for l in range(1, L + 1) for p in "Wb"}
+        if precision == "int8":
+            expected.add("W1_scale")
         if set(f.keys()) != expected:
             raise ModelFileError(
                 f"{path!r}: datasets {sorted(f.keys())} do not match layer_dims {dims} "
@@ -253,17 +290,33 @@ def load_model(path, max_bytes=None):
             for p, shape in (("W", (dims[l], dims[l - 1])), ("b", (dims[l], 1))):
                 if not isinstance(f[f"{p}{l}"], h5py.Dataset):
                     raise ModelFileError(f"{path!r}: layer {l}: {p}{l} is a group, not a dataset")
-                datasets[f"{p}{l}"] = _checked_dataset(f, f"{p}{l}", dtype, shape, path)
+                stored = np.dtype(np.int8) if precision and p + str(l) == "W1" else dtype
+                datasets[f"{p}{l}"] = _checked_dataset(f, f"{p}{l}", stored, shape, path)
+        if precision == "int8":
+            datasets["W1_scale"] = _checked_dataset(f, "W1_scale", dtype, (dims[1],), path)
         parameters = {}
         for name, ds in datasets.items():
             parameters[name] = np.ascontiguousarray(ds[()])
             if not np.isfinite(parameters[name]).all():
-                raise ModelFileError(f"{path!r}: layer {name[1:]}: {name} contains NaN or inf")
+                raise ModelFileError(f"{path!r}: layer {_layer(name)}: {name} contains NaN or inf")
+        int8 = None
+        if precision == "int8":
+            W1q, W1_scale = parameters.pop("W1"), parameters.pop("W1_scale")
+            if not (W1_scale > 0).all():
+                raise ModelFileError(f"{path!r}: layer 1: W1_scale must hold finite scales > 0")
+            if np.any(W1q == -128):
+                raise ModelFileError(
+                    f"{path!r}: layer 1: W1 holds -128; int8 weights are -127..127"
+                )
+            int8 = (W1q, W1_scale)
+            parameters["W1"] = W1q.astype(np.float32) * W1_scale[:, None]
         info = {
             "layer_dims": dims,
             "activations": activations,
             "dtype": dtype.name,
             "training": training,
             "fastdnn_version": str(_attr(f, "fastdnn_version", path)),
+            "precision": precision or dtype.name,
+            "int8": int8,
         }
     return parameters, info
