@@ -89,3 +89,8 @@ def exercise(dtypes):
         for X_in in (np.asfortranarray(X), np.ascontiguousarray(X)):
             model.predict_proba(X_in)
             model.predict_proba(X_in, n_threads=1)
+        if dtype == np.float32:  # its int8 model: uint8 and float32 X
+            int8 = model.quantize()
+            for X_in in (np.asfortranarray(X), np.asfortranarray(X, dtype=np.uint8)):
+                int8.predict_proba(X_in)
+                int8.predict_proba(X_in, n_threads=1)

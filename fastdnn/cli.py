@@ -1,4 +1,4 @@
-"""The ``fastdnn`` command: train, predict, serve, info, demo, warmup.
+"""The ``fastdnn`` command: train, predict, quantize, serve, info, demo, warmup.
 
 Exit codes: 0 on success; 2 for bad usage, bad input or a file that cannot be
 read or written (one line on stderr); 130 on Ctrl-C; 1 for anything unexpected.
@@ -185,6 +185,8 @@ def cmd_predict(args):
     from .serving.model import Model
 
     model = Model.load(args.model)
+    if args.int8:
+        model = model.quantize()  # an int8 model file is already int8
     if model.layer_dims[-1] != 1:
         raise ValueError(
             f"predict writes one probability per example; the model has {model.layer_dims[-1]} outputs"
@@ -263,6 +265,16 @@ def environment():
         ),
         "blas": _blas_name(),
     }
+
+
+def cmd_quantize(args):
+    from .serving.model import Model
+
+    model = Model.load(args.model)
+    if model.precision == "int8":
+        raise ValueError(f"{args.model!r} is already an int8 model")
+    model.quantize().save(args.output)
+    print(f"int8 model of {list(model.layer_dims)} written to {args.output}")
 
 
 def cmd_info(args):
@@ -380,7 +392,17 @@ def build_parser():
     p.add_argument("model", help="model file written by 'fastdnn train' or save_model")
     p.add_argument("data", help="HDF5 file with a *_x dataset (or a course-layout folder)")
     p.add_argument("--output", "-o", help="CSV file to write (default: stdout)")
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="quantize the model's first layer to int8 first (uint8 images are read as they are)",
+    )
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("quantize", help="write the int8 form of a model file (Model.quantize)")
+    p.add_argument("model", help="model file written by 'fastdnn train' or save_model")
+    p.add_argument("output", help="int8 model file to write (format version 2)")
+    p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser(
         "serve", help="serve a model over HTTP (Open Inference Protocol; needs fastdnn[serve])"

@@ -309,3 +309,33 @@ def test_tiles_without_vnni(tmp_path):
         pytest.skip("compiles for another CPU: JIT only")
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_cli_quantize_and_predict_int8(rng, tmp_path):
+    from fastdnn.app.data import write_course_layout
+
+    data = write_course_layout(tmp_path / "data", m_train=8, m_test=30)
+    model = Model.from_parameters(network(rng, [64 * 64 * 3, 7, 1]), dtype="float32")
+    model.save(tmp_path / "f32.h5")
+
+    def cli(*args):
+        done = subprocess.run(
+            [sys.executable, "-m", "fastdnn", *args], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "int8 model" in cli("quantize", str(tmp_path / "f32.h5"), str(tmp_path / "q.h5"))
+    q = Model.load(tmp_path / "q.h5")
+    assert q == model.quantize()
+    with h5py.File(data / "test_catvnoncat.h5", "r") as f:
+        X8 = np.asfortranarray(f["test_set_x"][()].reshape(30, -1).T)
+    want = q.predict_proba(X8, scale=1 / 255)[0]
+    test_file = str(data / "test_catvnoncat.h5")
+    for out in (
+        cli("predict", str(tmp_path / "f32.h5"), test_file, "--int8"),  # quantized on the fly
+        cli("predict", str(tmp_path / "q.h5"), test_file),  # an int8 model file
+    ):
+        rows = out.splitlines()[1:]
+        got = np.array([float(r.split(",")[0]) for r in rows])
+        np.testing.assert_allclose(got, want, rtol=1e-7)

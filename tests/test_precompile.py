@@ -222,11 +222,11 @@ def test_every_kernel_sets_its_own_fastmath_flags():
     from numba.core.registry import CPUDispatcher
 
     import fastdnn.kernels as K
-    from fastdnn.kernels import _scalar, layer, loss, products, sgd, tiles
+    from fastdnn.kernels import _scalar, int8, layer, loss, products, sgd, tiles
 
     dispatchers = {
         f"{module.__name__}.{name}": d
-        for module in (K, _scalar, layer, loss, products, sgd, tiles)
+        for module in (K, _scalar, int8, layer, loss, products, sgd, tiles)
         for name, d in vars(module).items()
         if isinstance(d, CPUDispatcher)
     }

@@ -202,6 +202,72 @@ def test_image_uploads_as_the_course_reads_them(live, cat):
         assert r.status_code == 400 and "'x.png' is not a readable PNG or JPEG" in r.json()["error"]
 
 
+def _binary_uint8(pixels):
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": list(pixels.shape),
+                    "datatype": "UINT8",
+                    "parameters": {"binary_data_size": pixels.size},
+                }
+            ]
+        }
+    ).encode()
+    return head + pixels.tobytes(), {"Inference-Header-Content-Length": str(len(head))}
+
+
+def test_uint8_pixels_for_float_and_int8_models(live, cat, tmp_path):
+    """UINT8 tensors are pixels (the model sees them / 255), a quarter of FP32's bytes.
+    A float model gets the course's ``pixels / 255``; an int8 model reads them as they
+    are; images uploaded to an int8 model too."""
+    from PIL import Image
+
+    model = Model.load(cat)
+    pixels = np.random.default_rng(9).integers(0, 256, size=(3, N_X), dtype=np.uint8)
+    with httpx.Client(base_url=live) as c:
+        path, body = infer_json(pixels, "UINT8")
+        out = c.post(path, json=body).json()["outputs"][0]
+        np.testing.assert_array_equal(
+            np.array(out["data"]).reshape(3, 1), direct(model, pixels / 255)
+        )
+        content, headers = _binary_uint8(pixels)
+        out = c.post(path, content=content, headers=headers).json()["outputs"][0]
+        np.testing.assert_array_equal(
+            np.array(out["data"]).reshape(3, 1), direct(model, pixels / 255)
+        )
+        for bad, reason in ((256, "found 256"), (0.5, "found 0.5"), (-1, "found -1")):
+            path, body = infer_json(pixels[:1], "UINT8")
+            body["inputs"][0]["data"][7] = bad
+            r = c.post(path, json=body)
+            assert r.status_code == 400 and "UINT8 data must be whole numbers 0..255" in r.text
+            assert reason in r.text
+    q = model.quantize()
+    q.save(tmp_path / "q.h5")
+    want = q.predict_proba(np.asfortranarray(pixels.T), scale=1 / 255).T
+    encoded = io.BytesIO()
+    Image.fromarray(pixels[0].reshape(64, 64, 3)).save(encoded, "PNG")
+    with server(tmp_path / "q.h5") as (_, url), httpx.Client(base_url=url) as c:
+        meta = c.get("/v2/models/q").json()
+        assert meta["parameters"]["precision"] == "int8"
+        assert meta["inputs"][0]["datatype"] == "FP32"
+        path, body = infer_json(pixels, "UINT8", name="q")
+        out = c.post(path, json=body).json()["outputs"][0]
+        assert out["datatype"] == "FP32"
+        np.testing.assert_allclose(np.array(out["data"]).reshape(3, 1), want, rtol=1e-6)
+        content, headers = _binary_uint8(pixels)
+        out = c.post(path, content=content, headers=headers).json()["outputs"][0]
+        np.testing.assert_allclose(np.array(out["data"]).reshape(3, 1), want, rtol=1e-6)
+        files = [("images", ("p.png", encoded.getvalue(), "image/png"))]
+        got = c.post("/predict/image", files=files).json()["predictions"][0]["probability"]
+        assert abs(got - float(want[0, 0])) < 1e-6
+        # float32 rows to the int8 model: quantized per example, close to the pixels' answer
+        path, body = infer_json((pixels / 255).astype(np.float32), "FP32", name="q")
+        out = c.post(path, json=body).json()["outputs"][0]
+        np.testing.assert_allclose(np.array(out["data"]).reshape(3, 1), want, atol=1e-5)
+
+
 async def _clients(url, n_clients, requests_each, make, check):
     """``n_clients`` concurrent clients, each sending ``requests_each`` requests."""
     failures = []
@@ -299,7 +365,7 @@ def test_bad_input_gets_400_and_the_server_lives_on(live):
         (json.dumps(tensor(shape=[2, 100])).encode(), {}, "takes 12288 values per example"),
         (json.dumps(tensor(shape=[0, N_X], data=[])).encode(), {}, "no examples"),
         (json.dumps(tensor(shape=[3, N_X])).encode(), {}, "needs 36864 values; data holds 24576"),
-        (json.dumps(tensor(datatype="INT8")).encode(), {}, "datatype must be FP32 or FP64"),
+        (json.dumps(tensor(datatype="INT8")).encode(), {}, "datatype must be FP32, FP64 or UINT8"),
         (json.dumps(tensor(data=["a"] * (2 * N_X))).encode(), {}, "data must be numbers"),
         (
             json.dumps(tensor(data=[float("nan")] + [0.0] * (2 * N_X - 1))).encode(),
@@ -592,7 +658,9 @@ def test_a_large_jpeg_is_decoded_at_a_fraction_of_its_size():
     Image.fromarray(pixels).save(encoded, "JPEG", quality=90)
     data = encoded.getvalue()
     full = np.array(Image.open(io.BytesIO(data)).resize((64, 64))).reshape(1, -1) / 255
-    got = decode_image(data, N_X, "photo.jpg")
+    got = decode_image(data, N_X, "photo.jpg")  # uint8 pixels
+    assert got.dtype == np.uint8
+    got = got / 255
     assert got.shape == (1, N_X)
     assert np.abs(got - full).max() * 255 <= 8
 

@@ -45,7 +45,7 @@ class Batcher:
         self.max_delay = max_delay_ms / 1000
         self.on_batch = on_batch
         self._cond = threading.Condition()
-        self._pending = collections.deque()  # (model, rows (m, n_x), future, loop)
+        self._pending = collections.deque()  # (model, rows (m, n_x), future, loop, scale)
         self._waiting = 0  # examples in _pending
         self._closed = False
         self._buffer = None  # the worker's; see _gather
@@ -56,8 +56,9 @@ class Batcher:
     def waiting(self):
         return self._waiting
 
-    async def predict(self, model, rows):
-        """Probabilities of shape (m, n_L) for ``rows`` (m, n_x) in ``model.dtype``, by ``model``."""
+    async def predict(self, model, rows, scale=None):
+        """Probabilities of shape (m, n_L) for ``rows`` (m, n_x) in ``model.dtype`` (or uint8
+        pixels for an int8 model, with their ``scale``), by ``model``."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         with self._cond:
@@ -67,7 +68,7 @@ class Batcher:
                 raise QueueFull(
                     f"{self._waiting} examples are waiting (max_queue {self.max_queue})"
                 )
-            self._pending.append((model, rows, future, loop))
+            self._pending.append((model, rows, future, loop, scale))
             self._waiting += len(rows)
             self._cond.notify()
         return await future
@@ -100,9 +101,14 @@ class Batcher:
                     if left <= 0:
                         break
                     self._cond.wait(left)
-            model = self._pending[0][0]
+            model, rows, _, _, scale = self._pending[0]
             batch, examples = [], 0
-            while self._pending and self._pending[0][0] is model:
+            while (
+                self._pending
+                and self._pending[0][0] is model
+                and self._pending[0][1].dtype == rows.dtype  # pixels and floats apart
+                and self._pending[0][4] == scale
+            ):
                 m = len(self._pending[0][1])
                 if batch and examples + m > self.max_batch:
                     break
@@ -120,9 +126,9 @@ class Batcher:
             self._buffer is None
             or self._buffer.shape[0] < m
             or self._buffer.shape[1:] != shape[1:]
-            or self._buffer.dtype != model.dtype
+            or self._buffer.dtype != batch[0][1].dtype
         ):
-            self._buffer = np.empty(shape, dtype=model.dtype)
+            self._buffer = np.empty(shape, dtype=batch[0][1].dtype)
         lo = 0
         for item in batch:
             self._buffer[lo : lo + len(item[1])] = item[1]
@@ -145,7 +151,9 @@ class Batcher:
                     rows = self._gather(model, batch)
                 # rows.T is Fortran-ordered: the tiled kernel (an example's result
                 # depends on its place in a 4-example tile only in the last bits).
-                P = model.predict_proba(rows.T, n_threads=self.n_threads).T
+                scale = batch[0][4]
+                options = {} if scale is None else {"scale": scale}
+                P = model.predict_proba(rows.T, n_threads=self.n_threads, **options).T
                 results, lo = [], 0
                 for item in batch:
                     hi = lo + len(item[1])
@@ -155,7 +163,7 @@ class Batcher:
                 results = [(None, exc)] * len(batch)
             # One wake-up of each event loop per batch, not one per request.
             answers = {}
-            for (_, _, future, loop), (value, exc) in zip(batch, results, strict=True):
+            for (_, _, future, loop, _), (value, exc) in zip(batch, results, strict=True):
                 answers.setdefault(loop, []).append((future, value, exc))
             for loop, group in answers.items():
                 loop.call_soon_threadsafe(_resolve_all, group)

@@ -497,7 +497,8 @@ def _raise_nonfinite(X, where, first):
 def kernel_plan(dtype):
     """The inference kernels a ``Model`` of ``dtype`` runs, with their argument types
     (``_internal.precompile``; ``fastdnn.warmup``): serial and parallel on X in
-    Fortran order, and the later layers after BLAS's first layer (X in C order)."""
+    Fortran order, and the later layers after BLAS's first layer (X in C order);
+    for float32, also those of its ``quantize()``d model (uint8 and float32 X)."""
     import numba
     from numba import types
 
@@ -510,8 +511,21 @@ def kernel_plan(dtype):
     W1 = types.Array(f, 2, "C", readonly=True)
     ints = types.Array(types.int64, 1, "C")
     model = (theta, ints, ints, C2)  # theta, dims, offsets, P.T
-    return [
+    plan = [
         entry("_predict_rows", C2, W1, *model, i, i, weight=1.5),
         entry("_predict_parallel", C2, W1, *model, i, weight=3.5),
         entry("_head_rows", C2, *model, i, i),
+    ]
+    if np.dtype(dtype) != np.float32:
+        return plan
+    readonly = lambda t, n: types.Array(t, n, "C", readonly=True)  # noqa: E731
+    int8 = (readonly(types.int8, 2), readonly(types.int32, 1), readonly(f, 1))  # W1q, w_sum, scales
+    u8 = (types.Array(types.uint8, 2, "C"), *int8, f, *model)
+    floats = (C2, *int8, *model)
+    b = types.boolean
+    return plan + [
+        entry("_int8_u8_rows", *u8, i, i, b, weight=1.5),
+        entry("_int8_u8_parallel", *u8, i, b, weight=2.5),
+        entry("_int8_float_rows", *floats, i, i, b, weight=1.5),
+        entry("_int8_float_parallel", *floats, i, b, weight=2.5),
     ]

@@ -7,7 +7,10 @@ never a 500.
 
 - ``decode_infer``: the body of ``POST /v2/models/{name}/infer``: JSON
   tensors (``data`` holds numbers, nothing else: no strings, no booleans), the
-  binary tensor extension, or an ``application/x-npy`` array.
+  binary tensor extension, or an ``application/x-npy`` array. ``UINT8``
+  tensors are pixels: the model sees them times ``UINT8_SCALE`` (1/255, the
+  course's preparation), a quarter of FP32's bytes on the wire; an int8
+  model reads them as they are.
 - ``decode_image``: one PNG/JPEG upload as the course's "your own image" cell
   reads it. Its declared size is read before anything is decoded, and an image
   over ``max_pixels`` is refused: a 17 KB PNG can declare 12000 x 12000
@@ -21,11 +24,16 @@ import math
 
 import numpy as np
 
-DATATYPES = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
+DATATYPES = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"), "UINT8": np.dtype("u1")}
 NAMES = {np.dtype("float32"): "FP32", np.dtype("float64"): "FP64"}
 INPUT, OUTPUT = "input", "probability"
 BINARY_HEADER = "Inference-Header-Content-Length"
 NPY = "application/x-npy"
+
+PIXEL_MAX = 255
+UINT8_SCALE = 1 / PIXEL_MAX
+"""What a UINT8 tensor's values (and an uploaded image's pixels) are multiplied by: a
+float model gets ``pixels / PIXEL_MAX`` in float64 cast to its dtype, the course's line."""
 
 MAX_IMAGE_PIXELS = 50_000_000
 """Default largest image accepted (``--max-image-pixels``): a photo from a phone's
@@ -95,8 +103,19 @@ def _numbers(data, where):
         raise BadRequest(f"{where}: data holds a number beyond float64") from None
 
 
+def _pixels(values, where):
+    """A UINT8 tensor's values as uint8: whole numbers 0..255 (JSON gives them as float64)."""
+    if values.dtype == np.uint8:
+        return values
+    if not np.all((values >= 0) & (values <= 255) & (values == np.floor(values))):
+        bad = values[~((values >= 0) & (values <= 255) & (values == np.floor(values)))][0]
+        raise BadRequest(f"{where}: UINT8 data must be whole numbers 0..255; found {bad:g}")
+    return values.astype(np.uint8)
+
+
 def decode_infer(body, headers, n_x, dtype):
-    """(rows (m, n_x) in ``dtype``, header dict, binary answer?) from an infer request body."""
+    """(rows (m, n_x), header dict, answer kind) from an infer request body: rows in
+    ``dtype``, or uint8 pixels for a UINT8 tensor (to be scaled by ``UINT8_SCALE``)."""
     content_type = headers.get("content-type", "").split(";")[0].strip()
     if content_type == NPY:
         try:
@@ -136,7 +155,7 @@ def decode_infer(body, headers, n_x, dtype):
     m, _ = _shape(tensor.get("shape"), n_x, where)
     datatype = tensor.get("datatype")
     if not isinstance(datatype, str) or datatype not in DATATYPES:
-        raise BadRequest(f"{where}: datatype must be FP32 or FP64; got {datatype!r}")
+        raise BadRequest(f"{where}: datatype must be FP32, FP64 or UINT8; got {datatype!r}")
     parameters = tensor.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise BadRequest(f"{where}: parameters must be an object")
@@ -157,7 +176,10 @@ def decode_infer(body, headers, n_x, dtype):
             raise BadRequest(
                 f"{where}: shape [{m}, {n_x}] needs {m * n_x} values; data holds {values.size}"
             )
-    rows = checked_rows(values.reshape(m, n_x), dtype, where)
+    if datatype == "UINT8":
+        rows = _pixels(values, where).reshape(m, n_x)
+    else:
+        rows = checked_rows(values.reshape(m, n_x), dtype, where)
     outputs = request.get("outputs") or []
     options = request.get("parameters") or {}
     if not isinstance(outputs, list) or not isinstance(options, dict):
@@ -172,8 +194,9 @@ def decode_infer(body, headers, n_x, dtype):
 
 
 def decode_image(data, n_x, filename, max_pixels=MAX_IMAGE_PIXELS):
-    """One uploaded PNG/JPEG as a (1, n_x) row in [0, 1], as the course's "your own image" cell:
-    ``np.array(Image.open(f).resize((num_px, num_px))).reshape(1, -1) / 255``.
+    """One uploaded PNG/JPEG as a (1, n_x) row of uint8 pixels, as the course's "your own
+    image" cell reads it before its ``/ 255``:
+    ``np.array(Image.open(f).resize((num_px, num_px))).reshape(1, -1)``.
 
     The image's declared width and height are read first (nothing is decoded
     yet); over ``max_pixels`` it is refused (``BodyTooLarge``). A JPEG at least
@@ -199,4 +222,4 @@ def decode_image(data, n_x, filename, max_pixels=MAX_IMAGE_PIXELS):
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for bad files
         raise BadRequest(f"{filename!r} is not a readable PNG or JPEG image ({exc})") from None
-    return np.asarray(image).reshape(1, n_x) / 255
+    return np.asarray(image, dtype=np.uint8).reshape(1, n_x)

@@ -27,9 +27,10 @@ from .protocol import (
     NAMES,
     NPY,
     OUTPUT,
+    PIXEL_MAX,
+    UINT8_SCALE,
     BadRequest,
     BodyTooLarge,
-    checked_rows,
     decode_image,
     decode_infer,
 )
@@ -163,11 +164,19 @@ def create_app(
         return b"".join(chunks)
 
     async def predict(model, rows):
+        scale = None
+        if rows.dtype == np.uint8:  # pixels: an int8 model reads them as they are
+            if getattr(model, "precision", None) == "int8":
+                scale = UINT8_SCALE
+            else:
+                rows = np.ascontiguousarray(rows / PIXEL_MAX, dtype=model.dtype)
         if batching:
-            return await batcher.predict(model, rows)
+            return await batcher.predict(model, rows, scale)
+        options = {} if scale is None else {"scale": scale}
         if getattr(model, "run_inline", False):  # a backend that answers in microseconds
-            return np.asarray(model.predict_proba(rows.T)).T
-        options = {} if n_threads is None else {"n_threads": n_threads}
+            return np.asarray(model.predict_proba(rows.T, **options)).T
+        if n_threads is not None:
+            options["n_threads"] = n_threads
         return np.asarray(await run_in_threadpool(model.predict_proba, rows.T, **options)).T
 
     def endpoint(label):
@@ -211,7 +220,12 @@ def create_app(
             "platform": "fastdnn",
             "inputs": [{"name": INPUT, "datatype": datatype, "shape": [-1, n_x]}],
             "outputs": [{"name": OUTPUT, "datatype": datatype, "shape": [-1, n_L]}],
-            "parameters": {"layer_dims": list(model.layer_dims)},
+            "parameters": {
+                "layer_dims": list(model.layer_dims),
+                "precision": getattr(model, "precision", np.dtype(model.dtype).name),
+                "accepts": ["FP32", "FP64", "UINT8"],
+                "uint8_scale": UINT8_SCALE,
+            },
         }
 
     async def live(request):
@@ -293,8 +307,7 @@ def create_app(
                 rows.append(
                     await run_in_threadpool(decode_image, data, n_x, names[-1], max_image_pixels)
                 )
-        X = checked_rows(np.concatenate(rows), np.dtype(model.dtype), "images")
-        P = await predict(model, X)
+        P = await predict(model, np.concatenate(rows))
         return JSONResponse(
             {
                 "model_name": state.name,
