@@ -81,7 +81,7 @@ def _onnx_sessions(model):
     return f32, i8
 
 
-def run(iterations, repeats, min_time, out=print):
+def run(iterations, repeats, min_time, out=print, examples=M):
     model, pixels, source = _trained_model(iterations)
     int8 = model.quantize()
     rows = []
@@ -97,7 +97,7 @@ def run(iterations, repeats, min_time, out=print):
             f"largest |p_int8 - p_f32| {gap:.2e}; closest float32 p to 0.5: 0.5 +- {margin:.2e}")  # fmt: skip
         rows.append(dict(row=f"labels {name}", differ=differ, max_gap=gap, margin=margin))
     rng = np.random.default_rng(0)
-    pixels_rows = rng.integers(0, 256, size=(M, model.layer_dims[0]), dtype=np.uint8)
+    pixels_rows = rng.integers(0, 256, size=(examples, model.layer_dims[0]), dtype=np.uint8)
     X8 = pixels_rows.T  # (n_x, m), Fortran order: the examples are rows in memory
     X32 = (pixels_rows / np.float32(255)).astype(np.float32).T
     p8, p32 = int8.predict_proba(X8, scale=1 / 255), model.predict_proba(X32)
@@ -106,7 +106,7 @@ def run(iterations, repeats, min_time, out=print):
         gap = float(np.abs(p - p32).max())
         share = float(np.mean((p > 0.5) == (p32 > 0.5)))
         out(
-            f"{M} random images, {name}: largest |p_int8 - p_f32| {gap:.2e}, equal labels {share:.2%}"
+            f"{examples} random images, {name}: largest |p_int8 - p_f32| {gap:.2e}, equal labels {share:.2%}"
         )
         rows.append(dict(row=f"random {name}", max_gap=gap, equal_labels=share))
 
@@ -114,11 +114,11 @@ def run(iterations, repeats, min_time, out=print):
     rows_f32 = np.ascontiguousarray(X32.T)
     one8, one32 = np.asfortranarray(X8[:, :1]), np.asfortranarray(X32[:, :1])
     cases = {
-        f"batch {M}, uint8 pixels in": {
+        f"batch {examples}, uint8 pixels in": {
             "fastdnn int8 (uint8 X)": lambda: int8.predict_proba(X8, scale=1 / 255),
             "fastdnn float32 (float32 X)": lambda: model.predict_proba(X32),
         },
-        f"batch {M}, float32 X in": {
+        f"batch {examples}, float32 X in": {
             "fastdnn int8 (float32 X)": lambda: int8.predict_proba(X32),
         },
         "one example, uint8 pixels in": {
@@ -127,11 +127,11 @@ def run(iterations, repeats, min_time, out=print):
         },
     }
     if f32_session is not None:
-        cases[f"batch {M}, uint8 pixels in"]["onnxruntime float32 (float32 X)"] = lambda: (
+        cases[f"batch {examples}, uint8 pixels in"]["onnxruntime float32 (float32 X)"] = lambda: (
             f32_session.run(None, {"X": rows_f32})
         )
-        cases[f"batch {M}, float32 X in"]["onnxruntime int8 (float32 X)"] = lambda: i8_session.run(
-            None, {"X": rows_f32}
+        cases[f"batch {examples}, float32 X in"]["onnxruntime int8 (float32 X)"] = lambda: (
+            i8_session.run(None, {"X": rows_f32})
         )
         one_row = np.ascontiguousarray(one32.T)
         cases["one example, uint8 pixels in"]["onnxruntime float32 (float32 X)"] = lambda: (

@@ -91,3 +91,14 @@ def test_first_layer_product_rows_agree_with_numpy():
     assert len(rows) == 6  # three products, float64 and float32, m = 209
     for case in rows:
         check(case)
+
+
+def test_int8_benchmark_runs_and_reports_accuracy():
+    from benchmarks import int8
+
+    lines = []
+    rows = int8.run(iterations=2, repeats=1, min_time=0.001, out=lines.append, examples=40)
+    text = "\n".join(lines)
+    assert "differ between int8 and float32" in text and "equal labels" in text
+    timed = [r for r in rows if "seconds" in r]
+    assert len(timed) == 3 and all(all(v[0] > 0 for v in r["seconds"].values()) for r in timed)

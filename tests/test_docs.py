@@ -138,3 +138,8 @@ def test_the_figures_in_the_readme_are_the_committed_ones():
     for ratio in ratios:
         assert f"{ratio}x" in results, f"{ratio}x is not in the committed results"
     assert np.isfinite([float(r) for r in ratios]).all()
+    # The int8 line quotes benchmarks/results/int8.txt.
+    with open(os.path.join(ROOT, "benchmarks", "results", "int8.txt"), encoding="utf-8") as f:
+        int8 = f.read()
+    (ratio,) = re.findall(r"(\d+\.\d+)x ONNX Runtime", readme)
+    assert "onnxruntime float32 (float32 X) " in int8 and f"({ratio}x)" in int8
