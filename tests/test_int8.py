@@ -1,13 +1,15 @@
 """int8 inference (``Model.quantize``, ``fastdnn.kernels.int8``) against NumPy twins.
 
 Both paths of the first layer's integer sums run on any CPU: the fixture
-``sums_path`` forces the VNNI tiles (``vpdpbusd``, or the same sums in plain
-integer IR on a CPU without VNNI) and the portable loop. The integer sums are
-exact, so the two agree bit for bit, and with NumPy's int64 products.
+``sums_path`` forces the register tiles (``vpdpbusd`` on a CPU with AVX-512
+VNNI, widening multiply-adds elsewhere: each code path is compiled for a CPU
+without VNNI in ``test_tiles_without_vnni``) and the portable loop. The integer
+sums are exact, so the two agree bit for bit, and with NumPy's int64 products.
 """
 
 import os
 import pickle
+import platform
 import subprocess
 import sys
 
@@ -31,7 +33,7 @@ SIZES = [1, 5, 9] if JIT_DISABLED else [1, 3, 4, 5, 9, 65, 131]
 
 @pytest.fixture(params=[True, False], ids=["tiles", "portable"])
 def sums_path(request, monkeypatch):
-    monkeypatch.setattr(model_module, "use_vnni", request.param)
+    monkeypatch.setattr(model_module, "int8_tiles", request.param)
     return request.param
 
 
@@ -83,18 +85,18 @@ def proba_twin(model, X, scale=None):
 # ------------------------------------------------------------------ the kernels
 
 
-@pytest.mark.parametrize("vnni", [True, False], ids=["tiles", "portable"])
-def test_int8_sums_are_exact(rng, vnni):
+@pytest.mark.parametrize("tiles", [True, False], ids=["tiles", "portable"])
+def test_int8_sums_are_exact(rng, tiles):
     for n1, n_x in ((5, 64), (10, 200), (15, 2049), (5, 4161)):
         W1q = rng.integers(-127, 128, size=(n1, n_x), dtype=np.int8)
         W1q[0] = 127  # the largest products: 255 * 127 on every byte
         XQ = rng.integers(0, 256, size=(9, n_x), dtype=np.uint8)
         XQ[0] = 255
         S = np.full((9, n1), 7, dtype=np.int32)  # stale values: the kernel starts from zero
-        K8._int8_sums(XQ, W1q, S, 0, 9, vnni)
+        K8._int8_sums(XQ, W1q, S, 0, 9, tiles)
         np.testing.assert_array_equal(S, XQ.astype(np.int64) @ W1q.T.astype(np.int64))
         part = np.zeros((4, n1), dtype=np.int32)
-        K8._int8_sums(XQ, W1q, part, 3, 7, vnni)  # rows 3..6 only
+        K8._int8_sums(XQ, W1q, part, 3, 7, tiles)  # rows 3..6 only
         np.testing.assert_array_equal(part, S[3:7])
 
 
@@ -156,8 +158,8 @@ def test_paths_agree_bit_for_bit(rng, monkeypatch):
     X8 = rng.integers(0, 256, size=(300, 700), dtype=np.uint8).T
     Xf = np.asfortranarray(rng.standard_normal((700, 300)).astype(np.float32))
     results = []
-    for vnni in (True, False):
-        monkeypatch.setattr(model_module, "use_vnni", vnni)
+    for tiles in (True, False):
+        monkeypatch.setattr(model_module, "int8_tiles", tiles)
         results.append((q.predict_proba(X8, scale=0.5), q.predict_proba(Xf)))
     for a, b in zip(*results, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -282,33 +284,47 @@ def test_int8_model_file_hostile(rng, tmp_path):
     assert "precision" in broken(wrong_precision)
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="NUMBA_CPU_NAME targets an x86-64 CPU")
-def test_tiles_without_vnni(tmp_path):
-    """On a CPU without VNNI the tiles compile to plain integer IR: the same sums.
-    numba is told to compile for Skylake-AVX512 (no VNNI) into a fresh cache."""
-    code = (
-        "import numpy as np\n"
-        "from fastdnn._internal import simd\n"
-        "from fastdnn.kernels import int8 as K8\n"
-        "assert not simd.vnni()\n"
-        "rng = np.random.default_rng(0)\n"
-        "W = rng.integers(-127, 128, size=(10, 300), dtype=np.int8)\n"
-        "X = rng.integers(0, 256, size=(7, 300), dtype=np.uint8)\n"
-        "S = np.zeros((7, 10), np.int32)\n"
-        "K8._int8_sums(X, W, S, 0, 7, True)\n"
-        "assert (S == X.astype(np.int64) @ W.T.astype(np.int64)).all()\n"
-        "print('ok')\n"
-    )
-    env = dict(
-        os.environ,
-        NUMBA_CPU_NAME="skylake-avx512",
-        NUMBA_CPU_FEATURES="",
-        NUMBA_CACHE_DIR=str(tmp_path),
-    )
+WITHOUT_VNNI = r"""
+import numpy as np
+from fastdnn._internal import simd
+from fastdnn.kernels import int8 as K8
+assert not simd.vnni()
+rng = np.random.default_rng(0)
+W = rng.integers(-127, 128, size=(10, 300), dtype=np.int8)
+W[0] = 127
+X = rng.integers(0, 256, size=(7, 300), dtype=np.uint8)
+X[0] = 255
+S = np.zeros((7, 10), np.int32)
+K8._int8_sums(X, W, S, 0, 7, True)
+assert (S == X.astype(np.int64) @ W.T.astype(np.int64)).all()
+asm = "".join(K8._sums_tile_4x5.inspect_asm().values())
+print("vpmaddwd" in asm, "vpdpbusd" in asm)
+"""
+
+# (numba's target CPU, its features as numba is told them, whether pmaddwd must appear)
+TARGETS = [
+    ("skylake-avx512", "+avx512f,+avx512bw,+avx512vl,+avx512dq,+avx2,+fma,+avx", True),
+    ("haswell", "+avx2,+fma,+avx", True),
+    ("x86-64", "", False),  # plain IR: LLVM lowers it as it can
+]
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 targets")
+@pytest.mark.parametrize("cpu, features, pmaddwd", TARGETS, ids=[t[0] for t in TARGETS])
+def test_tiles_without_vnni(tmp_path, cpu, features, pmaddwd):
+    """On a CPU without VNNI the tiles' ``vdpbusd`` compiles to widening multiply-adds
+    (AVX-512BW, AVX2) or plain IR: the same exact sums. numba compiles for that CPU
+    into a fresh cache."""
     if JIT_DISABLED:
         pytest.skip("compiles for another CPU: JIT only")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+    env = dict(
+        os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES=features, NUMBA_CACHE_DIR=str(tmp_path)
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_VNNI], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [str(pmaddwd), "False"]
 
 
 def test_cli_quantize_and_predict_int8(rng, tmp_path):

@@ -24,8 +24,7 @@ int32 lane of ``acc`` the four products of the corresponding uint8 bytes of
 in one instruction, exact, no saturation), and ``vsum(v)`` adds a vector's
 lanes. ``vmin``/``vmax`` (lane by lane) and ``vlowest``/``vhighest`` (over
 the lanes) give a row's range for the dynamic quantization; they skip NaN. ``vpdpbusd`` exists only where ``vnni()`` says so; elsewhere ``vdpbusd``
-compiles to the same sums in plain integer IR (correct, not fast: there the
-integer kernels take their portable loop).
+compiles to the same sums by widening multiply-adds (``pmaddwd``).
 
 ``wide_vectors()`` says whether the CPU numba compiles for has AVX-512:
 elsewhere LLVM splits each vector in two or four, a tile's sums no longer
@@ -209,13 +208,41 @@ else:
         return x(x, y), codegen
 
     def _dpbusd_portable(builder, acc, x, w):
-        """``vpdpbusd`` in plain LLVM IR, for CPUs without VNNI (the same exact integers)."""
-        wide = ir.VectorType(ir.IntType(32), 64)
-        products = builder.mul(builder.zext(x, wide), builder.sext(w, wide))
-        undefined = ir.Constant(wide, ir.Undefined)
-        for t in range(4):
-            lane = ir.Constant(ir.VectorType(ir.IntType(32), 16), [4 * j + t for j in range(16)])
-            acc = builder.add(acc, builder.shuffle_vector(products, undefined, lane))
+        """``vpdpbusd``'s sums without VNNI: the same exact integers in ``acc``'s 16 lanes
+        (not lane for lane: the kernels only ever add a vector's lanes together).
+
+        uint8 and int8 widen to int16 and ``pmaddwd`` adds pairs of products into int32
+        (exact: 2 x 255 x 127 fits), on 32 (AVX-512BW) or 16 (AVX2) bytes at a time;
+        elsewhere plain IR that LLVM lowers as it can."""
+        i16, i32 = ir.IntType(16), ir.IntType(32)
+        if _host_feature("avx512bw"):
+            parts, name = 2, "llvm.x86.avx512.pmaddw.d.512"
+        elif _host_feature("avx2"):
+            parts, name = 4, "llvm.x86.avx2.pmadd.wd"
+        else:
+            wide = ir.VectorType(i32, 64)
+            products = builder.mul(builder.zext(x, wide), builder.sext(w, wide))
+            undefined = ir.Constant(wide, ir.Undefined)
+            for t in range(4):
+                lane = ir.Constant(ir.VectorType(i32, 16), [4 * j + t for j in range(16)])
+                acc = builder.add(acc, builder.shuffle_vector(products, undefined, lane))
+            return acc
+        n = 64 // parts  # bytes per pmaddwd
+        halves, pairs = ir.VectorType(i16, n), ir.VectorType(i32, n // 2)
+        pmaddwd = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(pairs, [halves, halves]), name
+        )
+        sums = []
+        for p in range(parts):
+            part = ir.Constant(ir.VectorType(i32, n), list(range(p * n, (p + 1) * n)))
+            xp = builder.shuffle_vector(x, ir.Constant(x.type, ir.Undefined), part)
+            wp = builder.shuffle_vector(w, ir.Constant(w.type, ir.Undefined), part)
+            sums.append(builder.call(pmaddwd, [builder.zext(xp, halves), builder.sext(wp, halves)]))
+        if parts == 4:  # four 8-lane sums: joined two by two into 16 lanes
+            both = ir.Constant(ir.VectorType(i32, 16), list(range(16)))
+            sums = [builder.shuffle_vector(a, b, both) for a, b in (sums[:2], sums[2:])]
+        for s in sums:
+            acc = builder.add(acc, s)
         return acc
 
     @intrinsic

@@ -12,10 +12,10 @@ dynamic quantization does). Then, for example e and unit i::
     Z1[e, i] = (S[e, i] - x_zero[e] * w_sum[i]) * unit_scale[i] * x_scale[e]
 
 ``w_sum[i]`` is the sum of W1q's row i. The sums are exact integers, so the
-AVX-512 VNNI tiles (``vpdpbusd``: 64 uint8 x int8 multiply-adds per
-instruction, ``_internal.simd``) and the portable loop give the same S and the
-same Z1, bit for bit: the portable loop is the kernel on CPUs without VNNI,
-and the VNNI tiles' test oracle. |S| stays below 2^31 for n_x up to
+register tiles (``_internal.simd.vdpbusd``: AVX-512 VNNI's ``vpdpbusd``, 64
+uint8 x int8 multiply-adds per instruction, or widening multiply-adds on CPUs
+without it) and the portable scalar loop (the tiles' test oracle) give the
+same S and the same Z1, bit for bit. |S| stays below 2^31 for n_x up to
 ``MAX_INT8_INPUTS`` (255 x 127 per product).
 
 Tiles: 4 examples x 5 units, 20 int32 sums in registers; per 64 bytes of the
@@ -45,9 +45,9 @@ MAX_INT8_INPUTS = (2**31 - 1) // (255 * 127)
 
 
 @njit(**DOT)
-def _sums_vnni_4x5(x0, x1, x2, x3, w0, w1, w2, w3, w4, k0, k1, acc):
+def _sums_tile_4x5(x0, x1, x2, x3, w0, w1, w2, w3, w4, k0, k1, acc):
     """The 20 sums over bytes [k0, k1) (k1 - k0 a multiple of 64) of 4 example rows
-    with 5 weight rows, by ``vpdpbusd``; ``acc`` is any int32 array (typing only)."""
+    with 5 weight rows, by ``vdpbusd``; ``acc`` is any int32 array (typing only)."""
     z = vzero(acc)
     s00 = s01 = s02 = s03 = s04 = z
     s10 = s11 = s12 = s13 = s14 = z
@@ -99,7 +99,7 @@ def _sums_vnni_4x5(x0, x1, x2, x3, w0, w1, w2, w3, w4, k0, k1, acc):
 
 
 @njit(**DOT)
-def _sums_vnni_1x5(x, w0, w1, w2, w3, w4, k0, k1, acc):
+def _sums_tile_1x5(x, w0, w1, w2, w3, w4, k0, k1, acc):
     """The 5 sums over bytes [k0, k1) of one example row with 5 weight rows."""
     z = vzero(acc)
     s0 = s1 = s2 = s3 = s4 = z
@@ -121,12 +121,12 @@ def _sum_bytes(x, w, k0, k1):
 
 
 @njit(**DOT)
-def _int8_sums(XQ, W1q, S, lo, hi, vnni):
+def _int8_sums(XQ, W1q, S, lo, hi, tiles):
     """S[e - lo, i] = sum_k XQ[e, k] * W1q[i, k] (int32) for e in [lo, hi), every row i
-    of W1q (a multiple of 5 rows). ``vnni``: the VNNI tiles, else the portable loop."""
+    of W1q (a multiple of 5 rows). ``tiles``: the register tiles, else the portable loop."""
     n1, n_x = W1q.shape
     S[: hi - lo, :n1] = 0
-    k_vectors = n_x - n_x % VECTOR_BYTES if vnni else 0
+    k_vectors = n_x - n_x % VECTOR_BYTES if tiles else 0
     e_tiled = hi - (hi - lo) % 4
     for k0 in range(0, k_vectors, INT8_BLOCK):
         k1 = min(k_vectors, k0 + INT8_BLOCK)
@@ -134,7 +134,7 @@ def _int8_sums(XQ, W1q, S, lo, hi, vnni):
             r = e - lo
             x0, x1, x2, x3 = XQ[e], XQ[e + 1], XQ[e + 2], XQ[e + 3]
             for i in range(0, n1, 5):
-                s = _sums_vnni_4x5(
+                s = _sums_tile_4x5(
                     x0, x1, x2, x3, W1q[i], W1q[i + 1], W1q[i + 2], W1q[i + 3], W1q[i + 4],
                     k0, k1, S[r],
                 )  # fmt: skip
@@ -145,7 +145,7 @@ def _int8_sums(XQ, W1q, S, lo, hi, vnni):
             r = e - lo
             x = XQ[e]
             for i in range(0, n1, 5):
-                s1 = _sums_vnni_1x5(
+                s1 = _sums_tile_1x5(
                     x, W1q[i], W1q[i + 1], W1q[i + 2], W1q[i + 3], W1q[i + 4], k0, k1, S[r]
                 )
                 for j in range(5):
@@ -214,25 +214,25 @@ def _quantize_rows(XT, XQ, x_scale, x_zero, lo, hi):
 
 
 @njit(**DOT)
-def _block_u8(XQ, W1q, w_sum, unit_scale, scale, S, Z1, x_scale, x_zero, lo, hi, vnni):
+def _block_u8(XQ, W1q, w_sum, unit_scale, scale, S, Z1, x_scale, x_zero, lo, hi, tiles):
     """Z1[: hi - lo] for uint8 rows [lo, hi) of ``XQ`` standing for ``XQ * scale``."""
-    _int8_sums(XQ, W1q, S, lo, hi, vnni)
+    _int8_sums(XQ, W1q, S, lo, hi, tiles)
     x_scale[:] = scale
     x_zero[:] = 0
     _int8_scale(S, w_sum, unit_scale, x_scale, x_zero, Z1, hi - lo)
 
 
 @njit(**DOT)
-def _block_float(XT, W1q, w_sum, unit_scale, XQ, S, Z1, x_scale, x_zero, lo, hi, vnni):
+def _block_float(XT, W1q, w_sum, unit_scale, XQ, S, Z1, x_scale, x_zero, lo, hi, tiles):
     """Z1[: hi - lo] for float rows [lo, hi) of ``XT``, quantized into ``XQ`` first."""
     bad = _quantize_rows(XT, XQ, x_scale, x_zero, lo, hi)
-    _int8_sums(XQ, W1q, S, 0, hi - lo, vnni)
+    _int8_sums(XQ, W1q, S, 0, hi - lo, tiles)
     _int8_scale(S, w_sum, unit_scale, x_scale, x_zero, Z1, hi - lo)
     return bad
 
 
 @njit(**DOT)
-def _int8_u8_rows(XT, W1q, w_sum, unit_scale, scale, theta, dims, offsets, P, lo, hi, vnni):
+def _int8_u8_rows(XT, W1q, w_sum, unit_scale, scale, theta, dims, offsets, P, lo, hi, tiles):
     """P[e] for uint8 example rows e in [lo, hi), block by block (``inference._predict_rows``)."""
     rows, n1 = min(PREDICT_ROWS, hi - lo), W1q.shape[0]
     S = np.empty((rows, n1), dtype=np.int32)
@@ -244,14 +244,14 @@ def _int8_u8_rows(XT, W1q, w_sum, unit_scale, scale, theta, dims, offsets, P, lo
         stop = min(hi, start + PREDICT_ROWS)
         k = stop - start
         _block_u8(
-            XT, W1q, w_sum, unit_scale, scale, S, Z1, x_scale[:k], x_zero[:k], start, stop, vnni
+            XT, W1q, w_sum, unit_scale, scale, S, Z1, x_scale[:k], x_zero[:k], start, stop, tiles
         )
         bad += _head_rows(Z1, theta, dims, offsets, P, start, stop)
     return bad
 
 
 @njit(**DOT)
-def _int8_float_rows(XT, W1q, w_sum, unit_scale, theta, dims, offsets, P, lo, hi, vnni):
+def _int8_float_rows(XT, W1q, w_sum, unit_scale, theta, dims, offsets, P, lo, hi, tiles):
     """P[e] for float32 example rows e in [lo, hi), each quantized per example."""
     rows, n1 = min(PREDICT_ROWS, hi - lo), W1q.shape[0]
     XQ = np.empty((rows, XT.shape[1]), dtype=np.uint8)
@@ -263,14 +263,14 @@ def _int8_float_rows(XT, W1q, w_sum, unit_scale, theta, dims, offsets, P, lo, hi
     for start in range(lo, hi, PREDICT_ROWS):
         stop = min(hi, start + PREDICT_ROWS)
         bad += _block_float(
-            XT, W1q, w_sum, unit_scale, XQ, S, Z1, x_scale, x_zero, start, stop, vnni
+            XT, W1q, w_sum, unit_scale, XQ, S, Z1, x_scale, x_zero, start, stop, tiles
         )
         bad += _head_rows(Z1, theta, dims, offsets, P, start, stop)
     return bad
 
 
 @njit(**PARALLEL_DOT)
-def _int8_u8_parallel(XT, W1q, w_sum, unit_scale, scale, theta, dims, offsets, P, items, vnni):
+def _int8_u8_parallel(XT, W1q, w_sum, unit_scale, scale, theta, dims, offsets, P, items, tiles):
     """``_int8_u8_rows`` on all examples, work split over examples and units (``inference._split``)."""
     m, n1 = XT.shape[0], W1q.shape[0]
     rows, units = _split(m, n1, items)
@@ -286,13 +286,13 @@ def _int8_u8_parallel(XT, W1q, w_sum, unit_scale, scale, theta, dims, offsets, P
         x_zero = np.empty(hi - lo, dtype=np.int32)
         _block_u8(
             XT, W1q[u0:u1], w_sum[u0:u1], unit_scale[u0:u1], scale, S, Z1[lo:hi, u0:u1],
-            x_scale, x_zero, lo, hi, vnni,
+            x_scale, x_zero, lo, hi, tiles,
         )  # fmt: skip
     return _head_rows(Z1, theta, dims, offsets, P, 0, m)
 
 
 @njit(**PARALLEL_DOT)
-def _int8_float_parallel(XT, W1q, w_sum, unit_scale, theta, dims, offsets, P, items, vnni):
+def _int8_float_parallel(XT, W1q, w_sum, unit_scale, theta, dims, offsets, P, items, tiles):
     """``_int8_float_rows`` on all examples, work split as ``_int8_u8_parallel``'s (a row
     shared by several work items is quantized by each: only small batches split units)."""
     m, n1 = XT.shape[0], W1q.shape[0]
@@ -311,6 +311,6 @@ def _int8_float_parallel(XT, W1q, w_sum, unit_scale, theta, dims, offsets, P, it
         x_zero = np.empty(hi - lo, dtype=np.int32)
         bad += _block_float(
             XT, W1q[u0:u1], w_sum[u0:u1], unit_scale[u0:u1], XQ, S, Z1[lo:hi, u0:u1],
-            x_scale, x_zero, lo, hi, vnni,
+            x_scale, x_zero, lo, hi, tiles,
         )  # fmt: skip
     return bad + _head_rows(Z1, theta, dims, offsets, P, 0, m)

@@ -38,19 +38,10 @@ from .._internal.validation import as_matrix, chosen_dtype, network, whole_numbe
 _CHUNK_BYTES = 64 << 20
 """Working-set bound of the chunked paths: converted input per chunk."""
 
-use_vnni = None
-"""The int8 kernels' sums: True, the AVX-512 VNNI tiles; False, the portable
-loop; None, decided on first use from the CPU (``_internal.simd.vnni``). The
-tests set it to run both on any CPU (the tiles then compile to plain integer IR)."""
-
-
-def _vnni():
-    global use_vnni
-    if use_vnni is None:
-        from .._internal.simd import vnni
-
-        use_vnni = vnni()
-    return use_vnni
+int8_tiles = True
+"""The int8 kernels' sums: True, the register tiles (``vpdpbusd`` where the CPU has
+AVX-512 VNNI, widening multiply-adds elsewhere); False, the portable scalar loop,
+the tests' oracle (the sums are exact, so both give the same results)."""
 
 
 class Model:
@@ -448,13 +439,13 @@ class Model:
         else:
             kernels = (K._int8_float_parallel, K._int8_float_rows)
             args = (X.T, W1q, w_sum, unit_scale, *model)
-        vnni = _vnni()
+        tiles = int8_tiles
         size = X.size * self.layer_dims[1] if parallel else 0
         with dispatch.region(size, PREDICT_PARALLEL_MIN_MACS) as in_region:
             if in_region:
-                bad = kernels[0](*args, dispatch.work_items(), vnni)
+                bad = kernels[0](*args, dispatch.work_items(), tiles)
         if not in_region:
-            bad = kernels[1](*args, 0, m, vnni)
+            bad = kernels[1](*args, 0, m, tiles)
         if bad:
             _raise_nonfinite(X, where, first)
         return PT.T.copy() if n_L > 1 else PT.reshape(1, m)
