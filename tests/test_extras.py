@@ -38,6 +38,7 @@ def test_dask_map_blocks_on_local_cluster(rng, tmp_path):
     import fastdnn.serving.dask_arrays
 
     model = Model.from_parameters(network(rng, [48, 20, 7, 1]), dtype="float32")
+    int8 = model.quantize()
     images = rng.integers(0, 256, (101, 4, 4, 3), dtype=np.uint8)
     darr = da.from_array(images, chunks=(16, 4, 4, 3))
     X = darr.reshape(101, -1).T / 255
@@ -49,7 +50,11 @@ def test_dask_map_blocks_on_local_cluster(rng, tmp_path):
     ):
         P = fastdnn.serving.dask_arrays.predict_proba(model, X.astype(np.float32)).compute()
         labels = fastdnn.serving.dask_arrays.predict(model, X).compute()
+        # an int8 model on the uint8 pixels themselves
+        pixels = darr.reshape(101, -1).T
+        P8 = fastdnn.serving.dask_arrays.predict_proba(int8, pixels, scale=1 / 255).compute()
     expected = model.predict_proba(images.reshape(101, -1).T / 255)
+    np.testing.assert_array_equal(P8, int8.predict_proba(images.reshape(101, -1).T, scale=1 / 255))
     assert P.shape == (1, 101) and P.dtype == np.float32
     np.testing.assert_allclose(P, expected, **TOL[np.dtype("f4")])
     np.testing.assert_array_equal(labels, (expected > 0.5).astype(np.uint8))

@@ -13,11 +13,13 @@ each worker's cache). Example with the course's HDF5 file::
 """
 
 
-def predict_proba(model, X):
+def predict_proba(model, X, scale=None):
     """Lazy probabilities, shape (n_L, m), for a Dask array ``X`` of shape (n_x, m).
 
     ``X`` is rechunked to hold all features in each block (blocks split
     examples only); the result has ``X``'s example chunks and the model's dtype.
+    ``scale`` as in ``Model.predict_proba`` (uint8 pixels: ``1 / 255``; an int8
+    model reads them as they are).
     """
     import dask.array as da
 
@@ -39,17 +41,18 @@ def predict_proba(model, X):
     return X.map_blocks(
         _block_proba,
         model,
+        scale,
         dtype=model.dtype,
         chunks=((model.layer_dims[-1],), X.chunks[1]),
     )
 
 
-def predict(model, X, threshold=0.5):
-    """Lazy uint8 labels: 1 where ``predict_proba(model, X) > threshold``."""
-    return (predict_proba(model, X) > threshold).astype("uint8")
+def predict(model, X, threshold=0.5, scale=None):
+    """Lazy uint8 labels: 1 where ``predict_proba(model, X, scale) > threshold``."""
+    return (predict_proba(model, X, scale) > threshold).astype("uint8")
 
 
-def _block_proba(block, model):
+def _block_proba(block, model, scale):
     # Safe under Dask's thread pool: one block at a time gets numba's parallel
     # region, the others run the serial kernel (fastdnn._internal.dispatch).
-    return model.predict_proba(block)
+    return model.predict_proba(block, scale=scale)
