@@ -143,6 +143,10 @@ TILE_MIN_EXAMPLES_FLOAT64 = 512
 the axpy form is as fast, from 512 the tiles measured 1.2-1.6x faster
 (docs/performance.md, "Register tiles")."""
 
-INT8_BLOCK = 2048
-"""Bytes of each example row per pass of the int8 tiles (``kernels.int8``): the
-tile's 4 rows of X and 5 of W1q (18 KiB) stay in L1. A multiple of 64."""
+INT8_BLOCK = 16384
+"""Bytes of each example row per pass of the int8 tiles (``kernels.int8``). The cat
+network's rows (12,288 bytes) run whole: each tile then reads 4 long streams, which
+the hardware prefetcher follows, and 4 rows (48 KiB) stay in L2 while every group
+of 5 units re-reads them. Blocks of 2048 bytes (the tile's 9 rows in L1) measured
+slower: 12.4-15.4 ms against 9.4-10.3 single-threaded for 4096 examples
+(docs/performance.md, "int8"). A multiple of 64."""

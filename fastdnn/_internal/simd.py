@@ -22,8 +22,10 @@ Integer dot products (``kernels.int8``): ``vdpbusd(acc, x, w)`` adds to each
 int32 lane of ``acc`` the four products of the corresponding uint8 bytes of
 ``x`` and int8 bytes of ``w`` (AVX-512 VNNI's ``vpdpbusd``: 64 multiply-adds
 in one instruction, exact, no saturation), and ``vsum(v)`` adds a vector's
-lanes. ``vmin``/``vmax`` (lane by lane) and ``vlowest``/``vhighest`` (over
-the lanes) give a row's range for the dynamic quantization; they skip NaN. ``vpdpbusd`` exists only where ``vnni()`` says so; elsewhere ``vdpbusd``
+lanes (integers, or floats in order). ``vmin``/``vmax`` (lane by lane) and
+``vlowest``/``vhighest`` (over the lanes) give a row's range for the dynamic
+quantization; NaN is the caller's to check (``vsum`` of ``0 * x`` finds it).
+``vpdpbusd`` exists only where ``vnni()`` says so; elsewhere ``vdpbusd``
 compiles to the same sums by widening multiply-adds (``pmaddwd``).
 
 ``wide_vectors()`` says whether the CPU numba compiles for has AVX-512:
@@ -269,21 +271,31 @@ else:
 
     @intrinsic
     def vsum(typingctx, v):
-        if not (isinstance(v, Vector) and isinstance(v.dtype, types.Integer)):
+        if not isinstance(v, Vector):
             return None
 
         def codegen(context, builder, sig, args):
             vector_type = args[0].type
-            name = f"llvm.vector.reduce.add.v{vector_type.count}i{v.dtype.bitwidth}"
-            function_type = ir.FunctionType(vector_type.element, [vector_type])
+            if isinstance(v.dtype, types.Integer):
+                name = f"llvm.vector.reduce.add.v{vector_type.count}i{v.dtype.bitwidth}"
+                function_type = ir.FunctionType(vector_type.element, [vector_type])
+                return builder.call(
+                    cgutils.get_or_insert_function(builder.module, function_type, name), args
+                )
+            # In order from -0.0 (no fast-math flags): a NaN or inf lane gives NaN or inf.
+            element = vector_type.element
+            name = f"llvm.vector.reduce.fadd.v{vector_type.count}{element.intrinsic_name}"
+            function_type = ir.FunctionType(element, [element, vector_type])
             return builder.call(
-                cgutils.get_or_insert_function(builder.module, function_type, name), args
+                cgutils.get_or_insert_function(builder.module, function_type, name),
+                [ir.Constant(element, -0.0), args[0]],
             )
 
         return v.dtype(v), codegen
 
-    def _lanewise(name):
-        """An intrinsic applying LLVM's ``llvm.<name>`` to two float vectors, lane by lane."""
+    def _lanewise(predicate):
+        """An intrinsic taking, lane by lane, ``x`` where ``x <predicate> y`` holds, else ``y``:
+        one ``vminps``/``vmaxps`` (a NaN lane gives ``y``; callers check NaN themselves)."""
 
         @intrinsic
         def apply(typingctx, x, y):
@@ -291,12 +303,7 @@ else:
                 return None
 
             def codegen(context, builder, sig, args):
-                vector_type = args[0].type
-                full = f"llvm.{name}.v{vector_type.count}{vector_type.element.intrinsic_name}"
-                function_type = ir.FunctionType(vector_type, [vector_type] * 2)
-                return builder.call(
-                    cgutils.get_or_insert_function(builder.module, function_type, full), args
-                )
+                return builder.select(builder.fcmp_ordered(predicate, *args), *args)
 
             return x(x, y), codegen
 
@@ -322,6 +329,5 @@ else:
 
         return reduce
 
-    # minnum/maxnum: a NaN lane gives the other operand (the caller checks NaN itself).
-    vmin, vmax = _lanewise("minnum"), _lanewise("maxnum")
+    vmin, vmax = _lanewise("<"), _lanewise(">")
     vlowest, vhighest = _reduction("fmin"), _reduction("fmax")
