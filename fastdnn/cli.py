@@ -231,7 +231,7 @@ def _csv(output):
 
 
 def environment():
-    """Versions, thread counts, threading layer, cache folder and BLAS, as a dict.
+    """Versions, thread counts, threading layer, cache folder, BLAS and the int8 path, as a dict.
 
     Starts numba's threading layer (one tiny parallel call) so that it can be named.
     """
@@ -264,7 +264,20 @@ def environment():
             getattr(K._activation_span, "_cache", None), "_cache_path", None
         ),
         "blas": _blas_name(),
+        "int8_sums": _int8_sums(),
     }
+
+
+def _int8_sums():
+    """How an int8 model's first layer multiplies on this CPU (``_internal.simd.vdpbusd``)."""
+    from ._internal import simd
+
+    if simd.vnni():
+        return "vpdpbusd (AVX-512 VNNI)"
+    for feature, name in (("avx512bw", "AVX-512BW"), ("avx2", "AVX2")):
+        if simd.host_feature(feature):
+            return f"pmaddwd ({name}, no VNNI)"
+    return "plain integer vectors (no AVX2)"
 
 
 def cmd_quantize(args):

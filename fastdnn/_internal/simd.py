@@ -45,14 +45,14 @@ def wide_vectors():
     """True when numba's target CPU has AVX-512F (32 vector registers of 64 bytes)."""
     global _WIDE
     if _WIDE is None:
-        _WIDE = _host_feature("avx512f")
+        _WIDE = host_feature("avx512f")
     return _WIDE
 
 
 _WIDE = None
 
 
-def _host_feature(name):
+def host_feature(name):
     """Whether numba's target CPU has the LLVM feature ``name`` ("avx512vnni", ...)."""
     if _numba_config.CPU_NAME and _numba_config.CPU_NAME != "host":
         return f"+{name}" in (_numba_config.CPU_FEATURES or "")
@@ -65,7 +65,7 @@ def vnni():
     """True when numba's target CPU has AVX-512 VNNI (``vpdpbusd`` on 64-byte vectors)."""
     global _VNNI
     if _VNNI is None:
-        _VNNI = wide_vectors() and _host_feature("avx512vnni") and _host_feature("avx512bw")
+        _VNNI = wide_vectors() and host_feature("avx512vnni") and host_feature("avx512bw")
     return _VNNI
 
 
@@ -217,9 +217,9 @@ else:
         (exact: 2 x 255 x 127 fits), on 32 (AVX-512BW) or 16 (AVX2) bytes at a time;
         elsewhere plain IR that LLVM lowers as it can."""
         i16, i32 = ir.IntType(16), ir.IntType(32)
-        if _host_feature("avx512bw"):
+        if host_feature("avx512bw"):
             parts, name = 2, "llvm.x86.avx512.pmaddw.d.512"
-        elif _host_feature("avx2"):
+        elif host_feature("avx2"):
             parts, name = 4, "llvm.x86.avx2.pmadd.wd"
         else:
             wide = ir.VectorType(i32, 64)
