@@ -4,6 +4,8 @@ import sys
 import numpy as np
 import pytest
 
+from fastdnn._internal.precompile import drop_stale_kernel_cache
+
 sys.path.insert(0, os.path.dirname(__file__))
 
 TOL = {
@@ -16,28 +18,8 @@ TOL = {
 }
 
 
-def _drop_stale_kernel_cache():
-    """numba keys a kernel's on-disk cache on its own module's timestamp only:
-    after an edit of ``_scalar.py`` or ``_internal/`` ``config.py``, ``activations.py`` or
-    ``simd.py`` the cached machine code of
-    the kernels that inline them would still load. Drop such stale files, so a
-    developer's test run always tests the sources (CI starts without a cache)."""
-    root = os.path.join(os.path.dirname(__file__), "..", "fastdnn")
-    kernels = os.path.join(root, "kernels")
-    sources = [os.path.join(kernels, f) for f in os.listdir(kernels) if f.endswith(".py")]
-    sources += [
-        os.path.join(root, "_internal", f) for f in ("config.py", "activations.py", "simd.py")
-    ]
-    newest = max(os.path.getmtime(f) for f in sources)
-    cache = os.path.join(kernels, "__pycache__")
-    if os.path.isdir(cache):
-        for f in os.listdir(cache):
-            path = os.path.join(cache, f)
-            if f.endswith((".nbi", ".nbc")) and os.path.getmtime(path) < newest:
-                os.unlink(path)
-
-
-_drop_stale_kernel_cache()
+# A developer's test run always tests the sources (CI starts without a cache).
+drop_stale_kernel_cache()
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0").strip() not in ("", "0")
 

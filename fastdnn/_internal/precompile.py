@@ -261,6 +261,30 @@ def _tell(entries, processes, background):
     )
 
 
+def drop_stale_kernel_cache():
+    """Delete cached kernels older than fastdnn's newest kernel source, in the cache
+    folder beside the sources (a development checkout's; the tests and benchmarks call it).
+
+    numba keys a kernel's on-disk cache on its own module's timestamp only: after an
+    edit of ``kernels/_scalar.py`` or ``_internal/`` ``config.py`` (``INT8_BLOCK``, ...),
+    ``activations.py`` or ``simd.py``, the machine code of the kernels that use them would
+    still load. An installed release never hits this: installing writes every source anew.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    kernels = os.path.join(root, "kernels")
+    sources = [os.path.join(kernels, f) for f in os.listdir(kernels) if f.endswith(".py")]
+    sources += [
+        os.path.join(root, "_internal", f) for f in ("config.py", "activations.py", "simd.py")
+    ]
+    newest = max(os.path.getmtime(f) for f in sources)
+    cache = os.path.join(kernels, "__pycache__")
+    if os.path.isdir(cache):
+        for f in os.listdir(cache):
+            path = os.path.join(cache, f)
+            if f.endswith((".nbi", ".nbc")) and os.path.getmtime(path) < newest:
+                os.unlink(path)
+
+
 def cache_folder(name="_sgd_span"):
     """Where numba keeps fastdnn's compiled kernels (None if it cannot tell)."""
     return _cache_folder(name)
