@@ -20,7 +20,11 @@ same S and the same Z1, bit for bit. |S| stays below 2^31 for n_x up to
 
 Tiles: 4 examples x 5 units, 20 int32 sums in registers; per 64 bytes of the
 reduction, 4 loads of X and 5 of W1q feed 20 ``vpdpbusd``. The reduction runs
-in blocks of ``INT8_BLOCK`` bytes so that the tile's 9 rows stay in L1.
+in blocks of ``INT8_BLOCK`` bytes: the cat network's rows whole (long streams
+for the hardware prefetcher; see ``config.INT8_BLOCK``).
+
+Float rows are quantized a block at a time, just before their sums: a pass for
+the row's range (and whether it is finite), then one that rounds, from L2.
 """
 
 import numpy as np
