@@ -270,14 +270,14 @@ def environment():
 
 def _int8_sums():
     """How an int8 model's first layer multiplies on this CPU (``_internal.simd.vdpbusd``)."""
-    from ._internal import simd
+    from ._internal.simd import dpbusd_form
 
-    if simd.vnni():
-        return "vpdpbusd (AVX-512 VNNI)"
-    for feature, name in (("avx512bw", "AVX-512BW"), ("avx2", "AVX2")):
-        if simd.host_feature(feature):
-            return f"pmaddwd ({name}, no VNNI)"
-    return "plain integer vectors (no AVX2)"
+    return {
+        "vnni": "vpdpbusd (AVX-512 VNNI)",
+        "avx512bw": "pmaddwd (AVX-512BW, no VNNI)",
+        "avx2": "pmaddwd (AVX2, no VNNI)",
+        "generic": "plain integer vectors (no AVX2)",
+    }[dpbusd_form()]
 
 
 def cmd_quantize(args):

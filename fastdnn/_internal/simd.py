@@ -61,6 +61,17 @@ def host_feature(name):
     return bool(llvm.get_host_cpu_features().get(name, False))
 
 
+def dpbusd_form():
+    """How ``vdpbusd`` compiles for numba's target CPU: "vnni" (``vpdpbusd``),
+    "avx512bw" or "avx2" (``pmaddwd`` on 32 or 16 bytes), or "generic" (plain IR)."""
+    if vnni():
+        return "vnni"
+    for feature in ("avx512bw", "avx2"):
+        if host_feature(feature):
+            return feature
+    return "generic"
+
+
 def vnni():
     """True when numba's target CPU has AVX-512 VNNI (``vpdpbusd`` on 64-byte vectors)."""
     global _VNNI
@@ -217,9 +228,10 @@ else:
         (exact: 2 x 255 x 127 fits), on 32 (AVX-512BW) or 16 (AVX2) bytes at a time;
         elsewhere plain IR that LLVM lowers as it can."""
         i16, i32 = ir.IntType(16), ir.IntType(32)
-        if host_feature("avx512bw"):
+        form = dpbusd_form()
+        if form == "avx512bw":
             parts, name = 2, "llvm.x86.avx512.pmaddw.d.512"
-        elif host_feature("avx2"):
+        elif form == "avx2":
             parts, name = 4, "llvm.x86.avx2.pmadd.wd"
         else:
             wide = ir.VectorType(i32, 64)
@@ -256,7 +268,7 @@ else:
 
         def codegen(context, builder, sig, args):
             lanes = ir.VectorType(ir.IntType(32), 16)
-            if not vnni():
+            if dpbusd_form() != "vnni":
                 return _dpbusd_portable(builder, *args)
             function_type = ir.FunctionType(lanes, [lanes] * 3)
             function = cgutils.get_or_insert_function(

@@ -410,21 +410,14 @@ class Model:
         PT = np.empty((m, n_L), dtype=self.dtype)
         if X.flags.f_contiguous:
             args = (X.T, self._W1, self._theta, self._dims, self._offsets, PT)
-            n1 = self.layer_dims[1]
-            size = X.size * n1 if parallel else 0
-            with dispatch.region(size, PREDICT_PARALLEL_MIN_MACS) as in_region:
-                if in_region:
-                    bad = K._predict_parallel(*args, dispatch.work_items())
-            if not in_region:
-                bad = K._predict_rows(*args, 0, m)
+            size = X.size * self.layer_dims[1] if parallel else 0
+            bad = _dispatched(K._predict_parallel, K._predict_rows, args, m, size)
         else:
             # C order: one BLAS product for layer 1 beats copying X to examples-as-rows.
             # W1 @ X, not X.T @ W1.T: the faster orientation (docs/performance.md).
             Z1 = np.ascontiguousarray(np.matmul(self._W1, X).T)
             bad = K._head_rows(Z1, self._theta, self._dims, self._offsets, PT, 0, m)
-        if bad:
-            _raise_nonfinite(X, where, first)
-        return PT.T.copy() if n_L > 1 else PT.reshape(1, m)
+        return _probabilities(PT, bad, X, where, first)
 
     def _proba_int8(self, X, scale, parallel, where, first):
         """P (n_L, m) by the int8 kernels for X (n_x, m) in Fortran order: uint8 X
@@ -439,16 +432,29 @@ class Model:
         else:
             kernels = (K._int8_float_parallel, K._int8_float_rows)
             args = (X.T, W1q, w_sum, unit_scale, *model)
-        tiles = int8_tiles
         size = X.size * self.layer_dims[1] if parallel else 0
-        with dispatch.region(size, PREDICT_PARALLEL_MIN_MACS) as in_region:
-            if in_region:
-                bad = kernels[0](*args, dispatch.work_items(), tiles)
-        if not in_region:
-            bad = kernels[1](*args, 0, m, tiles)
-        if bad:
-            _raise_nonfinite(X, where, first)
-        return PT.T.copy() if n_L > 1 else PT.reshape(1, m)
+        bad = _dispatched(*kernels, args, m, size, tiles=(int8_tiles,))
+        return _probabilities(PT, bad, X, where, first)
+
+
+def _dispatched(parallel_kernel, rows_kernel, args, m, size, tiles=()):
+    """A forward kernel pair on ``args``: the parallel one when ``size`` first-layer
+    multiply-adds reach the threshold and no other thread holds the parallel region
+    (``_internal.dispatch``), else the serial one on examples [0, m). Returns its
+    non-finite flag; ``tiles`` are the int8 kernels' last argument."""
+    with dispatch.region(size, PREDICT_PARALLEL_MIN_MACS) as in_region:
+        if in_region:
+            bad = parallel_kernel(*args, dispatch.work_items(), *tiles)
+    if not in_region:
+        bad = rows_kernel(*args, 0, m, *tiles)
+    return bad
+
+
+def _probabilities(PT, bad, X, where, first):
+    """P (n_L, m) from the kernels' (m, n_L) output, or the error naming a non-finite input."""
+    if bad:
+        _raise_nonfinite(X, where, first)
+    return PT.T.copy() if PT.shape[1] > 1 else PT.reshape(1, PT.shape[0])
 
 
 def _check_scale(scale, where):

@@ -106,7 +106,7 @@ def save_model(path, parameters, dtype=None, training=None, int8=None):
     image = io.BytesIO()
     with h5py.File(image, "w") as f:
         f.attrs["format"] = FORMAT
-        f.attrs["format_version"] = 1 if int8 is None else 2
+        f.attrs["format_version"] = 1 if int8 is None else FORMAT_VERSION
         f.attrs["layer_dims"] = np.asarray(dims, dtype=np.int64)
         f.attrs["activations"] = json.dumps(activations)
         f.attrs["dtype"] = dtype.name

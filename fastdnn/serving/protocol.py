@@ -107,8 +107,9 @@ def _pixels(values, where):
     """A UINT8 tensor's values as uint8: whole numbers 0..255 (JSON gives them as float64)."""
     if values.dtype == np.uint8:
         return values
-    if not np.all((values >= 0) & (values <= 255) & (values == np.floor(values))):
-        bad = values[~((values >= 0) & (values <= 255) & (values == np.floor(values)))][0]
+    fits = (values >= 0) & (values <= 255) & (values == np.floor(values))
+    if not fits.all():
+        bad = values[~fits][0]
         raise BadRequest(f"{where}: UINT8 data must be whole numbers 0..255; found {bad:g}")
     return values.astype(np.uint8)
 
