@@ -209,7 +209,7 @@ def _worker_environment():
     return env
 
 
-_WORKER = (
+WORKER = (
     "import sys; sys.path.insert(0, {root!r}); "
     "from fastdnn._internal.precompile import _worker; _worker()"
 )
@@ -223,17 +223,22 @@ def _spawn(share):
         return None, share
     try:
         process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER.format(root=root)],
+            [sys.executable, "-c", WORKER.format(root=root)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=_worker_environment(),
         )
         with process.stdin:
-            process.stdin.write(pickle.dumps([(name, argtypes) for name, argtypes, _ in share]))
+            process.stdin.write(share_bytes(share))
     except (OSError, ValueError, pickle.PicklingError):
         return None, share
     return process, share
+
+
+def share_bytes(share):
+    """What a worker reads on stdin: the share's (kernel, argument types) pairs."""
+    return pickle.dumps([(name, argtypes) for name, argtypes, _ in share])
 
 
 def _worker():
@@ -249,14 +254,22 @@ def _tell(entries, processes, background):
     if _told:
         return
     _told = True
+    from .installed import choice
+
+    chosen = choice()
+    if chosen.level is None:
+        why = chosen.reason
+    else:
+        why = f"the kernels installed for {chosen.level['name']} lack them (missing or damaged)"
     where = _cache_folder(entries[0][0])
     _log.warning(
-        "fastdnn: compiling %d kernels for this CPU%s (%d process%s). This happens once: "
-        "numba caches them in %s, and later runs load them in a moment.",
+        "fastdnn: compiling %d kernels for this CPU%s (%d process%s), because %s. This "
+        "happens once: numba caches them in %s, and later runs load them in a moment.",
         len(entries),
         " in the background" if background else "",
         processes,
         "" if processes == 1 else "es",
+        why,
         where or "its cache folder",
     )
 

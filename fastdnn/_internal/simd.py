@@ -25,10 +25,12 @@ in one instruction, exact, no saturation), and ``vsum(v)`` adds a vector's
 lanes (integers, or floats in order). ``vmin``/``vmax`` (lane by lane) and
 ``vlowest``/``vhighest`` (over the lanes) give a row's range for the dynamic
 quantization; NaN is the caller's to check (``vsum`` of ``0 * x`` finds it).
-``vpdpbusd`` exists only where ``vnni()`` says so; elsewhere ``vdpbusd``
-compiles to the same sums by widening multiply-adds (``pmaddwd``).
+``vpdpbusd`` is emitted only when the CPU being compiled for has VNNI (the
+code generator's own features: a level being built, or this CPU); elsewhere
+``vdpbusd`` compiles to the same sums by widening multiply-adds (``pmaddwd``).
 
-``wide_vectors()`` says whether the CPU numba compiles for has AVX-512:
+``wide_vectors()`` says whether the kernels this process runs are compiled for
+AVX-512 (the installed level's features, ``_internal.installed``):
 elsewhere LLVM splits each vector in two or four, a tile's sums no longer
 fit in the registers, and the kernels keep the loop-vectorized form
 (docs/performance.md, "Register tiles").
@@ -41,46 +43,50 @@ VECTOR_BYTES = 64
 """Bytes per vector: one AVX-512 register."""
 
 
-def wide_vectors():
-    """True when numba's target CPU has AVX-512F (32 vector registers of 64 bytes)."""
-    global _WIDE
-    if _WIDE is None:
-        _WIDE = host_feature("avx512f")
-    return _WIDE
+def wide_vectors(features=None):
+    """True when the kernels run for a CPU with AVX-512F (32 vector registers of 64 bytes).
+
+    ``features``: a set of LLVM feature names; by default the level this process's
+    kernels are compiled for (``_internal.installed.features``), never merely the
+    host's, so the Python side and the machine code agree."""
+    return "avx512f" in _features(features)
 
 
-_WIDE = None
+def vnni(features=None):
+    """True when the kernels run for a CPU with AVX-512 VNNI (``vpdpbusd`` on 64-byte
+    vectors); ``features`` as for ``wide_vectors``."""
+    features = _features(features)
+    return {"avx512f", "avx512bw", "avx512vnni"} <= features
 
 
-def host_feature(name):
-    """Whether numba's target CPU has the LLVM feature ``name`` ("avx512vnni", ...)."""
-    if _numba_config.CPU_NAME and _numba_config.CPU_NAME != "host":
-        return f"+{name}" in (_numba_config.CPU_FEATURES or "")
-    import llvmlite.binding as llvm
-
-    return bool(llvm.get_host_cpu_features().get(name, False))
-
-
-def dpbusd_form():
-    """How ``vdpbusd`` compiles for numba's target CPU: "vnni" (``vpdpbusd``),
-    "avx512bw" or "avx2" (``pmaddwd`` on 32 or 16 bytes), or "generic" (plain IR)."""
-    if vnni():
+def dpbusd_form(features=None):
+    """How ``vdpbusd`` compiles for ``features`` (``wide_vectors``'s default): "vnni"
+    (``vpdpbusd``), "avx512bw" or "avx2" (``pmaddwd`` on 32 or 16 bytes), or
+    "generic" (plain IR)."""
+    features = _features(features)
+    if vnni(features):
         return "vnni"
     for feature in ("avx512bw", "avx2"):
-        if host_feature(feature):
+        if feature in features:
             return feature
     return "generic"
 
 
-def vnni():
-    """True when numba's target CPU has AVX-512 VNNI (``vpdpbusd`` on 64-byte vectors)."""
-    global _VNNI
-    if _VNNI is None:
-        _VNNI = wide_vectors() and host_feature("avx512vnni") and host_feature("avx512bw")
-    return _VNNI
+def _features(features):
+    if features is not None:
+        return frozenset(features)
+    from .installed import features as chosen
+
+    return chosen()
 
 
-_VNNI = None
+def _compiling_for(context):
+    """The features of the CPU that ``context``'s code generator compiles for now: the
+    level being built, or this CPU (numba's ``NUMBA_CPU_FEATURES`` or the host's)."""
+    from .levels import parse_features
+
+    return parse_features(context.codegen().magic_tuple()[2])
+
 
 if _numba_config.DISABLE_JIT:
 
@@ -220,7 +226,7 @@ else:
 
         return x(x, y), codegen
 
-    def _dpbusd_portable(builder, acc, x, w):
+    def _dpbusd_portable(builder, features, acc, x, w):
         """``vpdpbusd``'s sums without VNNI: the same exact integers in ``acc``'s 16 lanes
         (not lane for lane: the kernels only ever add a vector's lanes together).
 
@@ -228,7 +234,7 @@ else:
         (exact: 2 x 255 x 127 fits), on 32 (AVX-512BW) or 16 (AVX2) bytes at a time;
         elsewhere plain IR that LLVM lowers as it can."""
         i16, i32 = ir.IntType(16), ir.IntType(32)
-        form = dpbusd_form()
+        form = dpbusd_form(features)
         if form == "avx512bw":
             parts, name = 2, "llvm.x86.avx512.pmaddw.d.512"
         elif form == "avx2":
@@ -268,8 +274,9 @@ else:
 
         def codegen(context, builder, sig, args):
             lanes = ir.VectorType(ir.IntType(32), 16)
-            if dpbusd_form() != "vnni":
-                return _dpbusd_portable(builder, *args)
+            features = _compiling_for(context)
+            if dpbusd_form(features) != "vnni":
+                return _dpbusd_portable(builder, features, *args)
             function_type = ir.FunctionType(lanes, [lanes] * 3)
             function = cgutils.get_or_insert_function(
                 builder.module, function_type, "llvm.x86.avx512.vpdpbusd.512"

@@ -6,6 +6,7 @@ call these. Importing this package imports numba but compiles nothing;
 each kernel compiles (or loads from the on-disk cache) on its first call.
 """
 
+from .._internal import installed as _installed
 from .elementwise import (
     _activation_backward_into,
     _activation_backward_parallel,
@@ -48,6 +49,21 @@ from .loss import _cross_entropy_dAL, _cross_entropy_parallel, _cross_entropy_sp
 from .products import _axpy_parallel, _axpy_rows
 from .sgd import _sgd_parallel, _sgd_span
 from .tiles import _tiles_parallel, _tiles_rows
+
+
+def _dispatchers():
+    """Every numba kernel of this package (scalar helpers too)."""
+    import sys
+
+    from numba.core.registry import CPUDispatcher
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith(__name__ + "."):
+            yield from (v for v in vars(module).values() if isinstance(v, CPUDispatcher))
+
+
+# The kernels installed compiled (a wheel) load before numba's cache and compiler.
+_installed.attach(_dispatchers())
 
 __all__ = [
     "_activation_backward_db_into",

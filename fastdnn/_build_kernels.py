@@ -1,0 +1,261 @@
+"""Compile every kernel for a set of CPU levels into a folder a wheel carries.
+
+    python -m fastdnn._build_kernels OUT [--levels all|host|NAME,...]
+    python -m fastdnn._build_kernels --check WHEEL_OR_FOLDER
+
+The wheel build runs this (``setup.py``); ``FASTDNN_KERNEL_LEVELS`` chooses the
+levels there (default ``all``: the generic levels of ``_internal.levels`` and the
+building machine's own CPU). Each level's kernels are those ``fastdnn warmup``
+compiles (``fastdnn._warmup.plan``, for float64 and float32), with the register
+tiles where that level has AVX-512. Worker processes (``_internal.precompile``'s)
+compile them with numba told the level's CPU name and features, into a fresh
+numba cache per level, all levels' shares spread over the cores at once. The
+cache files are then copied to ``OUT/<level>/`` and ``OUT/manifest.json`` names
+what they are for (see ``_internal.installed``, which loads them).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from ._internal import levels, precompile
+from ._internal.installed import MANIFEST
+
+DTYPES = ("float64", "float32")
+
+
+def level_names(spec):
+    """``all``, ``host`` or a comma-separated list of level names, as a list."""
+    spec = (spec or "all").strip()
+    if spec == "all":
+        return [level.name for level in levels.GENERIC] + [levels.HOST]
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    for name in names:
+        if name != levels.HOST:
+            levels.by_name(name)  # KeyError for an unknown name
+    return names
+
+
+def plan_for(name):
+    """The plan entries of level ``name``: the tiles only where it has AVX-512."""
+    from . import _warmup
+    from ._internal.simd import wide_vectors
+    from .course import products
+
+    if name == levels.HOST:
+        wide = wide_vectors(levels.parse_features(_host_target()[2]))
+    else:
+        wide = wide_vectors(levels.by_name(name).features)
+    kept = products.use_tiles
+    products.use_tiles = wide
+    try:
+        return precompile._unique(_warmup.plan(DTYPES))
+    finally:
+        products.use_tiles = kept
+
+
+def _host_target():
+    from numba.core.registry import cpu_target
+
+    return cpu_target.target_context.codegen().magic_tuple()
+
+
+def _environment(name, cache):
+    """The workers' environment for level ``name``: numba told the level's CPU."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache, FASTDNN_KERNELS="compile")
+    for key in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_DISABLE_JIT"):
+        env.pop(key, None)
+    if name != levels.HOST:
+        level = levels.by_name(name)
+        env.update(NUMBA_CPU_NAME=level.cpu, NUMBA_CPU_FEATURES=level.feature_string)
+    return env
+
+
+def build(out, names, processes=None, log=print):
+    """Compile ``names``' kernels into ``out``; returns the manifest written."""
+    import numba
+
+    start = time.perf_counter()
+    processes = processes or precompile._cores()
+    os.makedirs(out, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fastdnn-kernels-") as scratch:
+        jobs = []
+        for name in names:
+            cache = os.path.join(scratch, name)
+            entries = plan_for(name)
+            for share in precompile._balance(entries, processes):
+                jobs.append((name, _environment(name, cache), share))
+        log(
+            f"fastdnn: compiling {sum(len(j[2]) for j in jobs)} kernels for "
+            f"{', '.join(names)} in {processes} processes"
+        )
+        _run(jobs, processes)
+        manifest = {
+            "fastdnn_kernels": 1,
+            "numba": numba.__version__,
+            "python": "{}.{}".format(*sys.version_info[:2]),
+            "triple": _host_target()[0],
+            "levels": [],
+            "files": {},
+        }
+        for name in names:
+            magic = _collect(os.path.join(scratch, name), os.path.join(out, name), manifest, name)
+            manifest["levels"].append({"name": name, "magic": list(magic)})
+    manifest["build_seconds"] = round(time.perf_counter() - start, 1)
+    with open(os.path.join(out, MANIFEST), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+    size = sum(os.path.getsize(os.path.join(out, path)) for path in manifest["files"]) / (1 << 20)
+    log(
+        f"fastdnn: {len(manifest['files'])} files, {size:.1f} MiB, for {', '.join(names)} "
+        f"in {manifest['build_seconds']} s"
+    )
+    return manifest
+
+
+def _run(jobs, processes):
+    """Run the jobs' workers, ``processes`` at a time; raise if one fails."""
+    pending, running = list(jobs), []
+    with tempfile.TemporaryFile() as errors:  # the workers' stderr, shown if one fails
+        while pending or running:
+            while pending and len(running) < processes:
+                name, env, share = pending.pop(0)
+                process = subprocess.Popen(
+                    [sys.executable, "-c", precompile.WORKER.format(root=_root())],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=errors,
+                    env=env,
+                )
+                with process.stdin:
+                    process.stdin.write(precompile.share_bytes(share))
+                running.append((name, process))
+            time.sleep(0.05)
+            for name, process in list(running):
+                if process.poll() is None:
+                    continue
+                running.remove((name, process))
+                if process.returncode != 0:
+                    for _, other in running:
+                        other.kill()
+                    errors.seek(0)
+                    tail = errors.read().decode(errors="replace")[-4000:]
+                    raise RuntimeError(f"compiling the {name} kernels failed:\n{tail}")
+
+
+def _root():
+    """The folder holding the ``fastdnn`` package being built."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _collect(cache, out, manifest, name):
+    """Copy level ``name``'s cache files from ``cache`` to ``out``, hash them into the
+    manifest, and return the numba lookup key's CPU part they were saved under."""
+    import pickle
+
+    os.makedirs(out, exist_ok=True)
+    magics = set()
+    for folder, _, files in os.walk(cache):
+        for file in sorted(files):
+            if not file.endswith((".nbi", ".nbc")):
+                continue
+            shutil.copyfile(os.path.join(folder, file), os.path.join(out, file))
+            with open(os.path.join(out, file), "rb") as f:
+                data = f.read()
+            manifest["files"][f"{name}/{file}"] = hashlib.sha256(data).hexdigest()
+            if file.endswith(".nbi"):
+                with open(os.path.join(out, file), "rb") as f:
+                    pickle.load(f)  # numba's version
+                    _, overloads = pickle.loads(f.read())
+                magics.update(key[1] for key in overloads)
+    if len(magics) != 1:
+        raise RuntimeError(f"the {name} kernels were compiled for {len(magics)} CPUs: {magics}")
+    return magics.pop()
+
+
+AVX512_MARKS = ("zmm", "%k1", "%k2", "{1to", "xmm16", "ymm16", "vpdpbusd")
+"""What only AVX-512 code contains, in ``objdump``'s AT&T syntax: 512-bit or upper-16
+registers, mask registers, embedded broadcasts, VNNI."""
+
+
+def disassembly(folder, level, scratch):
+    """``objdump -d`` of every kernel of ``level`` in ``folder`` (needs binutils)."""
+    import pickle
+
+    text = []
+    for file in sorted(os.listdir(os.path.join(folder, level))):
+        if not file.endswith(".nbc"):
+            continue
+        with open(os.path.join(folder, level, file), "rb") as f:
+            name, kind, (code, _) = pickle.loads(f.read())[0]  # numba's library data
+        if kind != "object":
+            raise ValueError(f"{level}/{file}: {kind!r}, not machine code")
+        obj = os.path.join(scratch, "kernel.o")
+        with open(obj, "wb") as f:
+            f.write(code)
+        text.append(
+            subprocess.run(
+                ["objdump", "-d", "--no-show-raw-insn", obj],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+    return "\n".join(text)
+
+
+def check(path):
+    """Problems of built kernels (a wheel or a ``_compiled`` folder), as a list of lines:
+    a file whose SHA-256 is not the manifest's, and AVX-512 code in ``x86-64-v3``."""
+    import zipfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = path
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as wheel:
+                wheel.extractall(scratch)
+            folder = os.path.join(scratch, "fastdnn", "_compiled")
+        with open(os.path.join(folder, MANIFEST), encoding="utf-8") as f:
+            manifest = json.load(f)
+        problems = []
+        for name, digest in sorted(manifest["files"].items()):
+            with open(os.path.join(folder, name), "rb") as f:
+                if hashlib.sha256(f.read()).hexdigest() != digest:
+                    problems.append(f"{name}: not the file the build wrote")
+        if any(level["name"] == "x86-64-v3" for level in manifest["levels"]):
+            code = disassembly(folder, "x86-64-v3", scratch)
+            problems += [f"x86-64-v3: {m} in its machine code" for m in AVX512_MARKS if m in code]
+        return problems
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", nargs="?", help="the folder to write (fastdnn/_compiled)")
+    parser.add_argument("--check", metavar="WHEEL_OR_FOLDER", help="check built kernels")
+    parser.add_argument(
+        "--levels",
+        default=os.environ.get("FASTDNN_KERNEL_LEVELS", "all"),
+        help="all (default), host, or level names separated by commas: "
+        + ", ".join(level.name for level in levels.GENERIC),
+    )
+    parser.add_argument("--processes", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = check(args.check)
+        print(
+            "\n".join(problems) or f"{args.check}: every file as built, x86-64-v3 without AVX-512"
+        )
+        return 1 if problems else 0
+    if not args.out:
+        parser.error("OUT is needed to build")
+    build(args.out, level_names(args.levels), args.processes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,353 @@
+"""Kernels that arrive compiled (issue #31): a wheel carries them for CPU levels, a fresh
+process loads the best level this CPU runs and compiles nothing, and anything that does
+not fit falls back to compiling, never to code this CPU cannot run.
+
+The wheel is built as a user builds one (``pip wheel`` of this checkout, build isolation
+on), with two levels to keep CI short: the building machine's own CPU and x86-64-v3
+(the full set: ``python -m build --wheel``, docs/compiled.md). It is installed into a
+fresh virtual environment whose dependencies (numpy, numba, h5py) come from this one's
+site-packages through a ``.pth`` file, so the test does not download them again.
+"""
+
+import glob
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from conftest import JIT_DISABLED
+from fastdnn._internal import levels
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+X86_LINUX = platform.machine() in ("x86_64", "AMD64") and sys.platform.startswith("linux")
+
+V3, V4, VNNI = (levels.by_name(n) for n in ("x86-64-v3", "x86-64-v4", "x86-64-v4-vnni"))
+TRIPLE = "x86_64-unknown-linux-gnu"
+
+
+def _shipped(*names, host=("znver4", "+avx2,+avx512f")):
+    out = [
+        {"name": n, "magic": [TRIPLE, levels.by_name(n).cpu, levels.by_name(n).feature_string]}
+        for n in names
+    ]
+    return out + [{"name": levels.HOST, "magic": [TRIPLE, *host]}]
+
+
+ALL = ("x86-64-v4-vnni", "x86-64-v4", "x86-64-v3")
+
+
+def test_the_build_machines_own_level_only_for_exactly_that_cpu():
+    shipped = _shipped(*ALL)
+    exact = (TRIPLE, "znver4", "+avx2,+avx512f")
+    assert levels.choose(shipped, exact, VNNI.features)["name"] == levels.HOST
+    other = (TRIPLE, "znver4", "+avx2,+avx512f,+avx512vnni")  # same name, other features
+    assert levels.choose(shipped, other, VNNI.features)["name"] == "x86-64-v4-vnni"
+
+
+@pytest.mark.parametrize(
+    "cpu, expected",
+    [
+        (VNNI.features, "x86-64-v4-vnni"),  # Ice Lake, Zen 4
+        (V4.features, "x86-64-v4"),  # Skylake-X: AVX-512 without VNNI
+        (V3.features | {"avx512f"}, "x86-64-v3"),  # AVX-512F alone is not v4
+        (V3.features, "x86-64-v3"),  # Haswell to Alder Lake, Zen 1-3
+        (V3.features - {"fma"}, None),  # below every level: compile
+        (frozenset(), None),
+    ],
+)
+def test_the_best_generic_level_whose_instructions_the_cpu_has(cpu, expected):
+    here = (TRIPLE, "some-cpu", ",".join("+" + f for f in sorted(cpu)))
+    chosen = levels.choose(_shipped(*ALL), here, cpu)
+    assert (chosen and chosen["name"]) == expected
+
+
+def test_another_architecture_takes_no_level():
+    here = ("aarch64-unknown-linux-gnu", "neoverse-v1", "+neon")
+    assert levels.choose(_shipped(*ALL), here, {"neon"} | VNNI.features) is None
+
+
+def test_levels_spell_out_every_feature_they_need():
+    """The code generators read the level's features (``_internal.simd``): v4's must
+    name AVX-512F itself, not only the features that imply it."""
+    assert {"avx2", "fma"} <= V3.features and not any("avx512" in f for f in V3.features)
+    assert {"avx512f", "avx512bw"} <= V4.features and "avx512vnni" not in V4.features
+    assert levels.parse_features(VNNI.feature_string) == VNNI.features
+
+
+# ------------------------------------------------------------------ the wheel, installed
+
+needs_wheel = pytest.mark.skipif(
+    JIT_DISABLED or not X86_LINUX, reason="builds numba kernels for x86-64 Linux levels"
+)
+
+PROBE = r"""
+import json, sys
+import numpy as np
+from numba.core import event
+
+compiled, depth = [], []
+
+class Listener(event.Listener):
+    def on_start(self, ev):
+        if not depth:
+            f = getattr(ev.data.get("dispatcher"), "py_func", None)
+            compiled.append(f.__name__ if f else str(ev.data)[:60])
+        depth.append(1)
+
+    def on_end(self, ev):
+        depth.pop()
+
+event.register("numba:compile", Listener())
+import fastdnn as F
+from fastdnn._internal import installed, simd
+from fastdnn.app.train import train
+
+out = {}
+for dtype in (np.float64, np.float32):
+    rng = np.random.default_rng(0)
+    X = np.asfortranarray(rng.random((12288, 209)), dtype=dtype)
+    Y = (rng.random((1, 209)) > 0.5).astype(dtype)
+    np.random.seed(1)
+    p = {k: v.astype(dtype) for k, v in F.initialize_parameters_deep([12288, 20, 7, 5, 1]).items()}
+    AL, caches = F.L_model_forward(X, p)           # the course API's step, as the notebook
+    cost = F.compute_cost(AL, Y)
+    grads = F.L_model_backward(AL, Y, caches)
+    p = F.update_parameters(p, grads, 0.0075)
+    trained = {k: v.copy() for k, v in p.items()}
+    train(X, Y, trained, 0.0075, 1)                # a trainer iteration
+    model = F.Model.from_parameters(p, dtype="float32")
+    pixels = np.asfortranarray((X[:, :64] * 255).astype(np.uint8))
+    out[np.dtype(dtype).name] = dict(
+        AL=AL, dA0=grads["dA0"], W1=p["W1"], trained=trained["W1"],
+        proba=model.predict_proba(np.asfortranarray(X[:, :64], dtype=np.float32)),
+        int8=model.quantize().predict_proba(pixels, scale=1 / 255),
+    )
+np.savez(sys.argv[1], **{f"{d}_{k}": v for d, r in out.items() for k, v in r.items()})
+print(json.dumps({"compiled": compiled, "kernels": installed.choice().describe(),
+                  "tiles": simd.wide_vectors(), "int8": simd.dpbusd_form(),
+                  "package": F.__file__}))
+"""
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    env = dict(os.environ, FASTDNN_KERNEL_LEVELS="host,x86-64-v3")
+    for key in ("NUMBA_DISABLE_JIT", "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES"):
+        env.pop(key, None)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), ROOT],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    (path,) = glob.glob(str(out / "fastdnn-*.whl"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def venv(wheel, tmp_path_factory):
+    """A fresh venv with the wheel installed; returns (python, site-packages)."""
+    home = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(home)], check=True)
+    python = str(home / "bin" / "python")
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    import numba
+
+    with open(os.path.join(site, "dependencies.pth"), "w") as f:
+        f.write(os.path.dirname(os.path.dirname(numba.__file__)) + "\n")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", wheel],
+        check=True,
+        capture_output=True,
+    )
+    return python, site
+
+
+def _run(venv, tmp_path, name, pythonpath=None, **env):
+    python, _ = venv
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / f"cache-{name}"), **env)
+    for key in ("NUMBA_DISABLE_JIT", "PYTHONPATH"):
+        env.pop(key, None)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    results = tmp_path / f"{name}.npz"
+    done = subprocess.run(
+        [python, "-c", PROBE, str(results)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path),  # not the checkout: the installed package
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    return info, dict(np.load(results)), done.stderr
+
+
+@pytest.fixture(scope="module")
+def jit_results(tmp_path_factory):
+    """The probe's results from this checkout's kernels, compiled here for this CPU."""
+    tmp = tmp_path_factory.mktemp("jit")
+    out = tmp / "jit.npz"
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_DISABLE_JIT", "PYTHONPATH")}
+    env.update(FASTDNN_KERNELS="compile", PYTHONPATH=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=str(tmp),
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return dict(np.load(out))
+
+
+@needs_wheel
+def test_a_fresh_process_compiles_nothing_and_matches_the_jit(venv, tmp_path, jit_results):
+    info, results, err = _run(venv, tmp_path, "host")
+    assert info["package"].startswith(venv[1]), info["package"]
+    assert info["compiled"] == [], info["compiled"]
+    assert info["kernels"] == f"installed for host (numba {__import__('numba').__version__})"
+    assert "compiling" not in err, err
+    assert results.keys() == jit_results.keys()
+    for key, value in results.items():  # the same machine code as numba compiles here
+        np.testing.assert_array_equal(value, jit_results[key], err_msg=key)
+
+
+@needs_wheel
+def test_a_cpu_without_avx512_takes_the_v3_level_and_the_same_results(venv, tmp_path, jit_results):
+    """``FASTDNN_KERNELS=x86-64-v3`` runs what an AVX2 machine chooses: no register
+    tiles, the AVX2 ``pmaddwd`` int8 form, nothing compiled, the same results to rounding."""
+    info, results, _ = _run(venv, tmp_path, "v3", FASTDNN_KERNELS="x86-64-v3")
+    assert info["compiled"] == [], info["compiled"]
+    assert info["kernels"].startswith("installed for x86-64-v3")
+    assert (info["tiles"], info["int8"]) == (False, "avx2")
+    for key, value in results.items():
+        tol = (
+            dict(rtol=1e-10, atol=1e-12)
+            if key.startswith("float64")
+            else dict(rtol=1e-4, atol=1e-6)
+        )
+        if key.endswith("int8") or key.endswith("proba"):
+            tol = dict(rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(value, jit_results[key], err_msg=key, **tol)
+
+
+def _installed_copy(venv, tmp_path, change):
+    """A copy of the installed package, changed by ``change(folder)``, for PYTHONPATH."""
+    target = tmp_path / "copy"
+    shutil.copytree(os.path.join(venv[1], "fastdnn"), target / "fastdnn")
+    change(target / "fastdnn" / "_compiled")
+    return str(target)
+
+
+SMALL = r"""
+import json, numpy as np
+from numba.core import event
+compiled = []
+class Listener(event.Listener):
+    def on_start(self, ev): compiled.append(1)
+    def on_end(self, ev): pass
+event.register("numba:compile", Listener())
+import fastdnn as F
+from fastdnn._internal import installed
+A, _ = F.relu(np.array([[-1.0, 2.0]]))
+print(json.dumps({"compiled": len(compiled), "A": A.tolist(), "kernels": installed.choice().describe(),
+                  "package": F.__file__}))
+"""
+
+
+def _small(venv, tmp_path, pythonpath):
+    """relu on a 1 x 2 array in a fresh process; compiling, if it does, in that process
+    (``FASTDNN_COMPILE_PROCESSES=1``), where the listener counts it."""
+    env = dict(
+        os.environ,
+        NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+        PYTHONPATH=pythonpath,
+        FASTDNN_COMPILE_PROCESSES="1",
+    )
+    env.pop("NUMBA_DISABLE_JIT", None)
+    done = subprocess.run(
+        [venv[0], "-c", SMALL], env=env, capture_output=True, text=True, cwd=str(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    assert info["package"].startswith(pythonpath)
+    assert info["A"] == [[0.0, 2.0]]
+    return info
+
+
+@needs_wheel
+def test_kernels_for_another_numba_are_not_loaded(venv, tmp_path):
+    def other_numba(folder):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest["numba"] = "0.0.1"
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    info = _small(venv, tmp_path, _installed_copy(venv, tmp_path, other_numba))
+    assert info["compiled"] > 0
+    why = "because the installed kernels are for numba 0.0.1, this is "
+    assert info["kernels"].startswith("compiled on this machine, " + why)
+
+
+@needs_wheel
+def test_a_damaged_file_compiles_that_kernel(venv, tmp_path):
+    def damage(folder):
+        for path in glob.glob(str(folder / "host" / "elementwise._relu_tiny-*.nbc")):
+            data = bytearray(open(path, "rb").read())
+            data[len(data) // 2] ^= 0xFF
+            open(path, "wb").write(bytes(data))
+
+    info = _small(venv, tmp_path, _installed_copy(venv, tmp_path, damage))
+    assert info["compiled"] > 0
+    assert "1 damaged or missing, compiled on this machine" in info["kernels"]
+
+
+@needs_wheel
+def test_the_v3_level_holds_no_avx512_instruction(wheel, tmp_path):
+    """Built on this machine, the x86-64-v3 kernels must run on an AVX2 CPU: no zmm
+    register, no mask register, no EVEX-only form in any of their machine code. The
+    building machine's own level is the control: with AVX-512 it uses zmm registers."""
+    if shutil.which("objdump") is None:
+        pytest.skip("objdump (binutils) is needed to read the machine code")
+    from fastdnn import _build_kernels as build_kernels
+
+    assert build_kernels.check(wheel) == []  # the --check of a release build
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(tmp_path)
+    folder = str(tmp_path / "fastdnn" / "_compiled")
+    v3 = build_kernels.disassembly(folder, "x86-64-v3", str(tmp_path))
+    assert "vfmadd" in v3 and "ymm" in v3  # real AVX2 vector code
+    import llvmlite.binding as ll
+
+    cpu = ll.get_host_cpu_features()
+    if cpu.get("avx512f"):  # what the check looks for, it finds where it is
+        host = build_kernels.disassembly(folder, "host", str(tmp_path))
+        assert "zmm" in host
+        assert ("vpdpbusd" in host) == bool(cpu.get("avx512vnni") and cpu.get("avx512bw"))
+
+
+@needs_wheel
+def test_check_finds_a_changed_file(wheel, tmp_path):
+    from fastdnn import _build_kernels as build_kernels
+
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(tmp_path)
+    folder = tmp_path / "fastdnn" / "_compiled"
+    victim = sorted(glob.glob(str(folder / "x86-64-v3" / "sgd._sgd_span-*.nbc")))[0]
+    with open(victim, "ab") as f:
+        f.write(b"\0")
+    problems = build_kernels.check(str(folder))
+    assert problems == [f"x86-64-v3/{os.path.basename(victim)}: not the file the build wrote"]
