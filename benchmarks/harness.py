@@ -80,7 +80,7 @@ def write_json(path, payload):
 
 def write_text(path, text):
     """Atomically (fastdnn's own helper): an interrupted run keeps the previous results."""
-    from fastdnn._internal.atomic import atomic_path
+    from fastdnn._internal.atomic import open_output
 
-    with atomic_path(path, ".tmp") as tmp, open(tmp, "w") as f:
+    with open_output(path, "w") as f:
         f.write(text)

@@ -3,6 +3,8 @@
 import os
 from collections import defaultdict
 
+from fastdnn._internal.atomic import open_output
+
 
 def write(payload, folder):
     try:
@@ -44,7 +46,8 @@ def write(payload, folder):
         ax.grid(True, which="both", alpha=0.3)
         fig.tight_layout()
         path = os.path.join(folder, f"ratio_{group}.png")
-        fig.savefig(path, dpi=90)
+        with open_output(path, "wb", ".png.tmp") as fh:
+            fig.savefig(fh, format="png", dpi=90)
         plt.close(fig)
         paths.append(path)
     return paths

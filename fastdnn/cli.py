@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from ._internal.atomic import atomic_path
+from ._internal.atomic import open_output
 
 COURSE_FILES = {"train": "train_catvnoncat.h5", "test": "test_catvnoncat.h5"}
 
@@ -146,10 +146,11 @@ def cmd_train(args):
         "layers_dims": dims,
         "seconds": round(seconds, 3),
     }
-    save_model(args.out, parameters, training=settings)
+    save_model(_path(args.out), parameters, training=settings)
     acc = float(np.mean(_labels(X, parameters) == Y))
     print(
-        f"trained {dims} for {args.iterations} iterations in {seconds:.2f} s; training accuracy {acc:.4f}; model written to {args.out}"
+        f"trained {dims} for {args.iterations} iterations in {seconds:.2f} s; training accuracy {acc:.4f}; model written to {args.out}",
+        file=_status(args.out),
     )
     if args.plot:
         from .app.plot import plot_costs
@@ -221,12 +222,12 @@ def cmd_predict(args):
 
 @contextlib.contextmanager
 def _csv(output):
-    """The CSV's stream: ``output`` written atomically (an interrupted or failed run
-    never leaves a half-written file), or stdout."""
-    if not output:
+    """The CSV's stream: ``output`` as ``open_output`` writes it (a file atomically: an
+    interrupted or failed run never leaves a half-written one), or stdout (none, or "-")."""
+    if not output or output == "-":
         yield sys.stdout
         return
-    with atomic_path(output, ".csv.tmp") as tmp, open(tmp, "w") as out:
+    with open_output(output, "w", ".csv.tmp") as out:
         yield out
 
 
@@ -241,7 +242,7 @@ def environment():
 
     from . import __version__
     from . import kernels as K
-    from ._internal import dispatch
+    from ._internal import dispatch, installed
     from ._internal.activations import RELU
 
     # One tiny parallel call starts the threading layer; through the dispatcher,
@@ -264,6 +265,7 @@ def environment():
             getattr(K._activation_span, "_cache", None), "_cache_path", None
         ),
         "blas": _blas_name(),
+        "kernels": installed.choice().describe(),
         "int8_sums": _int8_sums(),
     }
 
@@ -286,8 +288,21 @@ def cmd_quantize(args):
     model = Model.load(args.model)
     if model.precision == "int8":
         raise ValueError(f"{args.model!r} is already an int8 model")
-    model.quantize().save(args.output)
-    print(f"int8 model of {list(model.layer_dims)} written to {args.output}")
+    model.quantize().save(_path(args.output))
+    print(
+        f"int8 model of {list(model.layer_dims)} written to {args.output}",
+        file=_status(args.output),
+    )
+
+
+def _path(output):
+    """An output path as given; "-" is standard output (written through, in place)."""
+    return "/dev/stdout" if output == "-" else output
+
+
+def _status(output):
+    """Where a command's closing line goes: stderr when its output is on stdout."""
+    return sys.stderr if output == "-" else sys.stdout
 
 
 def cmd_info(args):
@@ -389,7 +404,9 @@ def build_parser():
     p.add_argument("--learning-rate", type=float, default=0.0075, help="default: 0.0075")
     p.add_argument("--iterations", type=int, default=2500, help="default: 2500")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    p.add_argument("--out", default="model.h5", help="model file to write (default: model.h5)")
+    p.add_argument(
+        "--out", default="model.h5", help="model file to write (default: model.h5; - for stdout)"
+    )
     p.add_argument(
         "--plot", metavar="PNG", help="also write the cost curve to this PNG (needs matplotlib)"
     )
@@ -404,7 +421,7 @@ def build_parser():
     p = sub.add_parser("predict", help="probabilities and labels of a saved model on HDF5 data")
     p.add_argument("model", help="model file written by 'fastdnn train' or save_model")
     p.add_argument("data", help="HDF5 file with a *_x dataset (or a course-layout folder)")
-    p.add_argument("--output", "-o", help="CSV file to write (default: stdout)")
+    p.add_argument("--output", "-o", help="CSV file to write (default, or -: stdout)")
     p.add_argument(
         "--int8",
         action="store_true",
@@ -414,7 +431,7 @@ def build_parser():
 
     p = sub.add_parser("quantize", help="write the int8 form of a model file (Model.quantize)")
     p.add_argument("model", help="model file written by 'fastdnn train' or save_model")
-    p.add_argument("output", help="int8 model file to write (format version 2)")
+    p.add_argument("output", help="int8 model file to write (format version 2; - for stdout)")
     p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser(

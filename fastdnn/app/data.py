@@ -7,9 +7,12 @@ same layout so that the demo and the tests run anywhere; the course's own data
 is never shipped.
 """
 
+import io
 import os
 
 import numpy as np
+
+from .._internal.atomic import open_output
 
 CLASSES = np.array([b"non-cat", b"cat"])
 
@@ -131,8 +134,11 @@ def write_course_layout(folder, m_train=209, m_test=50, seed=0):
     os.makedirs(folder, exist_ok=True)
     for prefix, m, s in (("train", m_train, seed), ("test", m_test, seed + 1)):
         x, y = synthetic_catvnoncat(m, s)
-        with h5py.File(os.path.join(folder, f"{prefix}_catvnoncat.h5"), "w") as f:
+        image = io.BytesIO()  # built in memory, then written as every output is
+        with h5py.File(image, "w") as f:
             f[f"{prefix}_set_x"] = x
             f[f"{prefix}_set_y"] = y
             f["list_classes"] = CLASSES
+        with open_output(os.path.join(folder, f"{prefix}_catvnoncat.h5"), "wb", ".h5.tmp") as fh:
+            fh.write(image.getbuffer())
     return folder

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .._internal.atomic import open_output
+
 
 def plot_costs(costs, learning_rate, path):
     """Save the course's cost plot (cost per hundred iterations) to ``path``."""
@@ -18,6 +20,7 @@ def plot_costs(costs, learning_rate, path):
     ax.set_xlabel("iterations (per hundreds)")
     ax.set_title("Learning rate =" + str(learning_rate))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with open_output(path, "wb", ".png.tmp") as fh:
+        fig.savefig(fh, format="png", dpi=100)
     plt.close(fig)
     return path

@@ -37,7 +37,7 @@ import os
 
 import numpy as np
 
-from .._internal.atomic import atomic_path
+from .._internal.atomic import open_output
 
 FORMAT = "fastdnn-model"
 FORMAT_VERSION = 2
@@ -121,7 +121,7 @@ def save_model(path, parameters, dtype=None, training=None, int8=None):
                     f.create_dataset("W1", data=np.asarray(int8[0], dtype=np.int8))
                 else:
                     f.create_dataset(f"{p}{l}", data=np.asarray(parameters[f"{p}{l}"], dtype=dtype))
-    with atomic_path(path, ".h5.tmp") as tmp, open(tmp, "wb") as fh:
+    with open_output(path, "wb", ".h5.tmp") as fh:
         fh.write(image.getbuffer())
 
 

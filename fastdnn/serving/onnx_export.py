@@ -9,11 +9,9 @@ For a course-layout ``X`` of shape (n_x, m)::
     P = session.run(None, {"X": np.ascontiguousarray(X.T)})[0].T
 """
 
-import os
-
 import numpy as np
 
-from .._internal.atomic import atomic_path
+from .._internal.atomic import open_output
 from .._internal.validation import chosen_dtype, network
 
 OPSET = 17
@@ -73,6 +71,6 @@ def to_onnx(model, path=None):
     )
     onnx.checker.check_model(proto)
     if path is not None:
-        with atomic_path(os.fspath(path), ".onnx.tmp") as tmp, open(tmp, "wb") as fh:
+        with open_output(path, "wb", ".onnx.tmp") as fh:
             fh.write(proto.SerializeToString())
     return proto
