@@ -231,18 +231,41 @@ def _child(install, mode, data, cache, **extra):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def build_wheel(out, **env):
+    """Build this checkout's wheel into ``out`` as a user does (``pip wheel``, build
+    isolation on), from a copy of its files: pip builds in the source tree, and two
+    builds of one tree (a test and a benchmark) would share its ``build/`` folder.
+    ``env``: extra environment (``FASTDNN_KERNEL_LEVELS``). Returns the wheel's path."""
+    source = os.path.join(out, "source")
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "_compiled"
+        ),
+    )
+    environ = dict(os.environ, **env)
+    for key in ("NUMBA_DISABLE_JIT", "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES"):
+        environ.pop(key, None)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, source],
+        env=environ,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"pip wheel failed:\n{done.stderr[-4000:]}")
+    shutil.rmtree(source)
+    (wheel,) = (os.path.join(out, f) for f in os.listdir(out) if f.endswith(".whl"))
+    return wheel
+
+
 def wheel_install(scratch, out):
     """Build this checkout's wheel (every level: ``FASTDNN_KERNEL_LEVELS`` as set, default
     all), install it with the ``serve`` extra into a fresh venv; (Install, facts)."""
-    wheels = os.path.join(scratch, "wheels")
     t = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, ROOT],
-        check=True,
-        capture_output=True,
-    )
+    wheel = build_wheel(os.path.join(scratch, "wheels"))
     build = time.perf_counter() - t
-    (wheel,) = (os.path.join(wheels, f) for f in os.listdir(wheels) if f.endswith(".whl"))
     venv = os.path.join(scratch, "venv")
     subprocess.run([sys.executable, "-m", "venv", venv], check=True)
     python = os.path.join(venv, "bin", "python")

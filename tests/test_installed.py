@@ -137,19 +137,10 @@ print(json.dumps({"compiled": compiled, "kernels": installed.choice().describe()
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
+    from benchmarks.first_run import build_wheel
+
     out = tmp_path_factory.mktemp("wheel")
-    env = dict(os.environ, FASTDNN_KERNEL_LEVELS="host,x86-64-v3")
-    for key in ("NUMBA_DISABLE_JIT", "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES"):
-        env.pop(key, None)
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), ROOT],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    (path,) = glob.glob(str(out / "fastdnn-*.whl"))
-    return path
+    return build_wheel(str(out), FASTDNN_KERNEL_LEVELS="host,x86-64-v3")
 
 
 @pytest.fixture(scope="module")
@@ -337,6 +328,17 @@ def test_the_v3_level_holds_no_avx512_instruction(wheel, tmp_path):
         host = build_kernels.disassembly(folder, "host", str(tmp_path))
         assert "zmm" in host
         assert ("vpdpbusd" in host) == bool(cpu.get("avx512vnni") and cpu.get("avx512bw"))
+
+
+@needs_wheel
+def test_the_wheel_carries_its_license(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        (metadata,) = (n for n in names if n.endswith(".dist-info/METADATA"))
+        text = archive.read(metadata).decode()
+        (license_file,) = (n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
+        assert archive.read(license_file).startswith(b"MIT License")
+    assert "License-Expression: MIT" in text and "License-File: LICENSE" in text
 
 
 @needs_wheel
