@@ -26,7 +26,7 @@ def _network(dtype, n_x, n_h, m):
 def plan(dtypes):
     """Every kernel, with its argument types, for ``dtypes``."""
     from .course.plans import every_kernel
-    from .serving.model import kernel_plan
+    from .serving.forward import kernel_plan
 
     return [e for dtype in map(np.dtype, dtypes) for e in every_kernel(dtype) + kernel_plan(dtype)]
 

@@ -20,7 +20,7 @@ import pytest
 import naive
 from conftest import JIT_DISABLED
 from fastdnn.kernels import int8 as K8
-from fastdnn.serving import model as model_module
+from fastdnn.serving import forward as forward_module
 from fastdnn.serving.model import Model
 from fastdnn.serving.modelfile import FORMAT_VERSION, ModelFileError
 
@@ -33,7 +33,7 @@ SIZES = [1, 5, 9] if JIT_DISABLED else [1, 3, 4, 5, 9, 65, 131]
 
 @pytest.fixture(params=[True, False], ids=["tiles", "portable"])
 def sums_path(request, monkeypatch):
-    monkeypatch.setattr(model_module, "int8_tiles", request.param)
+    monkeypatch.setattr(forward_module, "int8_tiles", request.param)
     return request.param
 
 
@@ -159,7 +159,7 @@ def test_paths_agree_bit_for_bit(rng, monkeypatch):
     Xf = np.asfortranarray(rng.standard_normal((700, 300)).astype(np.float32))
     results = []
     for tiles in (True, False):
-        monkeypatch.setattr(model_module, "int8_tiles", tiles)
+        monkeypatch.setattr(forward_module, "int8_tiles", tiles)
         results.append((q.predict_proba(X8, scale=0.5), q.predict_proba(Xf)))
     for a, b in zip(*results, strict=True):
         np.testing.assert_array_equal(a, b)

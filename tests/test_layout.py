@@ -32,6 +32,8 @@ def module_name(path):
 
 def layer(module):
     parts = module.split(".")
+    if len(parts) > 1 and parts[1] == "cli":  # the command line's package: the top layer
+        return "top"
     return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in ALLOWED) else "top"
 
 

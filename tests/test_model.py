@@ -83,7 +83,7 @@ def test_small_batches_parallel_branch_matches_serial(m, rng, monkeypatch):
     model = Model.from_parameters(p)
     X = np.asfortranarray(rng.random((70, m), dtype=np.float32))
     serial = model.predict_proba(X)
-    monkeypatch.setattr("fastdnn.serving.model.PREDICT_PARALLEL_MIN_MACS", 1)
+    monkeypatch.setattr("fastdnn.serving.forward.PREDICT_PARALLEL_MIN_MACS", 1)
     np.testing.assert_array_equal(model.predict_proba(X), serial)
     np.testing.assert_array_equal(model.predict_proba(X, n_threads=1), serial)
 

@@ -24,27 +24,16 @@ the serial kernel otherwise (see ``fastdnn._internal.dispatch``); ``n_threads=1`
 always runs serially.
 """
 
-import contextlib
 import os
 
 import numpy as np
 
-from .._internal import dispatch
-from .._internal.config import PREDICT_PARALLEL_MIN_MACS
-from .._internal.lazy import kernels as K
-from .._internal.threads import threads
-from .._internal.validation import as_matrix, chosen_dtype, network, whole_number
-
-_CHUNK_BYTES = 64 << 20
-"""Working-set bound of the chunked paths: converted input per chunk."""
-
-int8_tiles = True
-"""The int8 kernels' sums: True, the register tiles (``vpdpbusd`` where the CPU has
-AVX-512 VNNI, widening multiply-adds elsewhere); False, the portable scalar loop,
-the tests' oracle (the sums are exact, so both give the same results)."""
+from .._internal.validation import as_matrix, chosen_dtype, network
+from .chunks import Streaming
+from .forward import check_scale, proba, proba_int8, thread_scope
 
 
-class Model:
+class Model(Streaming):
     """A [LINEAR->RELU]*(L-1) -> LINEAR->SIGMOID network ready for inference.
 
     Build one with ``Model.from_parameters`` or ``Model.load``.
@@ -248,14 +237,14 @@ class Model:
         """
         where = "Model.predict_proba"
         X = self._checked_input(X, "X", where)
-        _check_scale(scale, where)
-        parallel, scope = _thread_scope(n_threads, where)
+        check_scale(scale, where)
+        parallel, scope = thread_scope(n_threads, where)
         with scope:
             direct = X.flags.f_contiguous or (X.flags.c_contiguous and self._int8 is None)
             if direct and scale is None and X.dtype == self.dtype:
-                return self._proba(X, parallel, where, first=0)
+                return proba(self, X, parallel, where, first=0)
             if self._int8 is not None and X.dtype == np.uint8 and X.flags.f_contiguous:
-                return self._proba_int8(X, 1.0 if scale is None else scale, parallel, where, 0)
+                return proba_int8(self, X, 1.0 if scale is None else scale, parallel, where, 0)
             m = X.shape[1]
             return self._chunked(lambda lo, hi: X[:, lo:hi], m, None, scale, parallel, where)
 
@@ -268,95 +257,6 @@ class Model:
         """
         P = self.predict_proba(X, n_threads=n_threads, scale=scale)
         return (P > threshold).astype(np.uint8)
-
-    def predict_proba_stream(
-        self, source, *, examples_first=True, scale=None, chunk_examples=None, n_threads=None
-    ):
-        """Probabilities for a dataset too large to load: read and predict chunk by chunk.
-
-        Parameters
-        ----------
-        source : array-like with ``shape`` and slicing (h5py.Dataset, numpy.memmap, ndarray)
-            With ``examples_first`` (the course's HDF5 layout), shape (m, ...)
-            whose trailing dimensions flatten to n_x, e.g. (m, 64, 64, 3);
-            otherwise shape (n_x, m).
-        scale : float, optional
-            Multiplies the input after reading (1 / 255 for the course's images).
-        chunk_examples : int, optional
-            Examples read per chunk; by default about 64 MiB of converted input.
-
-        Returns
-        -------
-        P : ndarray of shape (n_L, m)
-        """
-        where = "Model.predict_proba_stream"
-        read, m = self._source(source, examples_first, scale, where)
-        parallel, scope = _thread_scope(n_threads, where)
-        with scope:
-            return self._chunked(read, m, chunk_examples, scale, parallel, where)
-
-    def predict_proba_chunks(
-        self, source, *, examples_first=True, scale=None, chunk_examples=None, n_threads=None
-    ):
-        """``predict_proba_stream`` one chunk at a time, for output written as it comes
-        (``fastdnn predict``): yields ``(lo, P)``, P of shape (n_L, hi - lo) holding the
-        probabilities of examples ``lo`` to ``hi``. The arguments are checked at the call;
-        memory stays bounded by one chunk whatever the size of ``source``."""
-        where = "Model.predict_proba_chunks"
-        read, m = self._source(source, examples_first, scale, where)
-        step = self._chunk_examples(chunk_examples)
-        _thread_scope(n_threads, where)  # checked now, not at the first chunk
-        return self._chunks(read, m, step, scale, n_threads, where)
-
-    def _chunks(self, read, m, step, scale, n_threads, where):
-        for lo in range(0, m, step):
-            hi = min(m, lo + step)
-            parallel, scope = _thread_scope(n_threads, where)
-            with scope:  # not held across the yield: the caller's code runs unchanged
-                P = self._chunk_proba(read(lo, hi), scale, parallel, where, lo)
-            yield lo, P
-
-    def _source(self, source, examples_first, scale, where):
-        """(read(lo, hi) giving an (n_x, hi - lo) chunk, m) for a streamed ``source``."""
-        shape = tuple(getattr(source, "shape", ()))
-        if len(shape) < 2:
-            raise ValueError(f"{where}: source must have at least 2 dimensions; got shape {shape}")
-        n_x = self.layer_dims[0]
-        if examples_first:
-            m, features = shape[0], int(np.prod(shape[1:]))
-        else:
-            if len(shape) != 2:
-                raise ValueError(f"{where}: a features-first source must be 2-D; got {shape}")
-            features, m = shape
-        if features != n_x:
-            raise ValueError(
-                f"{where}: source has {features} features per example (shape {shape}); "
-                f"the model takes {n_x}"
-            )
-        if m == 0:
-            raise ValueError(f"{where}: source holds no examples (shape {shape})")
-        _check_scale(scale, where)
-
-        def read(lo, hi):
-            if examples_first:
-                raw = np.asarray(source[lo:hi]).reshape(hi - lo, -1).T
-            else:
-                raw = np.asarray(source[:, lo:hi])
-            return self._checked_input(raw, "source", where)
-
-        return read, m
-
-    def predict_proba_hdf5(self, path, dataset, **options):
-        """``predict_proba_stream`` over the dataset ``dataset`` of the HDF5 file ``path``.
-
-        Example: ``model.predict_proba_hdf5("test_catvnoncat.h5", "test_set_x", scale=1 / 255)``.
-        """
-        import h5py
-
-        with h5py.File(os.fspath(path), "r") as f:
-            if dataset not in f or not isinstance(f[dataset], h5py.Dataset):
-                raise ValueError(f"Model.predict_proba_hdf5: {path!r} has no dataset {dataset!r}")
-            return self.predict_proba_stream(f[dataset], **options)
 
     def to_onnx(self, path=None):
         """The model as an ONNX graph (needs the ``onnx`` extra); see ``fastdnn.serving.onnx_export``."""
@@ -374,155 +274,3 @@ class Model:
                 f"{self.layer_dims[0]}; {name} must have shape ({self.layer_dims[0]}, m)"
             )
         return X
-
-    def _chunk_examples(self, chunk_examples):
-        if chunk_examples is None:
-            return max(1, _CHUNK_BYTES // (self.layer_dims[0] * self.dtype.itemsize))
-        return whole_number(chunk_examples, "chunk_examples", "Model.predict_proba_stream")
-
-    def _chunked(self, read, m, chunk_examples, scale, parallel, where):
-        """P (n_L, m) from ``read(lo, hi)``, an (n_x, hi - lo) array per chunk of examples,
-        each converted to the model's dtype in Fortran order (and scaled) before predicting."""
-        P = np.empty((self.layer_dims[-1], m), dtype=self.dtype)
-        step = self._chunk_examples(chunk_examples)
-        for lo in range(0, m, step):
-            hi = min(m, lo + step)
-            P[:, lo:hi] = self._chunk_proba(read(lo, hi), scale, parallel, where, lo)
-        return P
-
-    def _chunk_proba(self, raw, scale, parallel, where, first):
-        """P for one chunk (n_x, k): converted to the model's dtype in Fortran order, scaled
-        (an int8 model's uint8 chunk: in Fortran order, as it is)."""
-        if self._int8 is not None and raw.dtype == np.uint8:
-            chunk = np.asfortranarray(raw)
-            return self._proba_int8(chunk, 1.0 if scale is None else scale, parallel, where, first)
-        chunk = np.asfortranarray(raw, dtype=self.dtype)
-        if scale is not None:
-            chunk *= self.dtype.type(scale)
-        return self._proba(chunk, parallel, where, first=first)
-
-    def _proba(self, X, parallel, where, first):
-        """P (n_L, m) for X (n_x, m) in the model's dtype, C or Fortran order
-        (an int8 model's: Fortran order)."""
-        if self._int8 is not None:
-            return self._proba_int8(X, None, parallel, where, first)
-        n_L, m = self.layer_dims[-1], X.shape[1]
-        PT = np.empty((m, n_L), dtype=self.dtype)
-        if X.flags.f_contiguous:
-            args = (X.T, self._W1, self._theta, self._dims, self._offsets, PT)
-            size = X.size * self.layer_dims[1] if parallel else 0
-            bad = _dispatched(K._predict_parallel, K._predict_rows, args, m, size)
-        else:
-            # C order: one BLAS product for layer 1 beats copying X to examples-as-rows.
-            # W1 @ X, not X.T @ W1.T: the faster orientation (docs/performance.md).
-            Z1 = np.ascontiguousarray(np.matmul(self._W1, X).T)
-            bad = K._head_rows(Z1, self._theta, self._dims, self._offsets, PT, 0, m)
-        return _probabilities(PT, bad, X, where, first)
-
-    def _proba_int8(self, X, scale, parallel, where, first):
-        """P (n_L, m) by the int8 kernels for X (n_x, m) in Fortran order: uint8 X
-        standing for ``X * scale``, or float32 X (``scale`` None) quantized per example."""
-        W1q, w_sum, unit_scale = self._int8
-        n_L, m = self.layer_dims[-1], X.shape[1]
-        PT = np.empty((m, n_L), dtype=np.float32)
-        model = (self._theta, self._dims, self._offsets, PT)
-        if X.dtype == np.uint8:
-            kernels = (K._int8_u8_parallel, K._int8_u8_rows)
-            args = (X.T, W1q, w_sum, unit_scale, np.float32(scale), *model)
-        else:
-            kernels = (K._int8_float_parallel, K._int8_float_rows)
-            args = (X.T, W1q, w_sum, unit_scale, *model)
-        size = X.size * self.layer_dims[1] if parallel else 0
-        bad = _dispatched(*kernels, args, m, size, tiles=(int8_tiles,))
-        return _probabilities(PT, bad, X, where, first)
-
-
-def _dispatched(parallel_kernel, rows_kernel, args, m, size, tiles=()):
-    """A forward kernel pair on ``args``: the parallel one when ``size`` first-layer
-    multiply-adds reach the threshold and no other thread holds the parallel region
-    (``_internal.dispatch``), else the serial one on examples [0, m). Returns its
-    non-finite flag; ``tiles`` are the int8 kernels' last argument."""
-    with dispatch.region(size, PREDICT_PARALLEL_MIN_MACS) as in_region:
-        if in_region:
-            bad = parallel_kernel(*args, dispatch.work_items(), *tiles)
-    if not in_region:
-        bad = rows_kernel(*args, 0, m, *tiles)
-    return bad
-
-
-def _probabilities(PT, bad, X, where, first):
-    """P (n_L, m) from the kernels' (m, n_L) output, or the error naming a non-finite input."""
-    if bad:
-        _raise_nonfinite(X, where, first)
-    return PT.T.copy() if PT.shape[1] > 1 else PT.reshape(1, PT.shape[0])
-
-
-def _check_scale(scale, where):
-    if scale is None:
-        return
-    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: scale must be a number; got {type(scale).__name__}")
-    if not np.isfinite(scale):
-        raise ValueError(f"{where}: scale must be finite; got {scale}")
-
-
-def _thread_scope(n_threads, where):
-    """(parallel allowed, context manager that applies ``n_threads`` to this thread)."""
-    if n_threads is None:
-        return True, contextlib.nullcontext()
-    if whole_number(n_threads, "n_threads", where) == 1:
-        return False, contextlib.nullcontext()
-    import numba
-
-    return True, threads(min(int(n_threads), numba.config.NUMBA_NUM_THREADS))
-
-
-def _raise_nonfinite(X, where, first):
-    bad_columns = np.flatnonzero(~np.isfinite(X).all(axis=0))
-    if bad_columns.size:
-        j = int(bad_columns[0])
-        row = int(np.flatnonzero(~np.isfinite(X[:, j]))[0])
-        raise ValueError(
-            f"{where}: X contains NaN or inf in example {first + j} (feature {row}, "
-            f"value {X[row, j]}); {bad_columns.size} example(s) affected in this chunk"
-        )
-    raise ValueError(
-        f"{where}: the output overflowed to inf or NaN although X is finite; its values are too large"
-    )
-
-
-def kernel_plan(dtype):
-    """The inference kernels a ``Model`` of ``dtype`` runs, with their argument types
-    (``_internal.precompile``; ``fastdnn.warmup``): serial and parallel on X in
-    Fortran order, and the later layers after BLAS's first layer (X in C order);
-    for float32, also those of its ``quantize()``d model (uint8 and float32 X)."""
-    import numba
-    from numba import types
-
-    from .._internal.precompile import entry
-
-    f = numba.from_dtype(np.dtype(dtype))
-    i = numba.typeof(1)
-    C2 = types.Array(f, 2, "C")
-    theta = types.Array(f, 1, "C", readonly=True)  # a model's weights are read-only
-    W1 = types.Array(f, 2, "C", readonly=True)
-    ints = types.Array(types.int64, 1, "C")
-    model = (theta, ints, ints, C2)  # theta, dims, offsets, P.T
-    plan = [
-        entry("_predict_rows", C2, W1, *model, i, i, weight=1.5),
-        entry("_predict_parallel", C2, W1, *model, i, weight=3.5),
-        entry("_head_rows", C2, *model, i, i),
-    ]
-    if np.dtype(dtype) != np.float32:
-        return plan
-    readonly = lambda t, n: types.Array(t, n, "C", readonly=True)  # noqa: E731
-    int8 = (readonly(types.int8, 2), readonly(types.int32, 1), readonly(f, 1))  # W1q, w_sum, scales
-    u8 = (types.Array(types.uint8, 2, "C"), *int8, f, *model)
-    floats = (C2, *int8, *model)
-    b = types.boolean
-    return plan + [
-        entry("_int8_u8_rows", *u8, i, i, b, weight=1.5),
-        entry("_int8_u8_parallel", *u8, i, b, weight=2.5),
-        entry("_int8_float_rows", *floats, i, i, b, weight=1.5),
-        entry("_int8_float_parallel", *floats, i, b, weight=2.5),
-    ]

@@ -1,0 +1,120 @@
+"""The command line's input: HDF5 data files, or folders in the course's layout."""
+
+import contextlib
+import os
+
+import numpy as np
+
+COURSE_FILES = {"train": "train_catvnoncat.h5", "test": "test_catvnoncat.h5"}
+
+
+@contextlib.contextmanager
+def open_data(path, split):
+    """Open HDF5 data: yields (x, Y, one example's shape), ``x`` the *_x dataset itself
+    (nothing read yet: it may be larger than memory), ``Y`` of shape (1, m) or None.
+
+    A folder in the course's layout gives its ``split`` file (``train`` for
+    training, ``test`` for predicting); a file must hold a dataset whose name
+    ends in ``_x`` (samples first: images (m, h, w, c) or rows (m, n)) and
+    optionally one ending in ``_y``, of 0/1 labels.
+    """
+    import h5py
+
+    if os.path.isdir(path):
+        name = COURSE_FILES[split]
+        if not os.path.isfile(os.path.join(path, name)):
+            raise ValueError(
+                f"DATA folder {path!r} has no {name} (the course's layout: "
+                f"{COURSE_FILES['train']} to train, {COURSE_FILES['test']} to predict)"
+            )
+        path = os.path.join(path, name)
+    elif not os.path.isfile(path):
+        raise FileNotFoundError(f"no data file or folder at {path!r}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ValueError(f"{path!r} is not a readable HDF5 file ({exc})") from None
+    with f:
+        xs = [k for k in f if k.lower().endswith("_x") or k == "X"]
+        ys = [k for k in f if k.lower().endswith("_y") or k == "Y"]
+        if len(xs) != 1 or not isinstance(f[xs[0]], h5py.Dataset):
+            raise ValueError(f"{path!r} must hold one dataset named *_x; found {sorted(f)}")
+        x = f[xs[0]]
+        if x.dtype.kind not in "fiub" or x.ndim < 2 or x.shape[0] == 0:
+            raise ValueError(
+                f"{path!r}: {xs[0]} must hold numbers, samples first (m, ...) with m >= 1; "
+                f"got dtype {x.dtype}, shape {x.shape}"
+            )
+        Y = None
+        if len(ys) == 1:
+            y = np.asarray(f[ys[0]][()])
+            if y.size != x.shape[0]:
+                raise ValueError(f"{path!r}: {x.shape[0]} samples but {y.size} labels in {ys[0]}")
+            Y = y.reshape(1, -1)
+            bad = np.flatnonzero((Y != 0) & (Y != 1))
+            if bad.size:
+                raise ValueError(
+                    f"{path!r}: labels in {ys[0]} must be 0 or 1; example {bad[0]} has "
+                    f"{Y[0, bad[0]].item()!r} ({bad.size} such)"
+                )
+        yield x, Y, x.shape[1:]
+
+
+def read_xy(path, split, dtype=np.float64):
+    """(X of shape (n_x, m) in ``dtype``, Y of shape (1, m) or None, one example's shape),
+    all in memory (training needs it there); a clear error when it cannot fit."""
+    from ..app.data import flatten_images
+
+    with open_data(path, split) as (x, Y, example):
+        m, n_x = x.shape[0], int(np.prod(example))
+        # The data as stored, its float64 form (uint8 images: / 255), and the dtype's.
+        dtype = np.dtype(dtype)
+        need = m * n_x * (x.dtype.itemsize + 8 + (dtype.itemsize if dtype != np.float64 else 0))
+        room = available_memory()
+        if room is not None and need > room:
+            raise ValueError(_too_large(path, m, n_x, need, room))
+        try:
+            raw = x[()]
+            if raw.dtype == np.uint8:
+                X = flatten_images(raw, dtype)
+            else:
+                X = raw.reshape(m, -1).T.astype(dtype)
+        except MemoryError:
+            raise ValueError(_too_large(path, m, n_x, need, room)) from None
+    return X, Y, example
+
+
+def _too_large(path, m, n_x, need, room):
+    have = "" if room is None else f", and this process can use about {room / 2**30:.1f} GiB"
+    return (
+        f"{path!r} holds {m} examples of {n_x} values: training keeps them in memory, "
+        f"{need / 2**30:.1f} GiB{have}; train on fewer examples, or on a machine with more memory"
+    )
+
+
+def available_memory():
+    """Bytes this process can still allocate, about (None if unknown): the memory the
+    OS reports available, less if an address-space limit (``ulimit -v``) is nearer."""
+    limits = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as f:
+                used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            limits.append(max(0, soft - used))
+    except (ImportError, OSError, ValueError):
+        pass
+    return min(limits) if limits else None
+
+
+def shape_text(example_shape):
+    return "x".join(map(str, example_shape))

@@ -1,0 +1,76 @@
+"""``fastdnn serve``: the command's checks, then ``fastdnn.serving.server``."""
+
+
+def cmd_serve(args):
+    try:
+        from ..serving.server import run
+    except ImportError as exc:
+        raise ImportError(f'{exc}; install the extra: pip install "fastdnn[serve]"') from None
+    for flag, value, least in [
+        ("--max-batch", args.max_batch, 1),
+        ("--max-queue", args.max_queue, 1),
+        ("--max-body-bytes", args.max_body_bytes, 1),
+        ("--max-image-pixels", args.max_image_pixels, 1),
+        ("--port", args.port, 0),
+        ("--threads", args.threads or 1, 1),
+    ]:
+        if value < least:
+            raise ValueError(f"{flag} must be at least {least}; got {value}")
+    if not 0 <= args.max_delay_ms <= 1000:
+        raise ValueError(f"--max-delay-ms must be within 0..1000; got {args.max_delay_ms}")
+    run(
+        args.model,
+        args.name,
+        args.host,
+        args.port,
+        max_batch=args.max_batch,
+        max_delay_ms=args.max_delay_ms,
+        max_queue=args.max_queue,
+        n_threads=args.threads,
+        batching=not args.no_batching,
+        max_body_bytes=args.max_body_bytes,
+        max_image_pixels=args.max_image_pixels,
+    )
+
+
+def register(sub):
+    """Add this module's commands to the ``fastdnn`` parser's subcommands."""
+    p = sub.add_parser(
+        "serve", help="serve a model over HTTP (Open Inference Protocol; needs fastdnn[serve])"
+    )
+    p.add_argument("model", help="model file written by 'fastdnn train' or save_model")
+    p.add_argument("--name", help="the model's name in the URLs (default: the file's stem)")
+    p.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    p.add_argument("--port", type=int, default=8000, help="default: 8000")
+    p.add_argument("--max-batch", type=int, default=256, help="examples per call (default: 256)")
+    p.add_argument(
+        "--max-delay-ms",
+        type=float,
+        default=2.0,
+        help="how long a batch may wait to fill under load (default: 2)",
+    )
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=8192,
+        help="examples waiting before requests get 503 (default: 8192)",
+    )
+    p.add_argument(
+        "--threads", type=int, help="threads per batch (default: all cores but one, for HTTP)"
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=64 << 20,
+        help="larger bodies get 413 (default: 64 MiB)",
+    )
+    p.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=50_000_000,
+        help="larger uploaded images (declared width x height) get 413 (default: 50 million)",
+    )
+    p.add_argument(
+        "--no-batching", action="store_true", help="one predict_proba per request (for comparison)"
+    )
+    p.set_defaults(func=cmd_serve)
