@@ -11,6 +11,7 @@ float32 computation to float64, so float32 in gives float32 out.
 """
 
 import numbers
+import os
 
 import numpy as np
 
@@ -211,3 +212,16 @@ def raise_nonfinite(where, inputs):
         f"{where}: the result overflowed to inf or NaN although the inputs "
         f"{', '.join(inputs)} are finite; their values are too large"
     )
+
+
+def readable_hdf5(path, what, error=ValueError):
+    """``h5py.File(path, "r")``; FileNotFoundError naming ``what`` ("model file") when
+    nothing is at ``path``, ``error`` when it is no HDF5 file h5py can read."""
+    import h5py
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no {what} at {path!r}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise error(f"{path!r} is not a readable HDF5 file ({exc})") from None

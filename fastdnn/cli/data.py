@@ -5,6 +5,8 @@ import os
 
 import numpy as np
 
+from .._internal.validation import readable_hdf5
+
 COURSE_FILES = {"train": "train_catvnoncat.h5", "test": "test_catvnoncat.h5"}
 
 
@@ -28,13 +30,7 @@ def open_data(path, split):
                 f"{COURSE_FILES['train']} to train, {COURSE_FILES['test']} to predict)"
             )
         path = os.path.join(path, name)
-    elif not os.path.isfile(path):
-        raise FileNotFoundError(f"no data file or folder at {path!r}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise ValueError(f"{path!r} is not a readable HDF5 file ({exc})") from None
-    with f:
+    with readable_hdf5(path, "data file or folder") as f:
         xs = [k for k in f if k.lower().endswith("_x") or k == "X"]
         ys = [k for k in f if k.lower().endswith("_y") or k == "Y"]
         if len(xs) != 1 or not isinstance(f[xs[0]], h5py.Dataset):

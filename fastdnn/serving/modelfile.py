@@ -38,6 +38,7 @@ import os
 import numpy as np
 
 from .._internal.atomic import open_output
+from .._internal.validation import readable_hdf5
 
 FORMAT = "fastdnn-model"
 FORMAT_VERSION = 2
@@ -227,13 +228,7 @@ def load_model(path, max_bytes=None):
     path = os.fspath(path)
     if os.path.isdir(path):
         raise ModelFileError(f"{path!r} is a directory, not a model file")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no model file at {path!r}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise ModelFileError(f"{path!r} is not a readable HDF5 file ({exc})") from None
-    with f:
+    with readable_hdf5(path, "model file", ModelFileError) as f:
         if _attr(f, "format", path) != FORMAT:
             raise ModelFileError(f"{path!r}: not a fastdnn model (format {f.attrs['format']!r})")
         version = _attr(f, "format_version", path)
