@@ -141,7 +141,7 @@ def _child_kernels(data):
 
 def _child_speed(data):
     """Warm speed of the kernels this process runs (``FASTDNN_KERNELS`` picks the level):
-    ms per iteration of the notebook's two loops (``benchmarks.notebook``, 40 each, after
+    ms per iteration of the notebook's two loops (``benchmarks.notebook``, 200 each, after
     5), and ms per float32 and int8 batch of 8192 examples (median of 7)."""
     import fastdnn as F
     import fastdnn.app as app
@@ -159,8 +159,8 @@ def _child_speed(data):
     ):
         loop(app, X, y, start(), 0.0075, 5)
         t = time.perf_counter()
-        loop(app, X, y, start(), 0.0075, 40)
-        out[name] = (time.perf_counter() - t) / 40 * 1e3
+        loop(app, X, y, start(), 0.0075, 200)
+        out[name] = (time.perf_counter() - t) / 200 * 1e3
     rng = np.random.default_rng(0)
     pixels = np.asfortranarray(rng.integers(0, 256, (12288, 8192), dtype=np.uint8))
     model = F.Model.from_parameters(app.initialize_parameters_deep(LAYERS), dtype="float32")

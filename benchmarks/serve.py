@@ -43,6 +43,8 @@ BACKENDS = [
     "no-op batched",
 ]
 CLIENTS = [1, 8, 64]
+JSON_STDLIB = ", stdlib json"
+"""A contender's suffix: its server parses JSON bodies with the standard library alone."""
 
 
 class OnnxBackend:
@@ -86,6 +88,11 @@ def serve_backend(backend, path, port):
     # gets the same treatment.
     threads = batch_threads()
     model = Model.load(path)
+    if backend.endswith(JSON_STDLIB):  # the request parser before issue #34: json alone
+        from fastdnn.serving import protocol
+
+        protocol._orjson = None
+        backend = backend[: -len(JSON_STDLIB)]
     if backend == "onnxruntime per request":
         model = OnnxBackend(model, threads)
     elif backend.startswith("no-op"):
@@ -144,18 +151,23 @@ def binary_request(x):
     return "/v2/models/m/infer", {"data": head + data, "headers": headers}
 
 
-def json_request(x):
+def json_request(X):
+    """(path, kwargs) of an infer request for the examples in the rows of ``X`` as a JSON
+    body, serialized once here: the client's own JSON encoding would take the cores the
+    server needs (client and server share this machine)."""
+    X = np.atleast_2d(X)
     body = {
         "inputs": [
             {
                 "name": "input",
-                "shape": [1, x.size],
-                "datatype": "FP32" if x.dtype == np.float32 else "FP64",
-                "data": x.tolist(),
+                "shape": list(X.shape),
+                "datatype": "FP32" if X.dtype == np.float32 else "FP64",
+                "data": X.ravel().tolist(),
             }
         ]
     }
-    return "/v2/models/m/infer", {"json": body}
+    data = json.dumps(body).encode()
+    return "/v2/models/m/infer", {"data": data, "headers": {"content-type": "application/json"}}
 
 
 def image_request(png):
@@ -270,8 +282,8 @@ def run(seconds=10.0, out=print, pause=0.5, rounds=3):
                 pixels = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
                 png = io.BytesIO()
                 Image.fromarray(pixels).save(png, "PNG")
+                rows += json_rows(path, label, X, seconds, rounds, pause, out)
                 for body, requests in [
-                    ("json", [json_request(x) for x in X[:32]]),
                     ("image", [image_request(png.getvalue())]),
                 ]:
                     proc, url = _start("fastdnn batched", path)
@@ -287,6 +299,47 @@ def run(seconds=10.0, out=print, pause=0.5, rounds=3):
                     finally:
                         proc.terminate()
                         proc.wait()
+    return rows
+
+
+def json_rows(path, label, X, seconds, rounds, pause, out):
+    """JSON bodies, one example and 64 examples per request, 1 and 64 clients:
+    ``fastdnn batched`` against the same server parsing with the standard library
+    alone (as before issue #34), alternating in rounds; the median run of each."""
+    rows = []
+    contenders = ["fastdnn batched", "fastdnn batched" + JSON_STDLIB]
+    for per_request, clients in ((1, 1), (1, 64), (64, 64)):
+        last = min(len(X), 32 * per_request)
+        requests = [json_request(X[k : k + per_request]) for k in range(0, last, per_request)]
+        runs = {c: [] for c in contenders}
+        for r in range(rounds):
+            for contender in contenders[r % 2 :] + contenders[: r % 2]:
+                proc, url = _start(contender, path)
+                try:
+                    measure(url, clients, min(1.0, seconds), requests)
+                    time.sleep(pause)
+                    runs[contender].append(measure(url, clients, seconds, requests))
+                finally:
+                    proc.terminate()
+                    proc.wait()
+                time.sleep(pause)
+        for contender in contenders:
+            rates = [run["requests_per_s"] for run in runs[contender]]
+            row = dict(
+                sorted(runs[contender], key=lambda run: run["requests_per_s"])[len(rates) // 2]
+            )
+            row.update(
+                model=label,
+                contender=contender,
+                clients=clients,
+                body="json",
+                examples_per_request=per_request,
+                rounds=rates,
+            )
+            rows.append(row)
+            out(
+                _line(row) + f"  (json bodies, {per_request} example{'s' * (per_request > 1)} each)"
+            )
     return rows
 
 

@@ -696,3 +696,27 @@ def test_malformed_bodies_are_400_never_500(live):
             assert "\n" not in r.json()["error"]
         r = c.post("/v2/models/cat/infer", json=body([1] * N_X))  # ints are numbers
         assert r.status_code == 200, r.text
+
+
+def test_request_json_is_read_by_orjson_and_refused_as_the_standard_library_does(monkeypatch):
+    """The serve extra's orjson reads valid bodies (issue #34); what it refuses is read
+    again by ``json``, so every body gets the answer, and the reason, it got before."""
+    from fastdnn.serving import protocol
+
+    assert protocol._orjson is not None, "the serve extra installs orjson"
+    valid = json.dumps({"inputs": [{"data": [0.5, 1, -2e-300], "shape": [1, 3]}]}).encode()
+    assert protocol.loads(valid) == json.loads(valid)
+    for body, reason in [
+        (b'{"data": [NaN, Infinity]}', None),  # what Python's json.dumps writes: read, as before
+        (b"[" * 100_000, "nested too deeply"),
+        (b"{not json", "malformed JSON"),
+        (b'{"a": 1' + b"\xff" + b"}", "malformed JSON"),
+    ]:
+        if reason is None:
+            assert np.isnan(protocol.loads(body)["data"][0])
+            continue
+        with pytest.raises(protocol.BadRequest, match=reason):
+            protocol.loads(body)
+    monkeypatch.setattr(protocol, "_orjson", None)  # the standard library alone: the same
+    assert protocol.loads(valid) == json.loads(valid)
+    assert json.loads(protocol.dumps({"a": [0.1, 2]})) == {"a": [0.1, 2]}

@@ -24,6 +24,11 @@ import math
 
 import numpy as np
 
+try:  # the serve extra's JSON library: parses a request body about 10x faster than json
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the standard library, slower
+    _orjson = None
+
 DATATYPES = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"), "UINT8": np.dtype("u1")}
 NAMES = {np.dtype("float32"): "FP32", np.dtype("float64"): "FP64"}
 INPUT, OUTPUT = "input", "probability"
@@ -45,6 +50,34 @@ _DRAFT = 4
 """A large JPEG is decoded at the smallest of its decoder's scales (1/2 .. 1/8) that
 still gives at least ``_DRAFT`` times the model's side: the resize to 64 x 64 then
 reads enough pixels for the course's result (BICUBIC) within a few levels of 255."""
+
+
+def loads(body):
+    """A JSON body (bytes) as Python objects; BadRequest for malformed JSON or JSON
+    nested too deeply.
+
+    orjson reads valid JSON; what it refuses is read again by the standard library,
+    so that a body is refused (or accepted) exactly as before, with the same reason:
+    ``NaN`` and ``Infinity``, which Python's own ``json.dumps`` writes, are read and
+    then refused as values ("example 0 holds nan"), not as malformed JSON."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(body)
+        except ValueError:  # orjson.JSONDecodeError: the slow path decides, and says why
+            pass
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise BadRequest("body: JSON nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body: malformed JSON ({exc})") from None
+
+
+def dumps(obj):
+    """``obj`` as JSON bytes (orjson where installed)."""
+    if _orjson is not None:
+        return _orjson.dumps(obj)
+    return json.dumps(obj, separators=(",", ":")).encode()
 
 
 class BadRequest(ValueError):
@@ -140,12 +173,7 @@ def decode_infer(body, headers, n_x, dtype):
         header, binary = body[:split], body[split:]
     else:
         header, binary = body, b""
-    try:
-        request = json.loads(header)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body: malformed JSON ({exc})") from None
-    except RecursionError:
-        raise BadRequest("body: JSON nested too deeply") from None
+    request = loads(header)
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
         raise BadRequest('body: a JSON object with "inputs": [one tensor]')
     if len(request["inputs"]) != 1 or not isinstance(request["inputs"][0], dict):

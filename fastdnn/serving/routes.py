@@ -11,7 +11,6 @@ the event loop before it is queued for the batcher (``serving.batcher``).
 
 import asyncio
 import io
-import json
 import os
 import signal
 import time
@@ -33,6 +32,7 @@ from .protocol import (
     BodyTooLarge,
     decode_image,
     decode_infer,
+    dumps,
 )
 
 
@@ -267,11 +267,11 @@ def create_app(
                 raise BadRequest(f'body: "id" must be a string; got {type(header["id"]).__name__}')
             reply["id"] = header["id"]
         if answer == "json":
-            output["data"] = P.ravel().tolist()
-            return JSONResponse(reply)
+            output["data"] = P.ravel().tolist()  # Python floats: each value's exact float64
+            return Response(dumps(reply), media_type="application/json")
         data = P.astype(P.dtype.newbyteorder("<"), copy=False).tobytes()
         output["parameters"] = {"binary_data_size": len(data)}
-        head = json.dumps(reply).encode()
+        head = dumps(reply)
         return Response(
             head + data,
             media_type="application/octet-stream",
