@@ -14,10 +14,12 @@ Clients send single examples as binary bodies (the protocol's binary tensor
 extension) for ``seconds`` each from one asyncio process (aiohttp: httpx's
 connection pool took a whole core and collapsed to ~100 requests/s at 64
 connections here, against a server that does nothing); its CPU time is
-reported, since client and server share the machine. JSON bodies and image
-uploads are measured apart, for the batched server only. Contenders run one at
-a time, in rounds (the first rotating), with a pause between; each binary row is
-the median of the rounds, all of them printed.
+reported, since client and server share the machine. JSON bodies (one example,
+and 64, per request) are measured for the batched server against the same
+server parsing with the standard library alone (``json_rows``); image uploads
+for the batched server only. Contenders run one at a time, in rounds (the first
+rotating), with a pause between; each binary and JSON row is the median of the
+rounds, all of them printed.
 
 Run a contender's server alone: ``python -m benchmarks.serve BACKEND MODEL PORT``.
 """
@@ -253,26 +255,9 @@ def run(seconds=10.0, out=print, pause=0.5, rounds=3):
             out(f"# {label}, binary bodies, {seconds:g} s per run, median of {rounds} rounds")
             out(header)
             for n in CLIENTS:
-                runs = {backend: [] for backend in BACKENDS}
-                for r in range(rounds):  # every contender once per round, the first rotating
-                    for backend in BACKENDS[r % len(BACKENDS) :] + BACKENDS[: r % len(BACKENDS)]:
-                        proc, url = _start(backend, path)
-                        try:
-                            measure(url, n, min(1.0, seconds), binary)  # warm: connections, kernels
-                            time.sleep(pause)
-                            runs[backend].append(measure(url, n, seconds, binary))
-                        finally:
-                            proc.terminate()
-                            proc.wait()
-                        time.sleep(pause)
+                runs = _rounds(BACKENDS, path, n, binary, seconds, rounds, pause)
                 for backend in BACKENDS:
-                    # The run with the median requests/s, its latencies with it.
-                    rates = [run["requests_per_s"] for run in runs[backend]]
-                    row = dict(
-                        sorted(runs[backend], key=lambda run: run["requests_per_s"])[
-                            len(rates) // 2
-                        ]
-                    )
+                    row, rates = _median_run(runs[backend])
                     row.update(
                         model=label, contender=backend, clients=n, body="binary", rounds=rates
                     )
@@ -283,23 +268,46 @@ def run(seconds=10.0, out=print, pause=0.5, rounds=3):
                 png = io.BytesIO()
                 Image.fromarray(pixels).save(png, "PNG")
                 rows += json_rows(path, label, X, seconds, rounds, pause, out)
-                for body, requests in [
-                    ("image", [image_request(png.getvalue())]),
-                ]:
-                    proc, url = _start("fastdnn batched", path)
-                    try:
-                        for n in (1, 64):
-                            measure(url, n, min(1.0, seconds), requests)
-                            row = measure(url, n, seconds, requests)
-                            row.update(
-                                model=label, contender="fastdnn batched", clients=n, body=body
-                            )
-                            rows.append(row)
-                            out(_line(row) + f"  ({body} bodies)")
-                    finally:
-                        proc.terminate()
-                        proc.wait()
+                requests = [image_request(png.getvalue())]
+                proc, url = _start("fastdnn batched", path)
+                try:
+                    for n in (1, 64):
+                        measure(url, n, min(1.0, seconds), requests)
+                        row = measure(url, n, seconds, requests)
+                        row.update(
+                            model=label, contender="fastdnn batched", clients=n, body="image"
+                        )
+                        rows.append(row)
+                        out(_line(row) + "  (image bodies)")
+                finally:
+                    proc.terminate()
+                    proc.wait()
     return rows
+
+
+def _rounds(contenders, path, clients, requests, seconds, rounds, pause):
+    """Every contender's server once per round, the first rotating, each measured after a
+    warm-up (connections, kernels) and a pause: {contender: [run, ...]}."""
+    runs = {c: [] for c in contenders}
+    for r in range(rounds):
+        k = r % len(contenders)
+        for contender in contenders[k:] + contenders[:k]:
+            proc, url = _start(contender, path)
+            try:
+                measure(url, clients, min(1.0, seconds), requests)
+                time.sleep(pause)
+                runs[contender].append(measure(url, clients, seconds, requests))
+            finally:
+                proc.terminate()
+                proc.wait()
+            time.sleep(pause)
+    return runs
+
+
+def _median_run(runs):
+    """(a copy of the run with the median requests/s, its latencies with it; every rate)."""
+    rates = [run["requests_per_s"] for run in runs]
+    return dict(sorted(runs, key=lambda run: run["requests_per_s"])[len(rates) // 2]), rates
 
 
 def json_rows(path, label, X, seconds, rounds, pause, out):
@@ -311,23 +319,9 @@ def json_rows(path, label, X, seconds, rounds, pause, out):
     for per_request, clients in ((1, 1), (1, 64), (64, 64)):
         last = min(len(X), 32 * per_request)
         requests = [json_request(X[k : k + per_request]) for k in range(0, last, per_request)]
-        runs = {c: [] for c in contenders}
-        for r in range(rounds):
-            for contender in contenders[r % 2 :] + contenders[: r % 2]:
-                proc, url = _start(contender, path)
-                try:
-                    measure(url, clients, min(1.0, seconds), requests)
-                    time.sleep(pause)
-                    runs[contender].append(measure(url, clients, seconds, requests))
-                finally:
-                    proc.terminate()
-                    proc.wait()
-                time.sleep(pause)
+        runs = _rounds(contenders, path, clients, requests, seconds, rounds, pause)
         for contender in contenders:
-            rates = [run["requests_per_s"] for run in runs[contender]]
-            row = dict(
-                sorted(runs[contender], key=lambda run: run["requests_per_s"])[len(rates) // 2]
-            )
+            row, rates = _median_run(runs[contender])
             row.update(
                 model=label,
                 contender=contender,
