@@ -71,7 +71,10 @@ def _setup_command(code):
         with open(os.path.join(ROOT, ".ci", "run")) as f:
             assert code.strip() in f.read(), ".ci/run must run the README's test command verbatim"
         return None
-    return parts[2].replace(".venv/bin/python", "python")
+    # The installed command, not ``python -m fastdnn``: run in the checkout, that would
+    # import the checkout's sources (no compiled kernels) ahead of the installed package.
+    assert not parts[2].startswith(".venv/bin/python -m fastdnn"), parts[2]
+    return parts[2].replace(".venv/bin/", "")
 
 
 def _bash(code, cwd):

@@ -64,7 +64,9 @@ def run(out=".", iterations=1000, progress=None):
         train_x, train_y, LAYERS, LEARNING_RATE, iterations, print_cost=True, progress=progress
     )
     seconds = time.perf_counter() - t
-    print(f"trained {iterations} iterations in {seconds:.2f} s (first-call compile included)")
+    print(
+        f"trained {iterations} iterations in {seconds:.2f} s (loading the kernels, or compiling them, included)"
+    )
     print("training set: ", end="")
     predict(train_x, train_y, parameters)
     print("test set:     ", end="")
