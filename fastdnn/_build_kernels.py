@@ -18,14 +18,13 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
 from ._internal import levels, precompile
-from ._internal.installed import MANIFEST
+from ._internal.installed import MANIFEST, compile_target, read_index
 
 DTYPES = ("float64", "float32")
 
@@ -49,7 +48,7 @@ def plan_for(name):
     from .course import products
 
     if name == levels.HOST:
-        wide = wide_vectors(levels.parse_features(_host_target()[2]))
+        wide = wide_vectors(levels.parse_features(compile_target()[2]))
     else:
         wide = wide_vectors(levels.by_name(name).features)
     kept = products.use_tiles
@@ -58,12 +57,6 @@ def plan_for(name):
         return precompile._unique(_warmup.plan(DTYPES))
     finally:
         products.use_tiles = kept
-
-
-def _host_target():
-    from numba.core.registry import cpu_target
-
-    return cpu_target.target_context.codegen().magic_tuple()
 
 
 def _environment(name, cache):
@@ -100,7 +93,7 @@ def build(out, names, processes=None, log=print):
             "fastdnn_kernels": 1,
             "numba": numba.__version__,
             "python": "{}.{}".format(*sys.version_info[:2]),
-            "triple": _host_target()[0],
+            "triple": compile_target()[0],
             "levels": [],
             "files": {},
         }
@@ -156,23 +149,19 @@ def _root():
 def _collect(cache, out, manifest, name):
     """Copy level ``name``'s cache files from ``cache`` to ``out``, hash them into the
     manifest, and return the numba lookup key's CPU part they were saved under."""
-    import pickle
-
     os.makedirs(out, exist_ok=True)
     magics = set()
     for folder, _, files in os.walk(cache):
         for file in sorted(files):
             if not file.endswith((".nbi", ".nbc")):
                 continue
-            shutil.copyfile(os.path.join(folder, file), os.path.join(out, file))
-            with open(os.path.join(out, file), "rb") as f:
+            with open(os.path.join(folder, file), "rb") as f:
                 data = f.read()
+            with open(os.path.join(out, file), "wb") as f:
+                f.write(data)
             manifest["files"][f"{name}/{file}"] = hashlib.sha256(data).hexdigest()
             if file.endswith(".nbi"):
-                with open(os.path.join(out, file), "rb") as f:
-                    pickle.load(f)  # numba's version
-                    _, overloads = pickle.loads(f.read())
-                magics.update(key[1] for key in overloads)
+                magics.update(key[1] for key in read_index(data)[2])
     if len(magics) != 1:
         raise RuntimeError(f"the {name} kernels were compiled for {len(magics)} CPUs: {magics}")
     return magics.pop()

@@ -167,22 +167,25 @@ def venv(wheel, tmp_path_factory):
     return python, site
 
 
-def _run(venv, tmp_path, name, pythonpath=None, **env):
-    python, _ = venv
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / f"cache-{name}"), **env)
-    for key in ("NUMBA_DISABLE_JIT", "PYTHONPATH"):
-        env.pop(key, None)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
-    results = tmp_path / f"{name}.npz"
+def _python(python, code, cwd, *args, **env):
+    """``python -c code args`` in a fresh process, not in the checkout (``cwd``: the
+    installed package is imported, unless ``env`` names a PYTHONPATH), the JIT on;
+    returns the finished process, which must have succeeded."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("NUMBA_DISABLE_JIT", "PYTHONPATH")}
+    environ.update(env)
     done = subprocess.run(
-        [python, "-c", PROBE, str(results)],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=str(tmp_path),  # not the checkout: the installed package
+        [python, "-c", code, *args], env=environ, capture_output=True, text=True, cwd=str(cwd)
     )
     assert done.returncode == 0, done.stderr[-4000:]
+    return done
+
+
+def _run(venv, tmp_path, name, **env):
+    """The probe in a fresh process of the venv with an empty NUMBA_CACHE_DIR: (its
+    summary, its results, its stderr)."""
+    results = tmp_path / f"{name}.npz"
+    cache = str(tmp_path / f"cache-{name}")
+    done = _python(venv[0], PROBE, tmp_path, str(results), NUMBA_CACHE_DIR=cache, **env)
     info = json.loads(done.stdout.strip().splitlines()[-1])
     return info, dict(np.load(results)), done.stderr
 
@@ -192,16 +195,7 @@ def jit_results(tmp_path_factory):
     """The probe's results from this checkout's kernels, compiled here for this CPU."""
     tmp = tmp_path_factory.mktemp("jit")
     out = tmp / "jit.npz"
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_DISABLE_JIT", "PYTHONPATH")}
-    env.update(FASTDNN_KERNELS="compile", PYTHONPATH=ROOT)
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=str(tmp),
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
+    _python(sys.executable, PROBE, tmp, str(out), FASTDNN_KERNELS="compile", PYTHONPATH=ROOT)
     return dict(np.load(out))
 
 
@@ -263,17 +257,14 @@ print(json.dumps({"compiled": len(compiled), "A": A.tolist(), "kernels": install
 def _small(venv, tmp_path, pythonpath):
     """relu on a 1 x 2 array in a fresh process; compiling, if it does, in that process
     (``FASTDNN_COMPILE_PROCESSES=1``), where the listener counts it."""
-    env = dict(
-        os.environ,
+    done = _python(
+        venv[0],
+        SMALL,
+        tmp_path,
         NUMBA_CACHE_DIR=str(tmp_path / "cache"),
         PYTHONPATH=pythonpath,
         FASTDNN_COMPILE_PROCESSES="1",
     )
-    env.pop("NUMBA_DISABLE_JIT", None)
-    done = subprocess.run(
-        [venv[0], "-c", SMALL], env=env, capture_output=True, text=True, cwd=str(tmp_path)
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
     info = json.loads(done.stdout.strip().splitlines()[-1])
     assert info["package"].startswith(pythonpath)
     assert info["A"] == [[0.0, 2.0]]

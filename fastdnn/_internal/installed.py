@@ -145,6 +145,15 @@ def read_manifest(folder=FOLDER):
         return None, f"the installed kernels' manifest is unreadable ({exc!r})"
 
 
+def read_index(data):
+    """(numba version, source stamp, {lookup key: data file name}) of a numba cache
+    index file's bytes (numba's ``IndexDataCacheFile`` layout)."""
+    stream = io.BytesIO(data)
+    version = pickle.load(stream)
+    stamp, overloads = pickle.loads(stream.read())
+    return version, stamp, overloads
+
+
 def attach(dispatchers):
     """Put the installed kernels in front of each dispatcher's numba cache (nothing
     when this process compiles its own)."""
@@ -214,9 +223,7 @@ class _InstalledFirst:
                 index = self._read(impl.filename_base + ".nbi")
             except FileNotFoundError:  # a kernel the build does not list (a scalar helper)
                 return self._overloads
-            stream = io.BytesIO(index)
-            version = pickle.load(stream)
-            stamp, overloads = pickle.loads(stream.read())
+            version, stamp, overloads = read_index(index)
             if version == self._chosen.manifest["numba"] and (
                 stamp == impl.locator.get_source_stamp()
             ):
