@@ -6,6 +6,7 @@ Usage::
     python -m benchmarks --full --out benchmarks/results   # the committed figures
     python -m benchmarks --only trainer_step     # rows whose name contains this
     python -m benchmarks --only notebook         # the notebook's two loops, 2500 iterations
+    python -m benchmarks --only backward --full  # the cat network's backward pass per call
     python -m benchmarks --only first_run        # a learner's first run: cold and warm processes
     python -m benchmarks --only serve --full     # fastdnn serve vs per-request ONNX Runtime
     python -m benchmarks --only int8 --full      # int8 inference vs float32 and ONNX Runtime
@@ -93,6 +94,8 @@ def main(argv=None):
         return _serve(args, mode)
     if args.only == "int8":
         return _int8(args, mode)
+    if args.only == "backward":
+        return _backward(args, mode)
     env = harness.environment()
     print("# fastdnn benchmarks (" + mode + ")")
     for key, value in env.items():
@@ -183,6 +186,16 @@ def _int8(args, mode):
         args,
         "int8",
         lambda out: int8.run(iterations, args.repeats or repeats, min_time, out=out),
+    )
+
+
+def _backward(args, mode):
+    """``--only backward``: the cat network's backward pass per call (``benchmarks.backward``)."""
+    from . import backward
+
+    rounds, calls = (3, 10) if mode == "quick" else (7, 30)
+    return _printed_run(
+        args, "backward", lambda out: backward.run(args.repeats or rounds, calls, out=out)
     )
 
 

@@ -9,6 +9,8 @@ course's plain NumPy code and against each other. Both forms of the products
 CPU: the tiles are only chosen on AVX-512, but they compute correctly anywhere.
 """
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -21,7 +23,6 @@ from fastdnn._internal.config import (
     GRAD_BLOCK,
     GRAD_EXAMPLES,
     SKINNY_MIN_INPUTS,
-    TILE_DEPTH,
     TILE_MIN_EXAMPLES_FLOAT64,
 )
 from fastdnn.app.train import TrainingDiverged, train
@@ -50,14 +51,18 @@ def tiles(request, monkeypatch):
 FORMS = {"axpy": ("_axpy_rows", "_axpy_parallel"), "tiles": ("_tiles_rows", "_tiles_parallel")}
 
 
-def run_form(form, parallel, A, B, C, scale, rows, cols, W=None, learning_rate=0.0):
+def run_form(
+    form, parallel, A, B, C, scale, rows, cols, W=None, learning_rate=0.0, depth=32, ahead=0
+):
     """``C = scale * A @ B`` (and ``W -= learning_rate * C``) by one driver, with ``A``
-    passed flat with its strides, as ``course.products`` passes it."""
+    passed flat with its strides, as ``course.products`` passes it; the tiles reduce
+    ``depth`` rows of B at a time and prefetch ``ahead`` elements on."""
     a = A.ravel(order="K")
     strides = (A.strides[0] // A.itemsize, A.strides[1] // A.itemsize)
     W = np.empty((0, 0), C.dtype) if W is None else W
     kernel = getattr(K, FORMS[form][parallel])
-    return kernel(a, strides, B, C, scale, rows, cols, W, learning_rate)
+    tiles_only = (depth, ahead) if form == "tiles" else ()
+    return kernel(a, strides, B, C, scale, rows, cols, W, learning_rate, *tiles_only)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -105,14 +110,40 @@ def test_register_tiles_are_chosen_where_they_measured_faster(monkeypatch):
     f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
     monkeypatch.setattr(products, "use_tiles", True)
     assert products._tiles_for_dW(20, f32)
+    assert products._tiles_for_dW(20, f64)
     assert not products._tiles_for_dW(7, f32)  # 4-row tiles only
-    assert not products._tiles_for_dW(20, f64)  # no faster there
+    assert not products._tiles_for_dW(7, f64)
     assert products._tiles_for_dA_prev(209, f32)
     assert not products._tiles_for_dA_prev(209, f64)  # as fast on the axpy form
     assert products._tiles_for_dA_prev(TILE_MIN_EXAMPLES_FLOAT64, f64)
     monkeypatch.setattr(products, "use_tiles", False)  # a CPU without AVX-512
     assert not products._tiles_for_dW(20, f32)
     assert not products._tiles_for_dA_prev(4096, f32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_partial_vectors_touch_only_their_lanes(dtype):
+    """vload_part / vstore_part (a tile's last columns): the first n lanes are read and
+    written, the others load as 0 and are left alone, at the very end of an array too
+    (a masked lane past the end is never read: no fault); vprefetch is only a hint."""
+    from numba import njit
+
+    from fastdnn._internal.simd import VECTOR_BYTES, vload_part, vprefetch, vstore_part
+
+    width = VECTOR_BYTES // np.dtype(dtype).itemsize
+
+    @njit
+    def copy_part(src, dst, i, n):
+        vprefetch(src, i + 4 * width)  # past the end: a hint, no fault
+        vstore_part(dst, i, vload_part(src, i, n), n)
+
+    src = np.arange(1, 2 * width + 4, dtype=dtype)  # not a whole number of vectors
+    for i, n in [(0, width), (2 * width, 3), (width + 1, 0), (2 * width + 3 - 1, 1)]:
+        dst = np.full_like(src, -1)
+        copy_part(src, dst, i, n)
+        expected = np.full_like(src, -1)
+        expected[i : i + n] = src[i : i + n]
+        np.testing.assert_array_equal(dst, expected)
 
 
 @pytest.mark.skipif(JIT_DISABLED, reason="typing of the vector intrinsics needs the JIT")
@@ -152,12 +183,13 @@ def test_path_is_taken_only_where_it_applies():
 
 AXPY_SHAPES = [
     # (rows of C, inner, cols of C): ragged against the 4-row and 6-deep passes,
-    # GRAD_EXAMPLES, GRAD_BLOCK and TILE_DEPTH (several chunks); 4-, 2- and 1-row
-    # tiles, then vector and scalar columns (209 = 6 x 32 + 2 x 8 + 1 in float64,
-    # 3 x 64 + 16 + 1 in float32); and the degenerate ones, no inner dimension too.
+    # GRAD_EXAMPLES, GRAD_BLOCK and the tiles' depth (several chunks); 4-, 2- and
+    # 1-row tiles, then a partly masked tile (209 = 6 x 32 + 17 in float64,
+    # 3 x 64 + 17 in float32: 3 vectors, the last with one lane) and one with a
+    # whole masked vector (100 = 3 x 32 + 4); the degenerate ones, no inner dimension too.
     (7, GRAD_EXAMPLES + 13, 2 * GRAD_BLOCK + 5),
     (130, 20, 209),
-    (6, 2 * TILE_DEPTH + 1, 100),
+    (6, 2 * 32 + 1, 100),
     (3, 5, 7),
     (1, 1, 1),
     (5, 6, 4),
@@ -181,13 +213,15 @@ def test_axpy_kernels_match_numpy(shape, dtype, transposed, form, rng):
     expected = (A.astype(np.float64) @ B.astype(np.float64)) * float(scale)
     bound = 2 * (inner + 2) * np.finfo(dtype).eps * (np.abs(A) @ np.abs(B)) + np.finfo(dtype).tiny
     results = []
-    for rows in (4, 64, R):
-        for cols in (GRAD_BLOCK, 8):
-            for parallel in (False, True):
-                C = np.full((R, N_), np.nan, dtype)
-                assert run_form(form, parallel, A, B, C, scale, rows, cols) == 0
-                assert np.all(np.abs(C - expected) <= bound)
-                results.append(C)
+    settings = itertools.product((4, 64, R), (GRAD_BLOCK, 8), (False, True))
+    for k, (rows, cols, parallel) in enumerate(settings):
+        # The tiles' reduction in one chunk, in chunks of 32 and of 7 rows of B, with
+        # and without prefetching (past the arrays' ends too): the same sums.
+        depth, ahead = (1000, 32, 7)[k % 3], (0, 64)[k % 2]
+        C = np.full((R, N_), np.nan, dtype)
+        assert run_form(form, parallel, A, B, C, scale, rows, cols, depth=depth, ahead=ahead) == 0
+        assert np.all(np.abs(C - expected) <= bound)
+        results.append(C)
     for C in results[1:]:
         np.testing.assert_array_equal(C, results[0])
 

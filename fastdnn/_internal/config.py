@@ -129,14 +129,19 @@ GRAD_BLOCK = 512
 float64) stays in L2 across the passes over the rows of ``dW1`` (the sweep
 that chose them: docs/performance.md, "Blocking")."""
 
-TILE_DEPTH = 32
-"""Rows of B per chunk of the register tiles' reduction (``kernels.tiles``):
-the chunk's rows of ``X.T`` stay in L2 while every row group of ``dW``
-re-reads them, and ``dA_prev``'s whole reduction over 20 units is one chunk
-(docs/performance.md, "Register tiles")."""
+TILE_ROW_BYTES = 2048
+"""Bytes of each row of C per work item of the register tiles' ``dW`` (``kernels.tiles``):
+256 float64 or 512 float32 features, 48 or 24 work items on the cat network."""
 
-TILE_COLUMNS = 1024
-"""Columns of C per work item of the register tiles' ``dW`` (``kernels.tiles``)."""
+TILE_CHUNK_BYTES = 1 << 19
+"""Bytes of B per chunk of the register tiles' reduction: ``depth`` rows of the block's
+columns, so that the chunk stays in L2 (half of this machine's 1 MiB) while every row
+group of C re-reads it. The cat network's ``dW`` (209 x 256 float64, 428 KB) and
+``dA0`` (20 rows of dZ) then reduce in one chunk: C is stored once, never re-loaded."""
+
+TILE_AHEAD_BYTES = 512
+"""How far ahead along each row of B the first row group of a tile chunk prefetches
+(``dW``: rows of ``X.T`` 98 KB apart, too many streams for the hardware prefetchers)."""
 
 TILE_MIN_EXAMPLES_FLOAT64 = 512
 """Examples from which float64 ``dA_prev`` runs on register tiles: at m = 209

@@ -9,7 +9,11 @@ sums live in 16 registers for the whole reduction.
 
 ``vzero(a)``, ``vload(a, i)``, ``vstore(a, i, v)``, ``vsplat(x)``,
 ``vfma(x, y, acc)`` (``x * y + acc``, fused where the CPU has FMA) and
-``vmul(x, y)``. A vector holds ``VECTOR_BYTES`` of the array's dtype (8
+``vmul(x, y)``; ``vload_part(a, i, n)`` and ``vstore_part(a, i, v, n)`` touch only
+the first ``n`` lanes (0 <= n <= width; the others load as 0 and are not
+written, and are never read from memory: no fault past an array's end), so
+a tile's last columns run in vectors instead of scalars; ``vprefetch(a, i)``
+asks for the cache line holding ``a[i]`` (a hint: no fault anywhere). A vector holds ``VECTOR_BYTES`` of the array's dtype (8
 float64 or 16 float32). ``vload``/``vstore`` take a 1-D C-contiguous array
 and the index of the vector's first element; the caller keeps
 ``i + width <= a.size`` (no bounds check, like the kernels' own indexing).
@@ -102,6 +106,17 @@ if _numba_config.DISABLE_JIT:
     def vstore(a, i, v):
         a[i : i + v.size] = v
 
+    def vload_part(a, i, n):
+        v = np.zeros(_width(a.dtype), a.dtype)
+        v[:n] = a[i : i + n]
+        return v
+
+    def vstore_part(a, i, v, n):
+        a[i : i + n] = v[:n]
+
+    def vprefetch(a, i):
+        pass
+
     def vsplat(x):
         x = np.asarray(x)
         return np.full(_width(x.dtype), x, x.dtype)
@@ -193,6 +208,79 @@ else:
             return context.get_dummy_value()
 
         return types.void(a, i, v), codegen
+
+    def _first_lanes(builder, width, n):
+        """The mask of lanes 0 .. n-1 of a ``width``-lane vector (``n`` an integer value)."""
+        i32 = ir.IntType(32)
+        lanes = ir.VectorType(i32, width)
+        count = builder.trunc(n, i32) if n.type.width > 32 else builder.sext(n, i32)
+        undefined = ir.Constant(lanes, ir.Undefined)
+        count = builder.insert_element(undefined, count, ir.Constant(i32, 0))
+        count = builder.shuffle_vector(count, undefined, ir.Constant(lanes, [0] * width))
+        return builder.icmp_signed("<", ir.Constant(lanes, list(range(width))), count)
+
+    def _masked(builder, operation, vector_type, arguments):
+        """A call of ``llvm.masked.<operation>`` (load or store) on ``vector_type``."""
+        name = (
+            f"llvm.masked.{operation}.v{vector_type.count}{vector_type.element.intrinsic_name}.p0"
+        )
+        types_ = [a.type for a in arguments]
+        returns = vector_type if operation == "load" else ir.VoidType()
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(returns, types_), name
+        )
+        return builder.call(function, arguments)
+
+    @intrinsic
+    def vload_part(typingctx, a, i, n):
+        if not (_contiguous_row(a) and isinstance(n, types.Integer)):
+            return None
+        vector = Vector(a.dtype)
+
+        def codegen(context, builder, sig, args):
+            vector_type = context.get_value_type(vector)
+            pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1], vector_type)
+            mask = _first_lanes(builder, vector.width, args[2])
+            align = ir.Constant(ir.IntType(32), a.dtype.bitwidth // 8)
+            zeros = ir.Constant(vector_type, None)
+            return _masked(builder, "load", vector_type, [pointer, align, mask, zeros])
+
+        return vector(a, i, n), codegen
+
+    @intrinsic
+    def vstore_part(typingctx, a, i, v, n):
+        if not (_contiguous_row(a) and v == Vector(a.dtype) and isinstance(n, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):
+            vector_type = args[2].type
+            pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1], vector_type)
+            mask = _first_lanes(builder, vector_type.count, args[3])
+            align = ir.Constant(ir.IntType(32), a.dtype.bitwidth // 8)
+            _masked(builder, "store", vector_type, [args[2], pointer, align, mask])
+            return context.get_dummy_value()
+
+        return types.void(a, i, v, n), codegen
+
+    @intrinsic
+    def vprefetch(typingctx, a, i):
+        if not _contiguous_row(a):
+            return None
+
+        def codegen(context, builder, sig, args):
+            i8, i32 = ir.IntType(8), ir.IntType(32)
+            pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1], i8)
+            function = cgutils.get_or_insert_function(
+                builder.module,
+                ir.FunctionType(ir.VoidType(), [pointer.type, i32, i32, i32]),
+                "llvm.prefetch.p0",
+            )
+            # A read, kept in every cache level (locality 3), of data (1).
+            constants = [ir.Constant(i32, k) for k in (0, 3, 1)]
+            builder.call(function, [pointer, *constants])
+            return context.get_dummy_value()
+
+        return types.void(a, i), codegen
 
     @intrinsic
     def vsplat(typingctx, x):

@@ -118,10 +118,11 @@ def skinny_products(T, n, n_x, m, dW=True, dA_prev=True, weight_step=False):
         forms.append(products._tiles_for_dA_prev(m, T.dtype))
     for tiles in sorted(set(forms)):
         name = ("_tiles" if tiles else "_axpy") + ("_parallel" if parallel else "_rows")
+        depth_ahead = (T.i, T.i) if tiles else ()  # the tiles' chunk depth and prefetch
         out.append(
             entry(
                 name,
-                *(T.C1, T.strides, T.C2, T.C2, T.f, T.i, T.i, T.C2, T.lr),
+                *(T.C1, T.strides, T.C2, T.C2, T.f, T.i, T.i, T.C2, T.lr, *depth_ahead),
                 weight=_AXPY_DRIVER if parallel else _AXPY_BLOCK,
             )
         )

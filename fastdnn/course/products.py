@@ -28,8 +28,10 @@ from .._internal.config import (
     GRAD_BLOCK,
     SKINNY_MAX_UNITS,
     SKINNY_MIN_INPUTS,
-    TILE_COLUMNS,
+    TILE_AHEAD_BYTES,
+    TILE_CHUNK_BYTES,
     TILE_MIN_EXAMPLES_FLOAT64,
+    TILE_ROW_BYTES,
 )
 from .._internal.lazy import kernels as K
 from .._internal.validation import _F32, _F64
@@ -53,13 +55,11 @@ def _wide():
 
 
 def _tiles_for_dW(n, dtype):
-    """``dW`` (and the trainer's weight step) on register tiles: on AVX-512, in
-    float32, when the layer's ``n`` units fill 4-row tiles. A layer of 7 units
-    would run 4-, 2- and 1-row tiles, and the last two re-read ``X.T`` for too
-    little arithmetic (slower than the axpy form from m = 512); float64 ``dW``
-    measured no faster on tiles, 15% slower at m = 2048 (docs/performance.md,
-    "Register tiles")."""
-    return _wide() and dtype is _F32 and n % 4 == 0
+    """``dW`` (and the trainer's weight step) on register tiles: on AVX-512, when the
+    layer's ``n`` units fill 4-row tiles. A layer of 7 units would run 4-, 2- and
+    1-row tiles, and the last two re-read ``X.T`` for too little arithmetic
+    (slower than the axpy form from m = 512; docs/performance.md, "Register tiles")."""
+    return _wide() and n % 4 == 0
 
 
 def _tiles_for_dA_prev(m, dtype):
@@ -110,7 +110,8 @@ def weight_gradient(dZ, A_prev):
     n, m = dZ.shape
     dW = np.empty((n, A_prev.shape[0]), dtype=dZ.dtype)
     tiles = _tiles_for_dW(n, dZ.dtype)
-    _axpy(dZ, A_prev.T, dW, dZ.dtype.type(1 / m), n, TILE_COLUMNS if tiles else GRAD_BLOCK, tiles)
+    cols = TILE_ROW_BYTES // dZ.itemsize if tiles else GRAD_BLOCK
+    _axpy(dZ, A_prev.T, dW, dZ.dtype.type(1 / m), n, cols, tiles, ahead=True)
     return dW
 
 
@@ -120,7 +121,8 @@ def input_gradient(W, dZ):
     dA_prev = np.empty((W.shape[1], m), dtype=dZ.dtype)
     # Register tiles: whole rows of examples per block (209: 3 tiles of 64 float32 columns).
     tiles = _tiles_for_dA_prev(m, dZ.dtype)
-    _axpy(W.T, dZ, dA_prev, dZ.dtype.type(1), _TALL_ROWS, max(m, 1) if tiles else GRAD_BLOCK, tiles)
+    cols = max(m, 1) if tiles else GRAD_BLOCK
+    _axpy(W.T, dZ, dA_prev, dZ.dtype.type(1), _TALL_ROWS, cols, tiles, ahead=False)
     return dA_prev
 
 
@@ -130,10 +132,14 @@ _NO_UPDATE = {_F64: np.empty((0, 0), _F64), _F32: np.empty((0, 0), _F32)}
 it has no element to write."""
 
 
-def _axpy(A, B, C, scale, rows, cols, tiles, W=None, learning_rate=0.0):
+def _axpy(A, B, C, scale, rows, cols, tiles, ahead, W=None, learning_rate=0.0):
     """C = scale * A @ B in blocks of (rows x cols): ``kernels.tiles`` or ``kernels.products``;
     with ``W``, ``W -= learning_rate * C`` block by block. Returns the number of
     blocks whose part of C holds NaN or inf (counted only with ``W``).
+
+    The tiles reduce over B's rows in chunks that stay in L2 (``TILE_CHUNK_BYTES``)
+    and, with ``ahead``, prefetch B's rows (``TILE_AHEAD_BYTES``): where B is
+    ``X.T``, read from memory once per call, not where it is the small ``dZ``.
 
     ``A`` (C or Fortran order) goes to the kernels as its flat buffer and strides,
     so both layouts run one compiled kernel (``kernels.products``).
@@ -145,8 +151,10 @@ def _axpy(A, B, C, scale, rows, cols, tiles, W=None, learning_rate=0.0):
     with dispatch.region(C.size * A.shape[1]) as parallel:
         if tiles:
             kernel = K._tiles_parallel if parallel else K._tiles_rows
-        else:
-            kernel = K._axpy_parallel if parallel else K._axpy_rows
+            depth = max(1, TILE_CHUNK_BYTES // (min(cols, C.shape[1]) * C.itemsize or 1))
+            fetch = TILE_AHEAD_BYTES // C.itemsize if ahead else 0
+            return kernel(a, strides, B, C, scale, rows, cols, W, learning_rate, depth, fetch)
+        kernel = K._axpy_parallel if parallel else K._axpy_rows
         return kernel(a, strides, B, C, scale, rows, cols, W, learning_rate)
 
 
@@ -156,11 +164,13 @@ def weight_step(dZ1, X, W1, learning_rate, dW1):
 
     For ``skinny(W1, X)`` (``X`` (n_x, m) in Fortran order, so ``X.T`` is
     C-contiguous). The trainer owns its parameters, so it can update ``W1`` in
-    place, and it never needs ``dA0``. Work items are blocks of ``GRAD_BLOCK``
-    features over all units, so a block of ``X.T`` stays in L2 while the passes
-    over the rows of ``dW1`` re-read it. Returns a true value if dW1 holds NaN or inf.
+    place, and it never needs ``dA0``. Work items are blocks of features over all
+    units (``GRAD_BLOCK``, or ``TILE_ROW_BYTES`` of them on the tiles), so a block of
+    ``X.T`` stays in L2 while the passes over the rows of ``dW1`` re-read it, as in
+    ``weight_gradient``. Returns a true value if dW1 holds NaN or inf.
     """
     n, m = dZ1.shape
     tiles = _tiles_for_dW(n, dZ1.dtype)
     scale = dZ1.dtype.type(1 / m)
-    return _axpy(dZ1, X.T, dW1, scale, n, GRAD_BLOCK, tiles, W1, learning_rate)
+    cols = TILE_ROW_BYTES // dZ1.itemsize if tiles else GRAD_BLOCK
+    return _axpy(dZ1, X.T, dW1, scale, n, cols, tiles, True, W1, learning_rate)
