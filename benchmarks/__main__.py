@@ -9,6 +9,7 @@ Usage::
     python -m benchmarks --only backward --full  # the cat network's backward pass per call
     python -m benchmarks --only first_run        # a learner's first run: cold and warm processes
     python -m benchmarks --only serve --full     # fastdnn serve vs per-request ONNX Runtime
+    python -m benchmarks --only serve_peers --full  # fastdnn serve vs KServe + ONNX Runtime
     python -m benchmarks --only int8 --full      # int8 inference vs float32 and ONNX Runtime
 
 Prints a table (median time per call, min-max spread, ratio NumPy/fastdnn:
@@ -92,6 +93,8 @@ def main(argv=None):
         return _notebook(args, mode)
     if args.only == "serve":
         return _serve(args, mode)
+    if args.only == "serve_peers":
+        return _serve(args, mode, peers_only=True)
     if args.only == "int8":
         return _int8(args, mode)
     if args.only == "backward":
@@ -199,13 +202,17 @@ def _backward(args, mode):
     )
 
 
-def _serve(args, mode):
-    """``--only serve``: ``fastdnn serve`` under load (``benchmarks.serve``; needs fastdnn[serve])."""
+def _serve(args, mode, peers_only=False):
+    """``--only serve``: ``fastdnn serve`` under load (``benchmarks.serve``; needs fastdnn[serve]);
+    ``--only serve_peers``: only its rows against KServe (needs fastdnn[peers])."""
     from . import serve
 
     seconds, rounds = (2.0, 1) if mode == "quick" else (10.0, 3)
+    run = serve.run_peers if peers_only else serve.run
     return _printed_run(
-        args, "serve", lambda out: serve.run(seconds=seconds, out=out, rounds=rounds)
+        args,
+        "serve_peers" if peers_only else "serve",
+        lambda out: run(seconds=seconds, out=out, rounds=rounds),
     )
 
 

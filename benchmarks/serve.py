@@ -8,7 +8,9 @@ uvicorn process, so only what answers a request differs:
 - ``onnxruntime per request``: the exported model, one ``InferenceSession.run`` per request;
 - ``no-op``: a model that returns zeros, on the event loop: the ceiling HTTP alone allows;
 - ``no-op batched``: the same zeros behind the batcher: what batching itself costs, so
-  ``fastdnn batched`` against it shows what inference adds.
+  ``fastdnn batched`` against it shows what inference adds;
+- ``kserve + onnxruntime``: the peer a production user would otherwise deploy (``KSERVE``),
+  in the JSON and gRPC rows (``peer_rows``), where kserve is installed.
 
 Clients send single examples as binary bodies (the protocol's binary tensor
 extension) for ``seconds`` each from one asyncio process (aiohttp: httpx's
@@ -21,7 +23,7 @@ for the batched server only. Contenders run one at a time, in rounds (the first
 rotating), with a pause between; each binary and JSON row is the median of the
 rounds, all of them printed.
 
-Run a contender's server alone: ``python -m benchmarks.serve BACKEND MODEL PORT``.
+Run a contender's server alone: ``python -m benchmarks.serve BACKEND MODEL PORT [GRPC_PORT]``.
 """
 
 import asyncio
@@ -47,6 +49,10 @@ BACKENDS = [
 CLIENTS = [1, 8, 64]
 JSON_STDLIB = ", stdlib json"
 """A contender's suffix: its server parses JSON bodies with the standard library alone."""
+KSERVE = "kserve + onnxruntime"
+"""The peer: KServe's model server (``kserve.ModelServer``, FastAPI/uvicorn and its gRPC
+server, access and latency logging off) hosting a ``kserve.Model`` that runs ONNX Runtime
+on the exported model, as a KServe user would deploy this network (``peers`` extra)."""
 
 
 class OnnxBackend:
@@ -78,8 +84,58 @@ class NoopBackend:
         return np.zeros((self.layer_dims[-1], X.shape[1]), dtype=self.dtype)
 
 
-def serve_backend(backend, path, port):
+def serve_kserve(path, port, grpc_port):
+    """Run the KServe + ONNX Runtime server (the subprocess side)."""
+    import logging
+    from uuid import uuid4
+
+    import kserve
+    import onnxruntime
+
+    from fastdnn.serving.model import Model
+    from fastdnn.serving.server import batch_threads
+
+    model = Model.load(path)
+    datatype = "FP32" if np.dtype(model.dtype) == np.float32 else "FP64"
+
+    class OnnxModel(kserve.Model):
+        def __init__(self):
+            super().__init__("m")
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = batch_threads()  # as fastdnn's batch kernel
+            self.session = onnxruntime.InferenceSession(
+                model.to_onnx().SerializeToString(), options, providers=["CPUExecutionProvider"]
+            )
+            self.ready = True
+
+        def predict(self, payload, headers=None, response_headers=None):
+            X = payload.inputs[0].as_numpy().astype(model.dtype, copy=False)
+            P = self.session.run(None, {"X": np.ascontiguousarray(X)})[0]
+            output = kserve.InferOutput(name="probability", shape=list(P.shape), datatype=datatype)
+            output.set_data_from_numpy(P, binary_data=False)
+            return kserve.InferResponse(  # an id is required: KServe's examples make one
+                model_name=self.name, infer_outputs=[output], response_id=payload.id or uuid4().hex
+            )
+
+    server = kserve.ModelServer(
+        http_port=port,
+        grpc_port=grpc_port or _free_port(),
+        enable_grpc=grpc_port is not None,
+        enable_docs_url=False,
+        enable_latency_logging=False,
+        workers=1,
+    )
+    for name in ("uvicorn.access", "kserve.trace"):  # access logging off
+        logging.getLogger(name).disabled = True
+    for name in ("kserve", "uvicorn.error"):  # start-up lines off; warnings and errors stay
+        logging.getLogger(name).setLevel(logging.WARNING)
+    server.start([OnnxModel()])
+
+
+def serve_backend(backend, path, port, grpc_port=None):
     """Run one contender's server (the subprocess side)."""
+    if backend == KSERVE:
+        return serve_kserve(path, port, grpc_port)
     import uvicorn
 
     from fastdnn.serving.model import Model
@@ -100,7 +156,8 @@ def serve_backend(backend, path, port):
     elif backend.startswith("no-op"):
         model = NoopBackend(model, inline=backend == "no-op")
     batching = backend in ("fastdnn batched", "no-op batched")
-    app = create_app(model, "m", batching=batching, n_threads=threads)
+    grpc_address = None if grpc_port is None else f"127.0.0.1:{grpc_port}"
+    app = create_app(model, "m", batching=batching, n_threads=threads, grpc_address=grpc_address)
     prepare_process(model)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -111,20 +168,24 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _start(backend, path):
+def _start(backend, path, grpc=False):
+    """(process, HTTP url, gRPC address or None) of a contender's server, once ready."""
     import httpx
 
-    port = _free_port()
+    port, grpc_port = _free_port(), _free_port() if grpc else None
+    command = [sys.executable, "-m", "benchmarks.serve", backend, path, str(port)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.serve", backend, path, str(port)],
+        command + ([str(grpc_port)] if grpc else []),
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        stdout=None,
+        stderr=None,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
         try:
-            if httpx.get(f"{url}/v2/health/ready").status_code == 200:
-                return proc, url
+            if httpx.get(f"{url}/v2/models/m/ready").status_code == 200:
+                return proc, url, (f"127.0.0.1:{grpc_port}" if grpc else None)
         except httpx.TransportError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -172,6 +233,47 @@ def json_request(X):
     return "/v2/models/m/infer", {"data": data, "headers": {"content-type": "application/json"}}
 
 
+def grpc_request(X):
+    """A serialized ``ModelInferRequest`` for the rows of ``X``, the tensor as raw bytes (as
+    Triton's and KServe's gRPC clients send it), serialized once here."""
+    from fastdnn.serving.grpc_messages import messages
+
+    X = np.atleast_2d(X)
+    request = messages["ModelInferRequest"](model_name="m")
+    datatype = "FP32" if X.dtype == np.float32 else "FP64"
+    request.inputs.add(name="input", datatype=datatype, shape=list(X.shape))
+    request.raw_input_contents.append(np.ascontiguousarray(X).tobytes())
+    return request.SerializeToString()
+
+
+async def _grpc_load(address, n_clients, seconds, requests):
+    """Closed loop over one HTTP/2 channel: ``n_clients`` calls in flight, each client
+    sending its next when the last is answered (bytes in, bytes out: no client parsing)."""
+    import grpc
+
+    latencies, errors = [], 0
+    async with grpc.aio.insecure_channel(address) as channel:
+        infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+        stop = time.perf_counter() + seconds
+
+        async def one(k):
+            nonlocal errors
+            i = k
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                try:
+                    await infer(requests[i % len(requests)], timeout=30)
+                except grpc.RpcError:
+                    errors += 1
+                latencies.append(time.perf_counter() - t)
+                i += n_clients
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(k) for k in range(n_clients)))
+        wall = time.perf_counter() - start
+    return latencies, errors, wall
+
+
 def image_request(png):
     return "/predict/image", {"png": png}
 
@@ -209,9 +311,16 @@ async def _load(url, n_clients, seconds, requests):
     return latencies, errors, wall
 
 
-def measure(url, n_clients, seconds, requests):
+def measure(url, n_clients, seconds, requests, grpc_address=None):
+    """Throughput and latency of ``n_clients`` closed-loop clients for ``seconds``: HTTP
+    requests to ``url``, or, given ``grpc_address``, serialized gRPC requests there."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    latencies, errors, wall = asyncio.run(_load(url, n_clients, seconds, requests))
+    if grpc_address is None:
+        latencies, errors, wall = asyncio.run(_load(url, n_clients, seconds, requests))
+    else:
+        latencies, errors, wall = asyncio.run(
+            _grpc_load(grpc_address, n_clients, seconds, requests)
+        )
     after = resource.getrusage(resource.RUSAGE_SELF)
     client_cpu = (after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime) / wall
     lat = np.array(latencies) * 1e3
@@ -268,8 +377,9 @@ def run(seconds=10.0, out=print, pause=0.5, rounds=3):
                 png = io.BytesIO()
                 Image.fromarray(pixels).save(png, "PNG")
                 rows += json_rows(path, label, X, seconds, rounds, pause, out)
+                rows += peer_rows(path, label, X, seconds, rounds, pause, out)
                 requests = [image_request(png.getvalue())]
-                proc, url = _start("fastdnn batched", path)
+                proc, url, _ = _start("fastdnn batched", path)
                 try:
                     for n in (1, 64):
                         measure(url, n, min(1.0, seconds), requests)
@@ -285,18 +395,42 @@ def run(seconds=10.0, out=print, pause=0.5, rounds=3):
     return rows
 
 
-def _rounds(contenders, path, clients, requests, seconds, rounds, pause):
+def run_peers(seconds=10.0, out=print, pause=0.5, rounds=3):
+    """Only the rows against KServe + ONNX Runtime (``peer_rows``) on the cat network, float64
+    and float32 (``python -m benchmarks --only serve_peers``)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    from fastdnn.app import initialize_parameters_deep
+    from fastdnn.serving.modelfile import save_model
+
+    parameters = initialize_parameters_deep([12288, 20, 7, 5, 1])
+    with tempfile.TemporaryDirectory() as folder:
+        cat, cat32 = os.path.join(folder, "cat.h5"), os.path.join(folder, "cat32.h5")
+        save_model(cat, parameters)
+        save_model(cat32, parameters, dtype="float32")
+        for label, path, dtype in [
+            ("cat [12288, 20, 7, 5, 1] float64", cat, np.float64),
+            ("cat [12288, 20, 7, 5, 1] float32", cat32, np.float32),
+        ]:
+            X = rng.random((256, 12288)).astype(dtype)
+            out(f"# {label}")
+            rows += peer_rows(path, label, X, seconds, rounds, pause, out)
+    return rows
+
+
+def _rounds(contenders, path, clients, requests, seconds, rounds, pause, grpc=False):
     """Every contender's server once per round, the first rotating, each measured after a
-    warm-up (connections, kernels) and a pause: {contender: [run, ...]}."""
+    warm-up (connections, kernels) and a pause: {contender: [run, ...]}. ``grpc``: the
+    requests are serialized gRPC messages, sent to the contender's gRPC port."""
     runs = {c: [] for c in contenders}
     for r in range(rounds):
         k = r % len(contenders)
         for contender in contenders[k:] + contenders[:k]:
-            proc, url = _start(contender, path)
+            proc, url, address = _start(contender, path, grpc=grpc)
             try:
-                measure(url, clients, min(1.0, seconds), requests)
+                measure(url, clients, min(1.0, seconds), requests, address)
                 time.sleep(pause)
-                runs[contender].append(measure(url, clients, seconds, requests))
+                runs[contender].append(measure(url, clients, seconds, requests, address))
             finally:
                 proc.terminate()
                 proc.wait()
@@ -337,6 +471,80 @@ def json_rows(path, label, X, seconds, rounds, pause, out):
     return rows
 
 
+def peer_rows(path, label, X, seconds, rounds, pause, out):
+    """``fastdnn serve`` against KServe + ONNX Runtime (``KSERVE``), 64 clients: JSON
+    bodies of one and of 64 examples, and gRPC with one example (raw tensor bytes), the
+    contenders alternating in rounds; the median run of each. Skipped, with a line saying
+    so, where kserve is not installed."""
+    try:
+        import grpc  # noqa: F401
+        import kserve  # noqa: F401
+    except ImportError as exc:
+        out(f"# KServe rows skipped: {exc.name} is not installed (pip install 'fastdnn[peers]')")
+        return []
+    rows = []
+    contenders = ["fastdnn batched", KSERVE]
+    for contender in contenders:
+        _check_answers(contender, path, X[:3])
+    cases = [
+        ("json", 1, [json_request(X[k : k + 1]) for k in range(32)]),
+        ("json", 64, [json_request(X[k : k + 64]) for k in range(0, 128, 64)]),
+        ("grpc", 1, [grpc_request(X[k : k + 1]) for k in range(32)]),
+    ]
+    out(f"# against {KSERVE}: 64 clients, {seconds:g} s per run, median of {rounds} rounds")
+    for body, per_request, requests in cases:
+        runs = _rounds(contenders, path, 64, requests, seconds, rounds, pause, body == "grpc")
+        for contender in contenders:
+            row, rates = _median_run(runs[contender])
+            row.update(
+                model=label,
+                contender=contender,
+                clients=64,
+                body=body,
+                examples_per_request=per_request,
+                rounds=rates,
+            )
+            rows.append(row)
+            out(_line(row) + f"  ({body}, {per_request} example{'s' * (per_request > 1)} each)")
+    return rows
+
+
+def _check_answers(contender, path, X):
+    """Before timing: the contender's answers over JSON and gRPC equal the model's own."""
+    import grpc
+    import httpx
+
+    from fastdnn.serving.grpc_messages import SERVICE, messages
+    from fastdnn.serving.model import Model
+
+    model = Model.load(path)
+    expected = model.predict_proba(np.asfortranarray(X.T.astype(model.dtype))).T
+    proc, url, address = _start(contender, path, grpc=True)
+    try:
+        path_, kwargs = json_request(X)
+        got = [
+            httpx.post(url + path_, content=kwargs["data"], headers=kwargs["headers"], timeout=30)
+        ]
+        got = [np.array(got[0].json()["outputs"][0]["data"]).reshape(expected.shape)]
+        with grpc.insecure_channel(address) as channel:
+            infer = channel.unary_unary(f"/{SERVICE}/ModelInfer")
+            reply = messages["ModelInferResponse"].FromString(infer(grpc_request(X), timeout=30))
+        if reply.raw_output_contents:
+            got.append(
+                np.frombuffer(reply.raw_output_contents[0], expected.dtype.newbyteorder("<"))
+            )
+        else:  # typed contents (KServe answers raw input so)
+            contents = reply.outputs[0].contents
+            got.append(np.array(contents.fp32_contents or contents.fp64_contents))
+    finally:
+        proc.terminate()
+        proc.wait()
+    tol = 1e-5 if expected.dtype == np.float32 else 1e-12
+    for answer in got:
+        if not np.allclose(answer.reshape(expected.shape), expected, rtol=tol, atol=tol):
+            raise AssertionError(f"{contender}: its answers differ from the model's")
+
+
 def _line(row):
     return (
         f"{row['model']:36} {row['contender']:25} {row['clients']:7d} {row['requests_per_s']:8.0f} "
@@ -351,4 +559,4 @@ def _line(row):
 
 
 if __name__ == "__main__":
-    serve_backend(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    serve_backend(*sys.argv[1:3], *map(int, sys.argv[3:5]))

@@ -12,6 +12,7 @@ def cmd_serve(args):
         ("--max-body-bytes", args.max_body_bytes, 1),
         ("--max-image-pixels", args.max_image_pixels, 1),
         ("--port", args.port, 0),
+        ("--grpc-port", 0 if args.grpc_port is None else args.grpc_port, 0),
         ("--threads", args.threads or 1, 1),
     ]:
         if value < least:
@@ -23,6 +24,7 @@ def cmd_serve(args):
         args.name,
         args.host,
         args.port,
+        grpc_port=args.grpc_port,
         max_batch=args.max_batch,
         max_delay_ms=args.max_delay_ms,
         max_queue=args.max_queue,
@@ -36,12 +38,18 @@ def cmd_serve(args):
 def register(sub):
     """Add this module's commands to the ``fastdnn`` parser's subcommands."""
     p = sub.add_parser(
-        "serve", help="serve a model over HTTP (Open Inference Protocol; needs fastdnn[serve])"
+        "serve",
+        help="serve a model over HTTP and gRPC (Open Inference Protocol; needs fastdnn[serve])",
     )
     p.add_argument("model", help="model file written by 'fastdnn train' or save_model")
     p.add_argument("--name", help="the model's name in the URLs (default: the file's stem)")
     p.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     p.add_argument("--port", type=int, default=8000, help="default: 8000")
+    p.add_argument(
+        "--grpc-port",
+        type=int,
+        help="serve the protocol over gRPC on this port too (Triton's habit: 8001; default: off)",
+    )
     p.add_argument("--max-batch", type=int, default=256, help="examples per call (default: 256)")
     p.add_argument(
         "--max-delay-ms",

@@ -88,7 +88,7 @@ class BodyTooLarge(ValueError):
     """A request body, or an image's declared size, over its limit: answered 413."""
 
 
-def _shape(value, n_x, where):
+def check_shape(value, n_x, where):
     if (
         not isinstance(value, list)
         or len(value) != 2
@@ -147,6 +147,38 @@ def _pixels(values, where):
     return values.astype(np.uint8)
 
 
+def check_datatype(datatype, where):
+    """``datatype`` if fastdnn serves it (FP32, FP64, UINT8), else BadRequest."""
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
+        raise BadRequest(f"{where}: datatype must be FP32, FP64 or UINT8; got {datatype!r}")
+    return datatype
+
+
+def check_binary(data, datatype, m, n_x, where, declared=None):
+    """``data`` (the tensor's bytes) as an array of ``datatype``'s values, if it holds
+    exactly the (m, n_x) tensor's bytes (and ``declared`` says so, where given)."""
+    expected = m * n_x * DATATYPES[datatype].itemsize
+    if len(data) != expected or (declared is not None and declared != expected):
+        said = "" if declared is None else f"binary_data_size is {declared!r}, "
+        raise BadRequest(
+            f"{where}: shape [{m}, {n_x}] {datatype} needs {expected} bytes of binary data; "
+            f"{said}the body holds {len(data)}"
+        )
+    return np.frombuffer(data, dtype=DATATYPES[datatype])
+
+
+def tensor_rows(values, datatype, m, n_x, dtype, where):
+    """The tensor's flat ``values`` as rows (m, n_x): uint8 pixels for UINT8 (to be
+    scaled by ``UINT8_SCALE``), else finite values in ``dtype``; BadRequest otherwise."""
+    if values.size != m * n_x:
+        raise BadRequest(
+            f"{where}: shape [{m}, {n_x}] needs {m * n_x} values; data holds {values.size}"
+        )
+    if datatype == "UINT8":
+        return _pixels(values, where).reshape(m, n_x)
+    return checked_rows(values.reshape(m, n_x), dtype, where)
+
+
 def decode_infer(body, headers, n_x, dtype):
     """(rows (m, n_x), header dict, answer kind) from an infer request body: rows in
     ``dtype``, or uint8 pixels for a UINT8 tensor (to be scaled by ``UINT8_SCALE``)."""
@@ -160,7 +192,7 @@ def decode_infer(body, headers, n_x, dtype):
             raise BadRequest(
                 f"body: a .npy array of shape (m, {n_x}) of numbers; got {array.dtype} {array.shape}"
             )
-        _shape(list(array.shape), n_x, "body")
+        check_shape(list(array.shape), n_x, "body")
         return checked_rows(array, dtype, "body"), {}, "npy"
     split = headers.get(BINARY_HEADER.lower())
     if split is not None:
@@ -181,34 +213,19 @@ def decode_infer(body, headers, n_x, dtype):
     tensor = request["inputs"][0]
     name = tensor.get("name", INPUT)
     where = f"input {name if isinstance(name, str) else INPUT!r}"
-    m, _ = _shape(tensor.get("shape"), n_x, where)
-    datatype = tensor.get("datatype")
-    if not isinstance(datatype, str) or datatype not in DATATYPES:
-        raise BadRequest(f"{where}: datatype must be FP32, FP64 or UINT8; got {datatype!r}")
+    m, _ = check_shape(tensor.get("shape"), n_x, where)
+    datatype = check_datatype(tensor.get("datatype"), where)
     parameters = tensor.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise BadRequest(f"{where}: parameters must be an object")
     size = parameters.get("binary_data_size")
     if size is not None:
-        expected = m * n_x * DATATYPES[datatype].itemsize
-        if size != expected or len(binary) != expected:
-            raise BadRequest(
-                f"{where}: shape [{m}, {n_x}] {datatype} needs {expected} bytes of binary data; "
-                f"binary_data_size is {size!r}, the body holds {len(binary)}"
-            )
-        values = np.frombuffer(binary, dtype=DATATYPES[datatype])
+        values = check_binary(binary, datatype, m, n_x, where, declared=size)
     else:
         if "data" not in tensor:
             raise BadRequest(f'{where}: no "data" (and no binary_data_size)')
         values = _numbers(tensor["data"], where)
-        if values.size != m * n_x:
-            raise BadRequest(
-                f"{where}: shape [{m}, {n_x}] needs {m * n_x} values; data holds {values.size}"
-            )
-    if datatype == "UINT8":
-        rows = _pixels(values, where).reshape(m, n_x)
-    else:
-        rows = checked_rows(values.reshape(m, n_x), dtype, where)
+    rows = tensor_rows(values, datatype, m, n_x, dtype, where)
     outputs = request.get("outputs") or []
     options = request.get("parameters") or {}
     if not isinstance(outputs, list) or not isinstance(options, dict):

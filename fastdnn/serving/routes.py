@@ -14,6 +14,7 @@ import io
 import os
 import signal
 import time
+import types
 
 import numpy as np
 
@@ -107,6 +108,7 @@ def create_app(
     max_body_bytes=64 << 20,
     max_image_pixels=MAX_IMAGE_PIXELS,
     reload_on_sighup=False,
+    grpc_address=None,
 ):
     """The ASGI app serving ``model`` under ``name``: a Starlette app, with inference requests
     answered before its middleware (``_InferFirst``); ``.app`` is the Starlette app itself.
@@ -132,6 +134,10 @@ def create_app(
         Larger images (declared width x height, read before decoding) are
         answered 413. At most one image per core is decoded at a time, so the
         images in flight cost at most cores x 4 bytes x ``max_image_pixels``.
+    grpc_address : str, optional
+        "host:port" to serve the protocol over gRPC as well, while the app runs
+        (``serving.grpc_service``: the same model, batcher, limits and metrics;
+        port 0 takes a free port, then ``app.state.grpc.port``).
     """
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
@@ -235,9 +241,7 @@ def create_app(
         return JSONResponse({"ready": True})
 
     async def server_metadata(request):
-        return JSONResponse(
-            {"name": "fastdnn", "version": __version__, "extensions": ["binary_tensor_data"]}
-        )
+        return JSONResponse(core.server)
 
     @endpoint("metadata")
     async def model_metadata(request):
@@ -334,6 +338,19 @@ def create_app(
             metrics.queue.set(batcher.waiting)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    core = types.SimpleNamespace(
+        state=state,
+        predict=predict,
+        metrics=metrics,
+        metadata=metadata,
+        server={"name": "fastdnn", "version": __version__, "extensions": ["binary_tensor_data"]},
+    )
+    grpc_server = None
+    if grpc_address is not None:
+        from .grpc_service import GrpcServer
+
+        grpc_server = GrpcServer(core, grpc_address, max_body_bytes)
+
     async def reload_on_signal():
         try:
             model = await state.reload()
@@ -350,14 +367,19 @@ def create_app(
         nonlocal batcher
         if batching:
             batcher = Batcher(max_batch, max_delay_ms, max_queue, n_threads, metrics.on_batch)
+        loop = asyncio.get_running_loop()
         if reload_on_sighup:
-            loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload_on_signal()))
+        if grpc_server is not None:
+            await loop.run_in_executor(None, grpc_server.start)
         try:
             yield
         finally:
+            # gRPC's calls in flight finish first: they may be waiting on the batcher.
+            if grpc_server is not None:
+                await loop.run_in_executor(None, grpc_server.stop)
             if batcher is not None:
-                await asyncio.get_running_loop().run_in_executor(None, batcher.close)
+                await loop.run_in_executor(None, batcher.close)
 
     infer_route = Route("/v2/models/{name}/infer", infer, methods=["POST"])
     routes = [
@@ -373,6 +395,7 @@ def create_app(
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.fastdnn = state
+    app.state.grpc = grpc_server
     return _InferFirst(app, infer_route)
 
 

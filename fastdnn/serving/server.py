@@ -10,6 +10,8 @@ and uvicorn do that. The pieces, in the order a request meets them:
   errors, metrics, reloads);
 - ``serving.batcher``: ``Batcher``, concurrent requests coalesced into one
   ``Model.predict_proba`` on a worker thread;
+- ``serving.grpc_service``: the same protocol over gRPC (``--grpc-port``), on the
+  same model, batcher, limits and metrics;
 - this module: ``run(path, ...)``, what the command calls: the process set-up
   (threads, kernels, garbage collector), uvicorn, reload on SIGHUP, SIGTERM
   drains the requests in flight and exits 0.
@@ -27,14 +29,15 @@ from .routes import create_app
 __all__ = ["Batcher", "batch_threads", "create_app", "prepare_process", "run"]
 
 
-def run(path, name=None, host="127.0.0.1", port=8000, *, n_threads=None, **options):
+def run(path, name=None, host="127.0.0.1", port=8000, *, grpc_port=None, n_threads=None, **options):
     """Serve the model file ``path`` until SIGTERM or Ctrl-C (``fastdnn serve``).
 
     ``options`` are ``create_app``'s (``max_batch``, ``max_delay_ms``,
     ``max_queue``, ``batching``, ``max_body_bytes``). Tuned for a process of its
     own: the batch kernel gets all cores but one (``n_threads``, unless given)
-    and ``prepare_process`` runs before serving. Use ``create_app`` to mount the
-    app in a server of your own without either.
+    and ``prepare_process`` runs before serving. With ``grpc_port``, the protocol is
+    served over gRPC on that port too (``serving.grpc_service``). Use ``create_app`` to
+    mount the app in a server of your own without either.
     """
     import uvicorn
 
@@ -46,11 +49,13 @@ def run(path, name=None, host="127.0.0.1", port=8000, *, n_threads=None, **optio
         path=os.fspath(path),
         n_threads=batch_threads() if n_threads is None else n_threads,
         reload_on_sighup=True,
+        grpc_address=None if grpc_port is None else f"{host}:{grpc_port}",
         **options,
     )
     dims = " -> ".join(map(str, model.layer_dims))
     print(
-        f"fastdnn serve: model {name!r} ({dims}, {np.dtype(model.dtype).name}) on http://{host}:{port}/v2/models/{name}",
+        f"fastdnn serve: model {name!r} ({dims}, {np.dtype(model.dtype).name}) on http://{host}:{port}/v2/models/{name}"
+        + ("" if grpc_port is None else f" and grpc://{host}:{grpc_port}"),
         flush=True,
     )
     prepare_process(model)

@@ -1,0 +1,244 @@
+"""``fastdnn serve --grpc-port``: the Open Inference Protocol over gRPC, beside HTTP.
+
+``inference.GRPCInferenceService`` (``serving.grpc_messages``): live, ready, model
+ready, server and model metadata, and ``ModelInfer`` with the tensor in
+``raw_input_contents`` (bytes, as Triton's clients send it) or in typed contents
+(``fp32_contents``, ``fp64_contents``; ``uint_contents`` for UINT8 pixels). The answer
+comes back the way the request came: raw bytes for raw input, typed contents for
+typed.
+
+The gRPC server (``grpc.aio``) runs on a thread of its own, with its own event loop,
+and shares everything else with HTTP (``serving.routes.create_app`` starts and stops
+it in the app's lifespan): the model being served (a reload swaps it for both), the
+batcher (one queue: a batch may hold requests from both), the limits (a message
+over ``max_body_bytes`` is refused by gRPC itself; a full queue is
+``RESOURCE_EXHAUSTED``) and the metrics (endpoints ``grpc_infer``, ...). On
+shutdown it stops taking calls and finishes those in flight before the batcher
+answers what it holds. Errors are status codes with the reason HTTP would give:
+``INVALID_ARGUMENT`` (HTTP's 400), ``NOT_FOUND`` (404), ``RESOURCE_EXHAUSTED`` (503).
+"""
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+
+from .batcher import QueueFull
+from .grpc_messages import METHODS, SERVICE, messages
+from .protocol import (
+    DATATYPES,
+    INPUT,
+    NAMES,
+    OUTPUT,
+    BadRequest,
+    check_binary,
+    check_datatype,
+    check_shape,
+    tensor_rows,
+)
+
+_TYPED = {"FP32": "fp32_contents", "FP64": "fp64_contents", "UINT8": "uint_contents"}
+"""Where each datatype's values sit in ``InferTensorContents`` (Triton's convention:
+8-, 16- and 32-bit unsigned integers all in ``uint_contents``)."""
+
+
+class _UnknownModel(LookupError):
+    pass
+
+
+def decode_request(request, n_x, dtype):
+    """(rows (m, n_x), raw) from a ``ModelInferRequest``: rows as ``protocol.decode_infer``
+    gives them (``dtype``, or uint8 pixels), ``raw`` whether the tensor came as bytes."""
+    if len(request.inputs) != 1:
+        raise BadRequest(f"the model takes one input tensor; got {len(request.inputs)}")
+    tensor = request.inputs[0]
+    where = f"input {tensor.name or INPUT!r}"
+    m, _ = check_shape(list(tensor.shape), n_x, where)
+    datatype = check_datatype(tensor.datatype, where)
+    raw = len(request.raw_input_contents) > 0
+    if raw:
+        if len(request.raw_input_contents) != 1:
+            raise BadRequest(
+                f"raw_input_contents holds {len(request.raw_input_contents)} tensors; "
+                "the model takes one"
+            )
+        if tensor.HasField("contents"):
+            raise BadRequest(f"{where}: both raw_input_contents and contents hold the tensor")
+        values = check_binary(request.raw_input_contents[0], datatype, m, n_x, where)
+    else:
+        typed = getattr(tensor.contents, _TYPED[datatype])
+        values = np.asarray(typed, dtype=np.float64 if datatype == "UINT8" else DATATYPES[datatype])
+    return tensor_rows(values, datatype, m, n_x, dtype, where), raw
+
+
+def encode_response(P, state, request_id, raw):
+    """The ``ModelInferResponse`` for probabilities ``P`` (m, n_L)."""
+    reply = messages["ModelInferResponse"](
+        model_name=state.name, model_version=str(state.version), id=request_id
+    )
+    output = reply.outputs.add(name=OUTPUT, datatype=NAMES[P.dtype], shape=list(P.shape))
+    if raw:
+        reply.raw_output_contents.append(P.astype(P.dtype.newbyteorder("<"), copy=False).tobytes())
+    else:
+        getattr(output.contents, _TYPED[NAMES[P.dtype]]).extend(P.ravel().tolist())
+    return reply
+
+
+def handlers(core):
+    """The service's generic handler over ``core`` (``routes.create_app``'s shared parts:
+    ``state``, ``predict``, ``metrics``, ``metadata``, ``server``)."""
+    import grpc
+
+    state, metrics = core.state, core.metrics
+    M = messages
+
+    def served(name):
+        if name != state.name:
+            raise _UnknownModel(f"no model named {name!r} (this server has {state.name!r})")
+        return state.model
+
+    def call(label, behaviour, request_type):
+        """Errors to status codes, metrics for every answer (as HTTP's ``endpoint``). The
+        request is parsed here, not by grpc: a malformed message is the client's error
+        (``INVALID_ARGUMENT``), which grpc's own parsing would report as ``UNKNOWN``."""
+        from google.protobuf.message import DecodeError
+
+        async def handle(data, context):
+            start, status = time.perf_counter(), "OK"
+            try:
+                try:
+                    request = request_type.FromString(data)
+                except DecodeError:
+                    name = request_type.DESCRIPTOR.full_name
+                    raise BadRequest(f"not a valid {name} message") from None
+                return await behaviour(request)
+            except (BadRequest, _UnknownModel, QueueFull) as exc:
+                status, message = {
+                    BadRequest: ("INVALID_ARGUMENT", str(exc)),
+                    _UnknownModel: ("NOT_FOUND", str(exc)),
+                    QueueFull: ("RESOURCE_EXHAUSTED", f"busy: {exc}; retry shortly"),
+                }[type(exc)]
+                await context.abort(getattr(grpc.StatusCode, status), " ".join(message.split()))
+            except asyncio.CancelledError:  # the client went away: its batch slot is dropped
+                status = "CANCELLED"
+                raise
+            finally:
+                metrics.requests.labels(f"grpc_{label}", status).inc()
+                metrics.latency.labels(f"grpc_{label}").observe(time.perf_counter() - start)
+
+        return handle
+
+    async def server_live(request):
+        return M["ServerLiveResponse"](live=True)
+
+    async def server_ready(request):
+        return M["ServerReadyResponse"](ready=True)
+
+    async def model_ready(request):
+        served(request.name)
+        return M["ModelReadyResponse"](ready=True)
+
+    async def server_metadata(request):
+        return M["ServerMetadataResponse"](**core.server)
+
+    async def model_metadata(request):
+        meta = core.metadata(served(request.name))
+        reply = M["ModelMetadataResponse"](
+            name=meta["name"], versions=meta["versions"], platform=meta["platform"]
+        )
+        for field in ("inputs", "outputs"):
+            for tensor in meta[field]:
+                getattr(reply, field).add(**tensor)
+        return reply
+
+    async def model_infer(request):
+        model = served(request.model_name)
+        rows, raw = decode_request(request, model.layer_dims[0], np.dtype(model.dtype))
+        P = await core.predict(model, rows)
+        return encode_response(P, state, request.id, raw)
+
+    behaviours = {
+        "ServerLive": ("live", server_live),
+        "ServerReady": ("ready", server_ready),
+        "ModelReady": ("ready", model_ready),
+        "ServerMetadata": ("metadata", server_metadata),
+        "ModelMetadata": ("metadata", model_metadata),
+        "ModelInfer": ("infer", model_infer),
+    }
+    methods = {}
+    for method, (label, behaviour) in behaviours.items():
+        request_type, response_type = (M[name] for name in METHODS[method])
+        methods[method] = grpc.unary_unary_rpc_method_handler(
+            call(label, behaviour, request_type),
+            response_serializer=response_type.SerializeToString,
+        )
+    return grpc.method_handlers_generic_handler(SERVICE, methods)
+
+
+class GrpcServer:
+    """``grpc.aio`` serving ``handlers(core)`` on ``address`` ("host:port"; port 0: any
+    free one, then ``.port``) from a thread and event loop of its own.
+
+    ``start()`` returns once the port is bound (or raises ``OSError`` if it cannot
+    be); ``stop(grace)`` stops taking calls, waits up to ``grace`` seconds for the
+    calls in flight, and joins the thread."""
+
+    def __init__(self, core, address, max_message_bytes):
+        self.core, self.address, self.port = core, address, None
+        self.options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.so_reuseport", 0),  # a second server on a taken port must fail, not share it
+        ]
+        self._loop = self._server = self._thread = self._error = self._stopped = None
+
+    def start(self):
+        # A plain asyncio loop: grpc.aio does not run on uvloop, which uvicorn may install.
+        self._loop = asyncio.SelectorEventLoop()
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop.run_until_complete,
+            args=(self._serve(ready),),
+            name="fastdnn-grpc",
+            daemon=True,
+        )
+        self._thread.start()
+        ready.wait()
+        if self._error is not None:
+            self._thread.join()
+            raise OSError(f"gRPC: cannot serve on {self.address} ({self._error})")
+
+    async def _serve(self, ready):
+        import grpc
+
+        try:
+            self._server = grpc.aio.server(options=self.options)
+            self._server.add_generic_rpc_handlers((handlers(self.core),))
+            self.port = self._server.add_insecure_port(self.address)
+            if not self.port:  # older grpcio report a failed bind as port 0
+                raise RuntimeError("the port could not be bound")
+            await self._server.start()
+        except Exception as exc:  # noqa: BLE001 - reported by start()
+            self._error = exc
+            ready.set()
+            return
+        self._stopped = asyncio.Event()
+        ready.set()
+        # Until _shutdown has finished: the loop must run until grpc's stop() returns
+        # (waiting for the server's termination instead ended the loop under it).
+        await self._stopped.wait()
+
+    async def _shutdown(self, grace):
+        try:
+            await self._server.stop(grace)
+        finally:
+            self._stopped.set()
+
+    def stop(self, grace=30.0):
+        if self._thread is None or self._error is not None:
+            return
+        self._loop.call_soon_threadsafe(lambda: self._loop.create_task(self._shutdown(grace)))
+        self._thread.join()
+        self._loop.close()
+        self._thread = None
