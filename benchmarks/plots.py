@@ -1,9 +1,10 @@
 """PNG plots of fastdnn's speed ratio against the NumPy reference (matplotlib, optional).
 
-One figure per group of rows (``ratio_<group>.png``). A group whose series each have a
-single size (the model rows: one network, one batch) is a horizontal bar chart, one bar
-per row and dtype, its ratio printed on it; a group measured at several sizes is a line
-per series against size, each series with its own colour and marker. The guide's own
+One figure per group of rows (``ratio_<group>.png``). A group whose series each have one
+or two sizes (the model rows: the cat network at m = 209 and 2048) is a horizontal bar
+chart, one bar per row, size and dtype, its ratio printed on it: a line through two
+points on a log axis says less than two bars. A group measured at three sizes or more is
+a line per series against size, each series with its own colour and marker. The guide's own
 figures, drawn from the committed results, are ``benchmarks.figures``.
 """
 
@@ -67,7 +68,7 @@ def write(payload, folder):
         series = defaultdict(list)
         for row in rows:
             series[(row["name"], row["dtype"])].append((row["elements"], row["ratio_vs_numpy"]))
-        if all(len(points) == 1 for points in series.values()):
+        if all(len(points) <= 2 for points in series.values()):
             labels = [f"{row['name']} {row['size']} {row['dtype']}" for row in rows]
             fig, ax = plt.subplots(figsize=(8, 0.8 + 0.28 * len(rows)))
             ratio_bars(ax, labels, [row["ratio_vs_numpy"] for row in rows])

@@ -102,3 +102,45 @@ def test_int8_benchmark_runs_and_reports_accuracy():
     assert "differ between int8 and float32" in text and "equal labels" in text
     timed = [r for r in rows if "seconds" in r]
     assert len(timed) == 3 and all(all(v[0] > 0 for v in r["seconds"].values()) for r in timed)
+
+
+def test_the_guides_figures_are_drawn_from_the_committed_results(tmp_path):
+    """benchmarks.figures reads benchmarks/results and writes one PNG per chart; the
+    guide shows the committed ones, so each must be there too."""
+    import os
+
+    from benchmarks import figures
+
+    assert figures.main(["--out", str(tmp_path)]) == 0
+    names = ["notebook.png", "backward.png", "first_run.png", "serve.png"]
+    for name in names:
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert os.path.exists(os.path.join(figures.FIGURES, name)), name
+
+
+def test_ratio_plots_are_bars_where_a_group_has_one_size(tmp_path, monkeypatch):
+    import os
+
+    from benchmarks import plots
+
+    drawn = []
+    bars = plots.ratio_bars
+    monkeypatch.setattr(
+        plots,
+        "ratio_bars",
+        lambda ax, labels, ratios: (drawn.append(labels), bars(ax, labels, ratios)),
+    )
+
+    def row(group, name, elements, ratio):
+        return dict(group=group, name=name, size=str(elements), elements=elements,
+                    dtype="float64", ratio_vs_numpy=ratio)  # fmt: skip
+
+    environment = {"cpu_count": 2, "numba": "0", "threading_layer": "omp"}
+    payload = {
+        "environment": environment,
+        "rows": [row("model", f"row{k}", 209, 1.0 + k) for k in range(14)]
+        + [row("linear", "a", n, 1.5) for n in (10, 100, 1000)],
+    }
+    paths = plots.write(payload, str(tmp_path))
+    assert sorted(os.path.basename(p) for p in paths) == ["ratio_linear.png", "ratio_model.png"]
+    assert len(drawn) == 1 and len(drawn[0]) == 14  # the model rows as bars; linear as lines
