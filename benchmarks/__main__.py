@@ -7,6 +7,7 @@ Usage::
     python -m benchmarks --only trainer_step     # rows whose name contains this
     python -m benchmarks --only notebook         # the notebook's two loops, 2500 iterations
     python -m benchmarks --only backward --full  # the cat network's backward pass per call
+    python -m benchmarks.compare BEFORE/results.json AFTER/results.json  # two runs, row by row
     python -m benchmarks --only first_run        # a learner's first run: cold and warm processes
     python -m benchmarks --only serve --full     # fastdnn serve vs per-request ONNX Runtime
     python -m benchmarks --only serve_peers --full  # fastdnn serve vs KServe + ONNX Runtime

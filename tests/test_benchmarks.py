@@ -144,3 +144,17 @@ def test_ratio_plots_are_bars_where_a_group_has_one_size(tmp_path, monkeypatch):
     paths = plots.write(payload, str(tmp_path))
     assert sorted(os.path.basename(p) for p in paths) == ["ratio_linear.png", "ratio_model.png"]
     assert len(drawn) == 1 and len(drawn[0]) == 14  # the model rows as bars; linear as lines
+
+
+def test_compare_reads_the_ratios_of_each_run():
+    from benchmarks.compare import compare
+
+    def payload(fast, numpy):
+        seconds = {"fastdnn": [fast, fast * 0.99, fast * 1.01], "numpy": [numpy] * 3}
+        row = dict(name="r", size="s", dtype="float64", seconds=seconds)
+        return {"rows": [dict(row, ratio_vs_numpy=numpy / fast)]}
+
+    assert "faster" in compare(payload(2.0, 4.0), payload(1.0, 4.0))[0]
+    # Slower, but NumPy slowed as much in that run: the machine drifted.
+    assert "same" in compare(payload(1.0, 4.0), payload(1.3, 5.2))[0]
+    assert "SLOWER" in compare(payload(1.0, 4.0), payload(1.3, 4.0))[0]

@@ -111,6 +111,24 @@ def test_infer_with_tritonclient_equals_direct_calls(live, cat, datatype):
     client.close()
 
 
+def test_tritonclient_gets_errors_as_inference_server_exceptions(live):
+    _, address = live
+    client = grpcclient.InferenceServerClient(address)
+    tensor = grpcclient.InferInput("input", [1, N_X], "INT8")
+    tensor.set_data_from_numpy(np.zeros((1, N_X), np.int8))
+    with pytest.raises(InferenceServerException) as info:
+        client.infer("cat", [tensor])
+    assert "INVALID_ARGUMENT" in info.value.status()
+    assert "datatype must be FP32, FP64 or UINT8; got 'INT8'" in info.value.message()
+    tensor = grpcclient.InferInput("input", [1, N_X], "FP64")
+    tensor.set_data_from_numpy(rows(1, 2))
+    with pytest.raises(InferenceServerException) as info:
+        client.infer("dog", [tensor])
+    assert "NOT_FOUND" in info.value.status()
+    assert client.infer("cat", [tensor]).as_numpy("probability").shape == (1, 1)
+    client.close()
+
+
 def test_typed_contents_in_typed_contents_out(live, cat):
     _, address = live
     model = Model.load(cat)
