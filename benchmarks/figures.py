@@ -26,6 +26,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 FIGURES = os.path.join(HERE, "..", "docs", "figures")
 COLOURS = {"numpy": "tab:gray", "before": "tab:orange", "fastdnn": "tab:blue"}
+BEFORE_NOTE = (
+    "Each run alternates its contenders. 'fastdnn before': the committed run before the last round "
+    "of work (*_before.json); every ratio is against the newest run's NumPy time."
+)
 
 
 def _load(folder, name):
@@ -107,8 +111,7 @@ def notebook(plt, results, out):
         [f"{loop} {dtype}" for loop, dtype in keys],
         series,
         "ms",
-        "Each run alternates the contenders; 'before' is the committed run before the last round of "
-        "work, its NumPy time in its own run.",
+        BEFORE_NOTE,
     )  # fmt: skip
     return save(fig, os.path.join(out, "notebook.png"))
 
@@ -141,6 +144,7 @@ def backward(plt, results, out):
         [f"{row} {dtype}" for row, dtype in keys],
         series,
         "ms",
+        BEFORE_NOTE if "before" in ms else "",
     )  # fmt: skip
     return save(fig, os.path.join(out, "backward.png"))
 
