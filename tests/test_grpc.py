@@ -331,3 +331,26 @@ def test_the_command_refuses_a_negative_grpc_port(cat):
         text=True,
     )
     assert result.returncode != 0 and "--grpc-port must be at least 0" in result.stderr
+
+
+def test_a_full_queue_is_resource_exhausted_on_grpc_too():
+    """max_queue 1: one call runs, one waits, the third is refused with the busy reason."""
+    from starlette.testclient import TestClient
+
+    from fastdnn.serving.routes import create_app
+
+    model = _Slow(0.5)
+    app = create_app(model, "slow", grpc_address="127.0.0.1:0", max_delay_ms=0, max_queue=1)
+    with TestClient(app):
+        address = f"127.0.0.1:{app.state.grpc.port}"
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            running = pool.submit(_infer, address, np.ones((1, 4)))
+            assert model.started.wait(10)
+            waiting = pool.submit(_infer, address, np.ones((1, 4)))
+            time.sleep(0.2)
+            with pytest.raises(grpc.RpcError) as info:
+                _infer(address, np.ones((1, 4)))
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "busy" in info.value.details() and "max_queue 1" in info.value.details()
+            running.result(30)
+            waiting.result(30)
