@@ -35,20 +35,32 @@ _SCALARS = {
 # (message, [(field, number, type, repeated)], nested messages); a type that is not a
 # scalar names a message; "map<Value>" is a map from string to that message.
 _PARAMETERS = ("parameters", 4, "map<InferParameter>", False)
+_NAME_VERSION = [("name", 1, "string", False), ("version", 2, "string", False)]
+_TENSOR = [
+    ("name", 1, "string", False),
+    ("datatype", 2, "string", False),
+    ("shape", 3, "int64", True),
+]
+"""A tensor's description: its metadata, and the head of the inference calls' tensors."""
+_CALL = [
+    ("model_name", 1, "string", False),
+    ("model_version", 2, "string", False),
+    ("id", 3, "string", False),
+    _PARAMETERS,
+]
+"""The head of ``ModelInferRequest`` and ``ModelInferResponse``."""
+_TENSOR_DATA = [*_TENSOR, _PARAMETERS, ("contents", 5, "InferTensorContents", False)]
+"""An inference call's input or output tensor."""
 _MESSAGES = [
     ("ServerLiveRequest", [], []),
     ("ServerLiveResponse", [("live", 1, "bool", False)], []),
     ("ServerReadyRequest", [], []),
     ("ServerReadyResponse", [("ready", 1, "bool", False)], []),
-    ("ModelReadyRequest", [("name", 1, "string", False), ("version", 2, "string", False)], []),
+    ("ModelReadyRequest", _NAME_VERSION, []),
     ("ModelReadyResponse", [("ready", 1, "bool", False)], []),
     ("ServerMetadataRequest", [], []),
-    (
-        "ServerMetadataResponse",
-        [("name", 1, "string", False), ("version", 2, "string", False), ("extensions", 3, "string", True)],
-        [],
-    ),
-    ("ModelMetadataRequest", [("name", 1, "string", False), ("version", 2, "string", False)], []),
+    ("ServerMetadataResponse", [*_NAME_VERSION, ("extensions", 3, "string", True)], []),
+    ("ModelMetadataRequest", _NAME_VERSION, []),
     (
         "ModelMetadataResponse",
         [
@@ -58,37 +70,18 @@ _MESSAGES = [
             ("inputs", 4, "ModelMetadataResponse.TensorMetadata", True),
             ("outputs", 5, "ModelMetadataResponse.TensorMetadata", True),
         ],
-        [
-            (
-                "TensorMetadata",
-                [("name", 1, "string", False), ("datatype", 2, "string", False), ("shape", 3, "int64", True)],
-                [],
-            )
-        ],
+        [("TensorMetadata", _TENSOR, [])],
     ),
     (
         "ModelInferRequest",
         [
-            ("model_name", 1, "string", False),
-            ("model_version", 2, "string", False),
-            ("id", 3, "string", False),
-            _PARAMETERS,
+            *_CALL,
             ("inputs", 5, "ModelInferRequest.InferInputTensor", True),
             ("outputs", 6, "ModelInferRequest.InferRequestedOutputTensor", True),
             ("raw_input_contents", 7, "bytes", True),
         ],
         [
-            (
-                "InferInputTensor",
-                [
-                    ("name", 1, "string", False),
-                    ("datatype", 2, "string", False),
-                    ("shape", 3, "int64", True),
-                    _PARAMETERS,
-                    ("contents", 5, "InferTensorContents", False),
-                ],
-                [],
-            ),
+            ("InferInputTensor", _TENSOR_DATA, []),
             (
                 "InferRequestedOutputTensor",
                 [("name", 1, "string", False), ("parameters", 2, "map<InferParameter>", False)],
@@ -99,26 +92,11 @@ _MESSAGES = [
     (
         "ModelInferResponse",
         [
-            ("model_name", 1, "string", False),
-            ("model_version", 2, "string", False),
-            ("id", 3, "string", False),
-            _PARAMETERS,
+            *_CALL,
             ("outputs", 5, "ModelInferResponse.InferOutputTensor", True),
             ("raw_output_contents", 6, "bytes", True),
         ],
-        [
-            (
-                "InferOutputTensor",
-                [
-                    ("name", 1, "string", False),
-                    ("datatype", 2, "string", False),
-                    ("shape", 3, "int64", True),
-                    _PARAMETERS,
-                    ("contents", 5, "InferTensorContents", False),
-                ],
-                [],
-            )
-        ],
+        [("InferOutputTensor", _TENSOR_DATA, [])],
     ),
     (
         "InferTensorContents",

@@ -32,19 +32,17 @@ from .protocol import (
     NAMES,
     OUTPUT,
     BadRequest,
+    UnknownModel,
     check_binary,
     check_datatype,
     check_shape,
+    tensor_bytes,
     tensor_rows,
 )
 
 _TYPED = {"FP32": "fp32_contents", "FP64": "fp64_contents", "UINT8": "uint_contents"}
 """Where each datatype's values sit in ``InferTensorContents`` (Triton's convention:
 8-, 16- and 32-bit unsigned integers all in ``uint_contents``)."""
-
-
-class _UnknownModel(LookupError):
-    pass
 
 
 def decode_request(request, n_x, dtype):
@@ -79,7 +77,7 @@ def encode_response(P, state, request_id, raw):
     )
     output = reply.outputs.add(name=OUTPUT, datatype=NAMES[P.dtype], shape=list(P.shape))
     if raw:
-        reply.raw_output_contents.append(P.astype(P.dtype.newbyteorder("<"), copy=False).tobytes())
+        reply.raw_output_contents.append(tensor_bytes(P))
     else:
         getattr(output.contents, _TYPED[NAMES[P.dtype]]).extend(P.ravel().tolist())
     return reply
@@ -92,11 +90,6 @@ def handlers(core):
 
     state, metrics = core.state, core.metrics
     M = messages
-
-    def served(name):
-        if name != state.name:
-            raise _UnknownModel(f"no model named {name!r} (this server has {state.name!r})")
-        return state.model
 
     def call(label, behaviour, request_type):
         """Errors to status codes, metrics for every answer (as HTTP's ``endpoint``). The
@@ -113,10 +106,10 @@ def handlers(core):
                     name = request_type.DESCRIPTOR.full_name
                     raise BadRequest(f"not a valid {name} message") from None
                 return await behaviour(request)
-            except (BadRequest, _UnknownModel, QueueFull) as exc:
+            except (BadRequest, UnknownModel, QueueFull) as exc:
                 status, message = {
                     BadRequest: ("INVALID_ARGUMENT", str(exc)),
-                    _UnknownModel: ("NOT_FOUND", str(exc)),
+                    UnknownModel: ("NOT_FOUND", str(exc)),
                     QueueFull: ("RESOURCE_EXHAUSTED", f"busy: {exc}; retry shortly"),
                 }[type(exc)]
                 await context.abort(getattr(grpc.StatusCode, status), " ".join(message.split()))
@@ -136,14 +129,14 @@ def handlers(core):
         return M["ServerReadyResponse"](ready=True)
 
     async def model_ready(request):
-        served(request.name)
+        state.served(request.name)
         return M["ModelReadyResponse"](ready=True)
 
     async def server_metadata(request):
         return M["ServerMetadataResponse"](**core.server)
 
     async def model_metadata(request):
-        meta = core.metadata(served(request.name))
+        meta = core.metadata(state.served(request.name))
         reply = M["ModelMetadataResponse"](
             name=meta["name"], versions=meta["versions"], platform=meta["platform"]
         )
@@ -153,7 +146,7 @@ def handlers(core):
         return reply
 
     async def model_infer(request):
-        model = served(request.model_name)
+        model = state.served(request.model_name)
         rows, raw = decode_request(request, model.layer_dims[0], np.dtype(model.dtype))
         P = await core.predict(model, rows)
         return encode_response(P, state, request.id, raw)

@@ -88,6 +88,16 @@ class BodyTooLarge(ValueError):
     """A request body, or an image's declared size, over its limit: answered 413."""
 
 
+class UnknownModel(LookupError):
+    """A model name this server does not serve: answered 404 (gRPC: NOT_FOUND)."""
+
+
+def tensor_bytes(P):
+    """The bytes of the array ``P`` in the protocol's byte order (little-endian), for the
+    binary tensor extension's answer and gRPC's ``raw_output_contents``."""
+    return P.astype(P.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
 def check_shape(value, n_x, where):
     if (
         not isinstance(value, list)

@@ -31,14 +31,12 @@ from .protocol import (
     UINT8_SCALE,
     BadRequest,
     BodyTooLarge,
+    UnknownModel,
     decode_image,
     decode_infer,
     dumps,
+    tensor_bytes,
 )
-
-
-class UnknownModel(LookupError):
-    """A model name this server does not serve: answered 404."""
 
 
 class _Metrics:
@@ -82,6 +80,12 @@ class _State:
         self.model, self.name, self.path = model, name, path
         self.version = 1
         self.reload_lock = asyncio.Lock()
+
+    def served(self, name):
+        """The model being served, if ``name`` is its name; else UnknownModel."""
+        if name != self.name:
+            raise UnknownModel(f"no model named {name!r} (this server has {self.name!r})")
+        return self.model
 
     async def reload(self):
         """Load ``path`` again and swap it in at once; requests already queued finish on the old model."""
@@ -213,10 +217,7 @@ def create_app(
 
     def served(request):
         """The model the URL names (the one being served now), else UnknownModel."""
-        name = request.path_params["name"]
-        if name != state.name:
-            raise UnknownModel(f"no model named {name!r} (this server has {state.name!r})")
-        return state.model
+        return state.served(request.path_params["name"])
 
     def metadata(model):
         n_x, n_L, datatype = model.layer_dims[0], model.layer_dims[-1], NAMES[np.dtype(model.dtype)]
@@ -273,7 +274,7 @@ def create_app(
         if answer == "json":
             output["data"] = P.ravel().tolist()  # Python floats: each value's exact float64
             return Response(dumps(reply), media_type="application/json")
-        data = P.astype(P.dtype.newbyteorder("<"), copy=False).tobytes()
+        data = tensor_bytes(P)
         output["parameters"] = {"binary_data_size": len(data)}
         head = dumps(reply)
         return Response(
