@@ -75,77 +75,71 @@ def _median(values):
     return float(np.median(values))
 
 
-def notebook(plt, results, out):
-    now, before = _load(results, "notebook.json"), _load(results, "notebook_before.json")
+def before_after(results, name, key, value):
+    """(groups, series) for a grouped bar chart of ``name``.json's rows, NumPy against
+    fastdnn, with fastdnn of ``name``_before.json between them where it is committed:
+    ``key(row)`` names a row, ``value(row, seconds)`` is a contender's figure. None where
+    ``name``.json is not committed."""
+    now, before = _load(results, f"{name}.json"), _load(results, f"{name}_before.json")
     if now is None:
         return None
-    keys = [(r["loop"], r["dtype"]) for r in now["rows"]]
-    per_iteration = {
+    keys = [key(row) for row in now["rows"]]
+    figures = {
         which: {
-            (r["loop"], r["dtype"]): {
-                k: _median(v) / r["iterations"] * 1e3 for k, v in r["seconds"].items()
-            }
-            for r in data["rows"]
+            key(row): {k: value(row, _median(v)) for k, v in row["seconds"].items()}
+            for row in data["rows"]
         }
         for which, data in (("now", now), ("before", before))
         if data
     }
     series = [
-        (
-            "NumPy (the course's code)",
-            COLOURS["numpy"],
-            [per_iteration["now"][k]["numpy"] for k in keys],
-        )
+        ("NumPy (the course's code)", COLOURS["numpy"], [figures["now"][k]["numpy"] for k in keys])
     ]
-    if "before" in per_iteration:
-        old = per_iteration["before"]
+    if "before" in figures:
+        old = figures["before"]
         series.append(
             ("fastdnn before", COLOURS["before"], [old.get(k, {}).get("fastdnn") for k in keys])
         )
-    series.append(
-        ("fastdnn", COLOURS["fastdnn"], [per_iteration["now"][k]["fastdnn"] for k in keys])
+    series.append(("fastdnn", COLOURS["fastdnn"], [figures["now"][k]["fastdnn"] for k in keys]))
+    return [" ".join(k) for k in keys], series
+
+
+def notebook(plt, results, out):
+    chart = before_after(
+        results,
+        "notebook",
+        lambda row: (row["loop"], row["dtype"]),
+        lambda row, seconds: seconds / row["iterations"] * 1e3,
     )
+    if chart is None:
+        return None
+    groups, series = chart
     fig = grouped_bars(
         plt,
         "The notebook's loops, ms per iteration (cat data, 2500 iterations, medians of 3 runs)",
-        [f"{loop} {dtype}" for loop, dtype in keys],
+        groups,
         series,
         "ms",
-        BEFORE_NOTE,
-    )  # fmt: skip
+        BEFORE_NOTE if len(series) == 3 else "",
+    )
     return save(fig, os.path.join(out, "notebook.png"))
 
 
 def backward(plt, results, out):
-    now, before = _load(results, "backward.json"), _load(results, "backward_before.json")
-    if now is None:
+    chart = before_after(
+        results, "backward", lambda row: (row["row"], row["dtype"]), lambda row, s: s * 1e3
+    )
+    if chart is None:
         return None
-    keys = [(r["row"], r["dtype"]) for r in now["rows"]]
-    ms = {
-        which: {(r["row"], r["dtype"]): {k: _median(v) * 1e3 for k, v in r["seconds"].items()} for r in data["rows"]}
-        for which, data in (("now", now), ("before", before))
-        if data
-    }  # fmt: skip
-    series = [
-        ("NumPy (the course's code)", COLOURS["numpy"], [ms["now"][k]["numpy"] for k in keys])
-    ]
-    if "before" in ms:
-        series.append(
-            (
-                "fastdnn before",
-                COLOURS["before"],
-                [ms["before"].get(k, {}).get("fastdnn") for k in keys],
-            )
-        )
-    series.append(("fastdnn", COLOURS["fastdnn"], [ms["now"][k]["fastdnn"] for k in keys]))
+    groups, series = chart
     fig = grouped_bars(
         plt,
         "The cat network's backward pass, ms per call (m = 209, medians of alternating rounds)",
-        [f"{row} {dtype}" for row, dtype in keys],
+        groups,
         series,
         "ms",
-        BEFORE_NOTE if "before" in ms else "",
-    )  # fmt: skip
+        BEFORE_NOTE if len(series) == 3 else "",
+    )
     return save(fig, os.path.join(out, "backward.png"))
 
 
