@@ -78,6 +78,29 @@ def _in_place(path):
     )
 
 
+def check_not_input(output, inputs, where):
+    """Raise ValueError when ``output`` is the same file as one of ``inputs``
+    (``{argument: path}``), before anything is read or written: replacing it would
+    destroy the input. Same file means same device and inode, links followed (a
+    symbolic or hard link to the input, or another spelling of its path, is it)."""
+    try:
+        out = os.stat(output)
+    except OSError:  # nothing there yet (or unreadable): it cannot be an input
+        return
+    if not stat.S_ISREG(out.st_mode):  # a device or pipe (``-``) is written through
+        return
+    for argument, path in inputs.items():
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # the read reports it
+        if (st.st_dev, st.st_ino) == (out.st_dev, out.st_ino):
+            raise ValueError(
+                f"{where}: the output {output!r} is the {argument} {path!r} (the same file); "
+                f"writing it would destroy the {argument}: choose another output"
+            )
+
+
 @contextlib.contextmanager
 def open_output(path, mode="w", suffix=".tmp"):
     """Open ``path`` for writing (``mode`` "w" or "wb") as the module docstring says;

@@ -225,3 +225,42 @@ def readable_hdf5(path, what, error=ValueError):
         return h5py.File(path, "r")
     except OSError as exc:
         raise error(f"{path!r} is not a readable HDF5 file ({exc})") from None
+
+
+CHUNK_FLOOR = 1 << 20
+"""HDF5 chunks up to this size are always accepted (h5py's own automatic chunks are
+at most 1 MiB)."""
+
+
+def check_chunks(ds, where, error=ValueError, cap=None):
+    """Refuse an HDF5 dataset whose chunks are larger than the data they hold.
+
+    Reading any element of a chunked dataset decompresses its whole chunk, and a
+    chunk may declare far more bytes than the dataset holds (an 80-byte dataset in
+    one declared 1 GiB gzip chunk costs 1 GiB to read: a chunk bomb). A chunk may
+    hold at most ``max(CHUNK_FLOOR, min(dataset bytes, cap))`` bytes: never more
+    than the dataset (so reading costs at most twice what it declares, a bound the
+    callers check first), and with ``cap`` never more than what a streamed read may
+    hold at once. ``error`` is raised, naming ``where``, the chunk shape and both sizes.
+    """
+    chunks = ds.chunks
+    if chunks is None:  # contiguous or compact: read as stored, no chunk buffer
+        return
+    chunk_bytes = int(np.prod(chunks, dtype=object)) * ds.dtype.itemsize
+    data_bytes = int(np.prod(ds.shape, dtype=object)) * ds.dtype.itemsize
+    allowed = data_bytes if cap is None else min(data_bytes, cap)
+    allowed = max(CHUNK_FLOOR, allowed)
+    if chunk_bytes > allowed:
+        raise error(
+            f"{where} is stored in HDF5 chunks of shape {tuple(chunks)} ({byte_size(chunk_bytes)} "
+            f"each) for {byte_size(data_bytes)} of data; reading decompresses a whole chunk, so "
+            f"fastdnn reads chunks of at most {byte_size(allowed)}; refused (a chunk bomb, or "
+            f"rewrite the file with smaller chunks, e.g. h5repack -l CHUNK=...)"
+        )
+
+
+def byte_size(n):
+    """``n`` bytes for a message: "80 bytes", "1.5 MiB", "4 GiB"."""
+    if n >= 2**30:
+        return f"{n / 2**30:.3g} GiB"
+    return f"{n / 2**20:.3g} MiB" if n >= 2**20 else f"{n} bytes"

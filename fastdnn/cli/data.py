@@ -5,9 +5,23 @@ import os
 
 import numpy as np
 
-from .._internal.validation import readable_hdf5
+from .._internal.validation import check_chunks, readable_hdf5
 
 COURSE_FILES = {"train": "train_catvnoncat.h5", "test": "test_catvnoncat.h5"}
+
+
+def data_file(path, split):
+    """The HDF5 file that ``path`` names for ``split``: ``path`` itself, or a course-layout
+    folder's ``split`` file (``train`` for training, ``test`` for predicting)."""
+    if not os.path.isdir(path):
+        return path
+    name = COURSE_FILES[split]
+    if not os.path.isfile(os.path.join(path, name)):
+        raise ValueError(
+            f"DATA folder {path!r} has no {name} (the course's layout: "
+            f"{COURSE_FILES['train']} to train, {COURSE_FILES['test']} to predict)"
+        )
+    return os.path.join(path, name)
 
 
 @contextlib.contextmanager
@@ -15,21 +29,16 @@ def open_data(path, split):
     """Open HDF5 data: yields (x, Y, one example's shape), ``x`` the *_x dataset itself
     (nothing read yet: it may be larger than memory), ``Y`` of shape (1, m) or None.
 
-    A folder in the course's layout gives its ``split`` file (``train`` for
-    training, ``test`` for predicting); a file must hold a dataset whose name
-    ends in ``_x`` (samples first: images (m, h, w, c) or rows (m, n)) and
-    optionally one ending in ``_y``, of 0/1 labels.
+    A folder in the course's layout gives its ``split`` file (``data_file``); a file
+    must hold a dataset whose name ends in ``_x`` (samples first: images (m, h, w, c)
+    or rows (m, n)) and optionally one ending in ``_y``, of 0/1 labels. Every size
+    is checked before anything is read: the labels' count against the examples',
+    and both datasets' HDF5 chunks (``validation.check_chunks``: x is read a chunk of
+    examples at a time, so its chunks may hold at most ``CHUNK_BYTES``).
     """
     import h5py
 
-    if os.path.isdir(path):
-        name = COURSE_FILES[split]
-        if not os.path.isfile(os.path.join(path, name)):
-            raise ValueError(
-                f"DATA folder {path!r} has no {name} (the course's layout: "
-                f"{COURSE_FILES['train']} to train, {COURSE_FILES['test']} to predict)"
-            )
-        path = os.path.join(path, name)
+    path = data_file(path, split)
     with readable_hdf5(path, "data file or folder") as f:
         xs = [k for k in f if k.lower().endswith("_x") or k == "X"]
         ys = [k for k in f if k.lower().endswith("_y") or k == "Y"]
@@ -41,19 +50,37 @@ def open_data(path, split):
                 f"{path!r}: {xs[0]} must hold numbers, samples first (m, ...) with m >= 1; "
                 f"got dtype {x.dtype}, shape {x.shape}"
             )
+        check_chunks(x, f"{path!r}: {xs[0]}", cap=CHUNK_BYTES)
         Y = None
         if len(ys) == 1:
-            y = np.asarray(f[ys[0]][()])
-            if y.size != x.shape[0]:
-                raise ValueError(f"{path!r}: {x.shape[0]} samples but {y.size} labels in {ys[0]}")
-            Y = y.reshape(1, -1)
-            bad = np.flatnonzero((Y != 0) & (Y != 1))
-            if bad.size:
-                raise ValueError(
-                    f"{path!r}: labels in {ys[0]} must be 0 or 1; example {bad[0]} has "
-                    f"{Y[0, bad[0]].item()!r} ({bad.size} such)"
-                )
+            Y = _labels(f, ys[0], x.shape[0], path)
         yield x, Y, x.shape[1:]
+
+
+CHUNK_BYTES = 64 << 20
+"""The largest HDF5 chunk of a data file's examples (``fastdnn predict`` reads them
+a chunk of about 64 MiB at a time: ``serving.chunks``)."""
+
+
+def _labels(f, name, m, path):
+    """The labels dataset ``name`` as (1, m) 0/1 values, its size and chunks checked
+    before it is read (a small file may declare billions of labels)."""
+    import h5py
+
+    y = f[name]
+    if not isinstance(y, h5py.Dataset) or y.dtype.kind not in "fiub":
+        raise ValueError(f"{path!r}: {name} must be a dataset of 0/1 labels")
+    if y.size != m:
+        raise ValueError(f"{path!r}: {m} samples but {y.size} labels in {name}")
+    check_chunks(y, f"{path!r}: {name}")
+    Y = np.asarray(y[()]).reshape(1, -1)
+    bad = np.flatnonzero((Y != 0) & (Y != 1))
+    if bad.size:
+        raise ValueError(
+            f"{path!r}: labels in {name} must be 0 or 1; example {bad[0]} has "
+            f"{Y[0, bad[0]].item()!r} ({bad.size} such)"
+        )
+    return Y
 
 
 def read_xy(path, split, dtype=np.float64):

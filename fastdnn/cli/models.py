@@ -6,13 +6,17 @@ import time
 
 import numpy as np
 
-from .._internal.atomic import open_output
-from .data import open_data, read_xy, shape_text
+from .._internal.atomic import check_not_input, open_output
+from .data import data_file, open_data, read_xy, shape_text
 
 
 def cmd_train(args):
     from ..serving.modelfile import save_model
 
+    data = {"data": data_file(args.data, "train")}
+    check_not_input(_path(args.out), data, "--out")
+    if args.plot:
+        check_not_input(args.plot, data, "--plot")
     X, Y, _ = read_xy(args.data, "train", args.dtype)
     if Y is None:
         raise ValueError(f"{args.data!r} has no labels (*_y dataset) to train on")
@@ -65,6 +69,9 @@ def cmd_predict(args):
     from ..app.progress import Progress
     from ..serving.model import Model
 
+    if args.output and args.output != "-":
+        inputs = {"model": args.model, "data": data_file(args.data, "test")}
+        check_not_input(args.output, inputs, "--output")
     model = Model.load(args.model)
     if args.int8:
         model = model.quantize()  # an int8 model file is already int8
@@ -114,6 +121,7 @@ def _csv(output):
 def cmd_quantize(args):
     from ..serving.model import Model
 
+    check_not_input(_path(args.output), {"model": args.model}, "output")
     model = Model.load(args.model)
     if model.precision == "int8":
         raise ValueError(f"{args.model!r} is already an int8 model")

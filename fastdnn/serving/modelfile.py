@@ -38,7 +38,7 @@ import os
 import numpy as np
 
 from .._internal.atomic import open_output
-from .._internal.validation import readable_hdf5
+from .._internal.validation import byte_size, check_chunks, readable_hdf5
 
 FORMAT = "fastdnn-model"
 FORMAT_VERSION = 2
@@ -151,12 +151,6 @@ def _byte_limit(max_bytes):
     return whole_number(max_bytes, source, "load_model")
 
 
-def _gib(n):
-    if n >= 2**30:
-        return f"{n / 2**30:.3g} GiB"
-    return f"{n / 2**20:.3g} MiB" if n >= 2**20 else f"{n} bytes"
-
-
 def _layer(name):
     """The layer number in a dataset's name: "W12" -> "12", "W1_scale" -> "1"."""
     return name[1:].split("_")[0]
@@ -183,11 +177,12 @@ def _checked_dataset(f, name, dtype, shape, path):
             raise ModelFileError(
                 f"{where} uses HDF5 filter {code}; fastdnn reads {sorted(_FILTERS.values())} only"
             )
+    check_chunks(ds, where, ModelFileError)
     nbytes = int(np.prod(shape)) * dtype.itemsize
     stored = ds.id.get_storage_size()
     if nbytes > _EXPANSION_FLOOR and nbytes > MAX_EXPANSION * stored:
         raise ModelFileError(
-            f"{where} would inflate from {stored} bytes on disk to {_gib(nbytes)} "
+            f"{where} would inflate from {stored} bytes on disk to {byte_size(nbytes)} "
             f"(over {MAX_EXPANSION}x): a compression bomb, or a dataset never written; refused"
         )
     return ds
@@ -250,6 +245,10 @@ def load_model(path, max_bytes=None):
             dtype = np.dtype(str(_attr(f, "dtype", path)))
         except (TypeError, ValueError) as exc:
             raise ModelFileError(f"{path!r}: unreadable model attributes ({exc})") from None
+        except RecursionError:  # JSON nested deeper than Python's stack: hostile
+            raise ModelFileError(
+                f"{path!r}: unreadable model attributes (JSON nested too deeply)"
+            ) from None
         L = len(dims) - 1
         if L < 1 or min(dims) < 1 or dtype not in (np.float32, np.float64):
             raise ModelFileError(f"{path!r}: invalid layer_dims {dims} or dtype {dtype}")
@@ -261,8 +260,8 @@ def load_model(path, max_bytes=None):
         declared = sum(dims[l] * (dims[l - 1] + 1) for l in range(1, L + 1)) * dtype.itemsize
         if declared > limit:
             raise ModelFileError(
-                f"{path!r}: layer_dims {dims} declare {_gib(declared)} of {dtype} parameters, over "
-                f"the {_gib(limit)} limit; if the file is trusted, raise it with "
+                f"{path!r}: layer_dims {dims} declare {byte_size(declared)} of {dtype} parameters, over "
+                f"the {byte_size(limit)} limit; if the file is trusted, raise it with "
                 f"load_model(..., max_bytes=) / Model.load(..., max_bytes=) or the "
                 f"FASTDNN_MAX_MODEL_BYTES environment variable"
             )
