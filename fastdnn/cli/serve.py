@@ -1,5 +1,8 @@
 """``fastdnn serve``: the command's checks, then ``fastdnn.serving.server``."""
 
+GRPC_MAX_MESSAGE = 2**31 - 1
+"""gRPC keeps its message limits in a signed 32-bit int."""
+
 
 def cmd_serve(args):
     try:
@@ -17,6 +20,11 @@ def cmd_serve(args):
     ]:
         if value < least:
             raise ValueError(f"{flag} must be at least {least}; got {value}")
+    if args.grpc_port is not None and args.max_body_bytes > GRPC_MAX_MESSAGE:
+        raise ValueError(
+            f"--max-body-bytes must be at most {GRPC_MAX_MESSAGE} (2 GiB - 1, gRPC's largest "
+            f"message) with --grpc-port; got {args.max_body_bytes}"
+        )
     if not 0 <= args.max_delay_ms <= 1000:
         raise ValueError(f"--max-delay-ms must be within 0..1000; got {args.max_delay_ms}")
     run(

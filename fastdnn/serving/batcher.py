@@ -71,7 +71,19 @@ class Batcher:
             self._pending.append((model, rows, future, loop, scale))
             self._waiting += len(rows)
             self._cond.notify()
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:  # the client went away: its rows go now, if still queued
+            self._drop(future)
+            raise
+
+    def _drop(self, future):
+        with self._cond:
+            for k, item in enumerate(self._pending):
+                if item[2] is future:
+                    del self._pending[k]
+                    self._waiting -= len(item[1])
+                    return
 
     def close(self):
         """Answer what is queued, then stop the worker."""

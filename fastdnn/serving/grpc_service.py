@@ -33,9 +33,12 @@ from .protocol import (
     OUTPUT,
     BadRequest,
     UnknownModel,
+    check_answer,
     check_binary,
     check_datatype,
     check_shape,
+    reason,
+    shown,
     tensor_bytes,
     tensor_rows,
 )
@@ -45,13 +48,39 @@ _TYPED = {"FP32": "fp32_contents", "FP64": "fp64_contents", "UINT8": "uint_conte
 8-, 16- and 32-bit unsigned integers all in ``uint_contents``)."""
 
 
+_STATUSES = (
+    (UnknownModel, "NOT_FOUND", "{}"),
+    (BadRequest, "INVALID_ARGUMENT", "{}"),
+    (QueueFull, "RESOURCE_EXHAUSTED", "busy: {}; retry shortly"),
+)
+"""Each error class (and its subclasses) to a status and reason: HTTP's 404, 400, 503."""
+
+_SLICE = 1 << 16
+"""Typed contents are converted this many values at a time, the GIL let go between
+slices: a 64-million-value tensor must not stall the HTTP thread for seconds."""
+
+
+def typed_values(field, dtype):
+    """A repeated numeric field as an array of ``dtype``, a slice at a time (protobuf
+    offers no buffer to read it at once: every value becomes a Python number)."""
+    n = len(field)
+    out = np.empty(n, dtype=dtype)
+    values = iter(field)
+    for lo in range(0, n, _SLICE):
+        hi = min(n, lo + _SLICE)
+        out[lo:hi] = np.fromiter(values, dtype=dtype, count=hi - lo)
+        time.sleep(0)  # let the other threads (HTTP's event loop) run
+    return out
+
+
 def decode_request(request, n_x, dtype):
     """(rows (m, n_x), raw) from a ``ModelInferRequest``: rows as ``protocol.decode_infer``
-    gives them (``dtype``, or uint8 pixels), ``raw`` whether the tensor came as bytes."""
+    gives them (``dtype``, or uint8 pixels), ``raw`` whether the tensor came as bytes.
+    Typed contents take a while for a large tensor: call it off the event loop."""
     if len(request.inputs) != 1:
         raise BadRequest(f"the model takes one input tensor; got {len(request.inputs)}")
     tensor = request.inputs[0]
-    where = f"input {tensor.name or INPUT!r}"
+    where = f"input {shown(tensor.name or INPUT)}"
     m, _ = check_shape(list(tensor.shape), n_x, where)
     datatype = check_datatype(tensor.datatype, where)
     raw = len(request.raw_input_contents) > 0
@@ -66,20 +95,28 @@ def decode_request(request, n_x, dtype):
         values = check_binary(request.raw_input_contents[0], datatype, m, n_x, where)
     else:
         typed = getattr(tensor.contents, _TYPED[datatype])
-        values = np.asarray(typed, dtype=np.float64 if datatype == "UINT8" else DATATYPES[datatype])
+        if len(typed) != m * n_x:
+            raise BadRequest(
+                f"{where}: shape [{m}, {n_x}] needs {m * n_x} values; data holds {len(typed)}"
+            )
+        # uint_contents holds 32-bit values: read as such, then checked to be 0..255
+        values = typed_values(typed, np.uint32 if datatype == "UINT8" else DATATYPES[datatype])
     return tensor_rows(values, datatype, m, n_x, dtype, where), raw
 
 
-def encode_response(P, state, request_id, raw):
-    """The ``ModelInferResponse`` for probabilities ``P`` (m, n_L)."""
+def encode_response(P, name, version, request_id, raw):
+    """The ``ModelInferResponse`` for probabilities ``P`` (m, n_L) of model ``name`` at
+    ``version`` (the one that computed them)."""
     reply = messages["ModelInferResponse"](
-        model_name=state.name, model_version=str(state.version), id=request_id
+        model_name=name, model_version=str(version), id=request_id
     )
     output = reply.outputs.add(name=OUTPUT, datatype=NAMES[P.dtype], shape=list(P.shape))
     if raw:
         reply.raw_output_contents.append(tensor_bytes(P))
     else:
-        getattr(output.contents, _TYPED[NAMES[P.dtype]]).extend(P.ravel().tolist())
+        field, flat = getattr(output.contents, _TYPED[NAMES[P.dtype]]), P.ravel()
+        for lo in range(0, flat.size, _SLICE):  # Python floats a slice at a time
+            field.extend(flat[lo : lo + _SLICE].tolist())
     return reply
 
 
@@ -107,12 +144,10 @@ def handlers(core):
                     raise BadRequest(f"not a valid {name} message") from None
                 return await behaviour(request)
             except (BadRequest, UnknownModel, QueueFull) as exc:
-                status, message = {
-                    BadRequest: ("INVALID_ARGUMENT", str(exc)),
-                    UnknownModel: ("NOT_FOUND", str(exc)),
-                    QueueFull: ("RESOURCE_EXHAUSTED", f"busy: {exc}; retry shortly"),
-                }[type(exc)]
-                await context.abort(getattr(grpc.StatusCode, status), " ".join(message.split()))
+                status, form = next(
+                    (status, form) for kind, status, form in _STATUSES if isinstance(exc, kind)
+                )
+                await context.abort(getattr(grpc.StatusCode, status), reason(form.format(exc)))
             except asyncio.CancelledError:  # the client went away: its batch slot is dropped
                 status = "CANCELLED"
                 raise
@@ -129,14 +164,14 @@ def handlers(core):
         return M["ServerReadyResponse"](ready=True)
 
     async def model_ready(request):
-        state.served(request.name)
+        state.served(request.name, request.version)
         return M["ModelReadyResponse"](ready=True)
 
     async def server_metadata(request):
         return M["ServerMetadataResponse"](**core.server)
 
     async def model_metadata(request):
-        meta = core.metadata(state.served(request.name))
+        meta = core.metadata(*state.served(request.name, request.version))
         reply = M["ModelMetadataResponse"](
             name=meta["name"], versions=meta["versions"], platform=meta["platform"]
         )
@@ -146,10 +181,17 @@ def handlers(core):
         return reply
 
     async def model_infer(request):
-        model = state.served(request.model_name)
-        rows, raw = decode_request(request, model.layer_dims[0], np.dtype(model.dtype))
+        model, version = state.served(request.model_name, request.model_version)
+        dtype = np.dtype(model.dtype)
+        if request.raw_input_contents:
+            rows, raw = decode_request(request, model.layer_dims[0], dtype)
+        else:  # typed contents: a large tensor's conversion runs beside the event loop
+            rows, raw = await asyncio.to_thread(decode_request, request, model.layer_dims[0], dtype)
+        check_answer(len(rows), model.layer_dims[-1], dtype.itemsize, core.max_answer_bytes)
         P = await core.predict(model, rows)
-        return encode_response(P, state, request.id, raw)
+        if raw:
+            return encode_response(P, state.name, version, request.id, raw)
+        return await asyncio.to_thread(encode_response, P, state.name, version, request.id, raw)
 
     behaviours = {
         "ServerLive": ("live", server_live),

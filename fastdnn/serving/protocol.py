@@ -84,12 +84,71 @@ class BadRequest(ValueError):
     """A request that cannot be served as sent: answered 400 with its message."""
 
 
+class AnswerTooLarge(BadRequest):
+    """A request whose answer would be larger than the body limit: answered 400
+    (gRPC: INVALID_ARGUMENT) before anything is computed."""
+
+
 class BodyTooLarge(ValueError):
     """A request body, or an image's declared size, over its limit: answered 413."""
 
 
 class UnknownModel(LookupError):
     """A model name this server does not serve: answered 404 (gRPC: NOT_FOUND)."""
+
+
+SHOWN_CHARACTERS = 64
+"""The most characters of a client's string (a model, tensor or file name) quoted back
+in a reason; the rest is counted, not echoed."""
+
+REASON_CHARACTERS = 1024
+"""The longest reason an error answer carries (gRPC sends it in a header, whose whole
+block is limited to 16 KiB by default: a longer one would reach the client as a
+"Stream removed" RESOURCE_EXHAUSTED, which the protocol means as "busy")."""
+
+
+def shown(value):
+    """A client's ``value`` quoted for a reason: its ``repr``, a long string cut to
+    ``SHOWN_CHARACTERS`` with its length said, anything but a string by its type."""
+    if not isinstance(value, str):
+        return f"a {type(value).__name__}"
+    if len(value) <= SHOWN_CHARACTERS:
+        return repr(value)
+    return f"{value[:SHOWN_CHARACTERS]!r}... ({len(value):,} characters)"
+
+
+def reason(message):
+    """``message`` on one line and at most ``REASON_CHARACTERS`` long."""
+    text = " ".join(str(message).split())
+    if len(text) > REASON_CHARACTERS:
+        text = text[: REASON_CHARACTERS - 30] + f"... ({len(text):,} characters)"
+    return text
+
+
+JSON_VALUE_BYTES = 24
+"""The most bytes one float takes in a JSON answer ("-1.2345678901234567e-300,")."""
+
+
+def check_answer(m, n_L, itemsize, limit, json_values=False):
+    """Refuse (``AnswerTooLarge``) a request whose answer, ``m`` examples of ``n_L``
+    probabilities, would take more than ``limit`` bytes (the body limit: answers are
+    bounded as requests are). ``json_values``: written as JSON text, else as binary
+    values of ``itemsize`` bytes."""
+    per_value = JSON_VALUE_BYTES if json_values else itemsize
+    size = m * n_L * per_value
+    if size > limit:
+        raise AnswerTooLarge(
+            f"the answer would hold {m} x {n_L} probabilities, up to {size:,} bytes, over the "
+            f"{limit:,}-byte limit (--max-body-bytes); send fewer examples per request"
+        )
+
+
+def scaled_pixels(pixels, dtype):
+    """UINT8 ``pixels`` as a float model reads them, ``pixels / PIXEL_MAX`` in float64
+    then cast to ``dtype`` (the course's line), computed by a 256-entry table: the
+    same values, without the float64 array (8 bytes per pixel) in between."""
+    table = (np.arange(PIXEL_MAX + 1) / PIXEL_MAX).astype(dtype)
+    return table[pixels]  # not np.take: it would convert the pixels to 8-byte indices first
 
 
 def tensor_bytes(P):
@@ -104,7 +163,9 @@ def check_shape(value, n_x, where):
         or len(value) != 2
         or not all(isinstance(n, int) and not isinstance(n, bool) for n in value)
     ):
-        raise BadRequest(f"{where}: shape must be [m, {n_x}] (one example per row); got {value!r}")
+        raise BadRequest(
+            f"{where}: shape must be [m, {n_x}] (one example per row); got {reason(repr(value))[:200]}"
+        )
     m, n = value
     if n != n_x:
         raise BadRequest(f"{where}: the model takes {n_x} values per example; shape is {value}")
@@ -160,7 +221,7 @@ def _pixels(values, where):
 def check_datatype(datatype, where):
     """``datatype`` if fastdnn serves it (FP32, FP64, UINT8), else BadRequest."""
     if not isinstance(datatype, str) or datatype not in DATATYPES:
-        raise BadRequest(f"{where}: datatype must be FP32, FP64 or UINT8; got {datatype!r}")
+        raise BadRequest(f"{where}: datatype must be FP32, FP64 or UINT8; got {shown(datatype)}")
     return datatype
 
 
@@ -209,7 +270,7 @@ def decode_infer(body, headers, n_x, dtype):
         try:
             split = int(split)
         except ValueError:
-            raise BadRequest(f"{BINARY_HEADER} must be an integer; got {split!r}") from None
+            raise BadRequest(f"{BINARY_HEADER} must be an integer; got {shown(split)}") from None
         if not 0 <= split <= len(body):
             raise BadRequest(f"{BINARY_HEADER} {split} is outside the body ({len(body)} bytes)")
         header, binary = body[:split], body[split:]
@@ -222,7 +283,7 @@ def decode_infer(body, headers, n_x, dtype):
         raise BadRequest(f"body: the model takes one input tensor; got {len(request['inputs'])}")
     tensor = request["inputs"][0]
     name = tensor.get("name", INPUT)
-    where = f"input {name if isinstance(name, str) else INPUT!r}"
+    where = f"input {shown(name) if isinstance(name, str) else repr(INPUT)}"
     m, _ = check_shape(tensor.get("shape"), n_x, where)
     datatype = check_datatype(tensor.get("datatype"), where)
     parameters = tensor.get("parameters") or {}
@@ -267,7 +328,7 @@ def decode_image(data, n_x, filename, max_pixels=MAX_IMAGE_PIXELS):
             width, height = image.size
             if width * height > max_pixels:
                 raise BodyTooLarge(
-                    f"{filename!r} declares {width} x {height} pixels; the limit is "
+                    f"{shown(filename)} declares {width} x {height} pixels; the limit is "
                     f"{max_pixels:,} (--max-image-pixels)"
                 )
             side = _DRAFT * num_px
@@ -277,5 +338,5 @@ def decode_image(data, n_x, filename, max_pixels=MAX_IMAGE_PIXELS):
     except BodyTooLarge:
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for bad files
-        raise BadRequest(f"{filename!r} is not a readable PNG or JPEG image ({exc})") from None
+        raise BadRequest(f"{shown(filename)} is not a readable PNG or JPEG image ({exc})") from None
     return np.asarray(image, dtype=np.uint8).reshape(1, n_x)

@@ -27,16 +27,23 @@ from .protocol import (
     NAMES,
     NPY,
     OUTPUT,
-    PIXEL_MAX,
     UINT8_SCALE,
     BadRequest,
     BodyTooLarge,
     UnknownModel,
+    check_answer,
     decode_image,
     decode_infer,
     dumps,
+    reason,
+    scaled_pixels,
+    shown,
     tensor_bytes,
 )
+
+_INLINE_PIXELS = 1 << 20
+"""UINT8 tensors up to this many pixels are scaled on the event loop (under a
+millisecond); larger ones in the thread pool."""
 
 
 class _Metrics:
@@ -74,18 +81,35 @@ class _Metrics:
 
 
 class _State:
-    """What the app serves: the model (replaced whole on reload) and where it came from."""
+    """What the app serves: the model and its version (``current``, replaced whole on
+    reload, so that a request takes both at once) and where it came from."""
 
     def __init__(self, model, name, path):
-        self.model, self.name, self.path = model, name, path
-        self.version = 1
+        self.name, self.path = name, path
+        self.current = (model, 1)
         self.reload_lock = asyncio.Lock()
 
-    def served(self, name):
-        """The model being served, if ``name`` is its name; else UnknownModel."""
+    @property
+    def model(self):
+        return self.current[0]
+
+    @property
+    def version(self):
+        return self.current[1]
+
+    def served(self, name, version=None):
+        """(model, version) being served, read together once: the version an answer
+        names is the one that computed it, whatever reload happens meanwhile.
+        UnknownModel for another ``name``, or a ``version`` other than the one served
+        (None or "" ask for the one served, as the protocol's unversioned paths do)."""
+        model, current = self.current
         if name != self.name:
-            raise UnknownModel(f"no model named {name!r} (this server has {self.name!r})")
-        return self.model
+            raise UnknownModel(f"no model named {shown(name)} (this server has {self.name!r})")
+        if version not in (None, "", str(current)):
+            raise UnknownModel(
+                f"model {self.name!r} has no version {shown(version)} (it serves version {current})"
+            )
+        return model, current
 
     async def reload(self):
         """Load ``path`` again and swap it in at once; requests already queued finish on the old model."""
@@ -95,7 +119,7 @@ class _State:
             raise BadRequest("this server was given a Model, not a file: nothing to reload")
         async with self.reload_lock:
             model = await run_in_threadpool(Model.load, self.path)
-            self.model, self.version = model, self.version + 1
+            self.current = (model, self.version + 1)
         return model
 
 
@@ -157,9 +181,7 @@ def create_app(
     decoding = asyncio.Semaphore(max(1, os.cpu_count() or 1))  # images decoded at once
 
     def error(status, message, **headers):
-        return JSONResponse(
-            {"error": " ".join(str(message).split())}, status_code=status, headers=headers
-        )
+        return JSONResponse({"error": reason(message)}, status_code=status, headers=headers)
 
     async def body_of(request):
         declared = request.headers.get("content-length")
@@ -178,8 +200,10 @@ def create_app(
         if rows.dtype == np.uint8:  # pixels: an int8 model reads them as they are
             if getattr(model, "precision", None) == "int8":
                 scale = UINT8_SCALE
-            else:
-                rows = np.ascontiguousarray(rows / PIXEL_MAX, dtype=model.dtype)
+            elif rows.size < _INLINE_PIXELS:
+                rows = scaled_pixels(rows, model.dtype)
+            else:  # off the event loop: a 64 MiB tensor takes a tenth of a second
+                rows = await run_in_threadpool(scaled_pixels, rows, model.dtype)
         if batching:
             return await batcher.predict(model, rows, scale)
         options = {} if scale is None else {"scale": scale}
@@ -216,14 +240,14 @@ def create_app(
         return wrap
 
     def served(request):
-        """The model the URL names (the one being served now), else UnknownModel."""
-        return state.served(request.path_params["name"])
+        """(model, version) the URL names (the one being served now), else UnknownModel."""
+        return state.served(request.path_params["name"], request.path_params.get("version"))
 
-    def metadata(model):
+    def metadata(model, version):
         n_x, n_L, datatype = model.layer_dims[0], model.layer_dims[-1], NAMES[np.dtype(model.dtype)]
         return {
             "name": state.name,
-            "versions": [str(state.version)],
+            "versions": [str(version)],
             "platform": "fastdnn",
             "inputs": [{"name": INPUT, "datatype": datatype, "shape": [-1, n_x]}],
             "outputs": [{"name": OUTPUT, "datatype": datatype, "shape": [-1, n_L]}],
@@ -246,7 +270,7 @@ def create_app(
 
     @endpoint("metadata")
     async def model_metadata(request):
-        return JSONResponse(metadata(served(request)))
+        return JSONResponse(metadata(*served(request)))
 
     @endpoint("ready")
     async def model_ready(request):
@@ -255,18 +279,19 @@ def create_app(
 
     @endpoint("infer")
     async def infer(request):
-        model = served(request)
+        model, version = served(request)
         body = await body_of(request)
-        rows, header, answer = decode_infer(
-            body, request.headers, model.layer_dims[0], np.dtype(model.dtype)
-        )
+        dtype = np.dtype(model.dtype)
+        rows, header, answer = decode_infer(body, request.headers, model.layer_dims[0], dtype)
+        n_L = model.layer_dims[-1]
+        check_answer(len(rows), n_L, dtype.itemsize, max_body_bytes, json_values=answer == "json")
         P = await predict(model, rows)
         if answer == "npy":
             buffer = io.BytesIO()
             np.save(buffer, P, allow_pickle=False)
             return Response(buffer.getvalue(), media_type=NPY)
         output = {"name": OUTPUT, "datatype": NAMES[P.dtype], "shape": list(P.shape)}
-        reply = {"model_name": state.name, "model_version": str(state.version), "outputs": [output]}
+        reply = {"model_name": state.name, "model_version": str(version), "outputs": [output]}
         if "id" in header:
             if not isinstance(header["id"], str):
                 raise BadRequest(f'body: "id" must be a string; got {type(header["id"]).__name__}')
@@ -285,7 +310,7 @@ def create_app(
 
     @endpoint("image")
     async def predict_image(request):
-        model = state.model
+        model, _ = state.current
         n_x = model.layer_dims[0]
         body = await body_of(request)  # the size limit, before the multipart parser runs
         sent = False
@@ -312,6 +337,7 @@ def create_app(
                 rows.append(
                     await run_in_threadpool(decode_image, data, n_x, names[-1], max_image_pixels)
                 )
+        check_answer(len(rows), model.layer_dims[-1], 1, max_body_bytes, json_values=True)
         P = await predict(model, np.concatenate(rows))
         return JSONResponse(
             {
@@ -344,6 +370,7 @@ def create_app(
         predict=predict,
         metrics=metrics,
         metadata=metadata,
+        max_answer_bytes=max_body_bytes,
         server={"name": "fastdnn", "version": __version__, "extensions": ["binary_tensor_data"]},
     )
     grpc_server = None
@@ -382,14 +409,22 @@ def create_app(
             if batcher is not None:
                 await loop.run_in_executor(None, batcher.close)
 
-    infer_route = Route("/v2/models/{name}/infer", infer, methods=["POST"])
+    # Each model route also under /versions/{version}, as the protocol's clients ask
+    # (tritonclient's model_version=): the version served, else 404.
+    infer_routes = [
+        Route(f"/v2/models/{{name}}{versioned}/infer", infer, methods=["POST"])
+        for versioned in ("", "/versions/{version}")
+    ]
     routes = [
         Route("/v2/health/live", live),
         Route("/v2/health/ready", ready),
         Route("/v2", server_metadata),
-        Route("/v2/models/{name}", model_metadata),
-        Route("/v2/models/{name}/ready", model_ready),
-        infer_route,
+        *(
+            Route(f"/v2/models/{{name}}{versioned}{tail}", handler)
+            for versioned in ("", "/versions/{version}")
+            for tail, handler in (("", model_metadata), ("/ready", model_ready))
+        ),
+        *infer_routes,
         Route("/v2/repository/models/{name}/load", load, methods=["POST"]),
         Route("/predict/image", predict_image, methods=["POST"]),
         Route("/metrics", metrics_page),
@@ -397,7 +432,7 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.fastdnn = state
     app.state.grpc = grpc_server
-    return _InferFirst(app, infer_route)
+    return _InferFirst(app, infer_routes)
 
 
 class _InferFirst:
@@ -410,19 +445,20 @@ class _InferFirst:
     of that path included, and the lifespan go to the app.
     """
 
-    def __init__(self, app, route):
+    def __init__(self, app, routes):
         from starlette.requests import Request
         from starlette.routing import Match
 
-        self.app, self.state, self._route = app, app.state, route
+        self.app, self.state, self._routes = app, app.state, routes
         self._request, self._full = Request, Match.FULL  # bound once, not per request
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
-            match, child_scope = self._route.matches(scope)  # root_path of a mount included
-            if match is self._full:
-                scope.update(child_scope, app=self.app)
-                response = await self._route.endpoint(self._request(scope, receive, send))
-                await response(scope, receive, send)
-                return
+            for route in self._routes:
+                match, child_scope = route.matches(scope)  # root_path of a mount included
+                if match is self._full:
+                    scope.update(child_scope, app=self.app)
+                    response = await route.endpoint(self._request(scope, receive, send))
+                    await response(scope, receive, send)
+                    return
         await self.app(scope, receive, send)

@@ -26,7 +26,7 @@ from .batcher import Batcher
 from .model import Model
 from .routes import create_app
 
-__all__ = ["Batcher", "batch_threads", "create_app", "prepare_process", "run"]
+__all__ = ["Batcher", "address", "batch_threads", "create_app", "prepare_process", "run"]
 
 
 def run(path, name=None, host="127.0.0.1", port=8000, *, grpc_port=None, n_threads=None, **options):
@@ -43,19 +43,21 @@ def run(path, name=None, host="127.0.0.1", port=8000, *, grpc_port=None, n_threa
 
     model = Model.load(path)
     name = name or os.path.splitext(os.path.basename(os.fspath(path)))[0]
+    if grpc_port is not None:
+        _check_bindable(host, grpc_port, "--grpc-port")
     app = create_app(
         model,
         name,
         path=os.fspath(path),
         n_threads=batch_threads() if n_threads is None else n_threads,
         reload_on_sighup=True,
-        grpc_address=None if grpc_port is None else f"{host}:{grpc_port}",
+        grpc_address=None if grpc_port is None else address(host, grpc_port),
         **options,
     )
     dims = " -> ".join(map(str, model.layer_dims))
     print(
-        f"fastdnn serve: model {name!r} ({dims}, {np.dtype(model.dtype).name}) on http://{host}:{port}/v2/models/{name}"
-        + ("" if grpc_port is None else f" and grpc://{host}:{grpc_port}"),
+        f"fastdnn serve: model {name!r} ({dims}, {np.dtype(model.dtype).name}) on http://{address(host, port)}/v2/models/{name}"
+        + ("" if grpc_port is None else f" and grpc://{address(host, grpc_port)}"),
         flush=True,
     )
     prepare_process(model)
@@ -75,6 +77,27 @@ def run(path, name=None, host="127.0.0.1", port=8000, *, grpc_port=None, n_threa
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def address(host, port):
+    """ "host:port", an IPv6 address in brackets ("[::1]:8001"), as URLs and gRPC write it."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def _check_bindable(host, port, flag):
+    """OSError naming ``flag`` when ``host:port`` cannot be bound, before the server
+    starts: a failure inside the app's start-up would end as uvicorn's traceback."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+            probe.bind((host.strip("[]"), port))
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"{flag}: cannot serve on {address(host, port)} ({exc.strerror or exc})"
+        ) from None
 
 
 def batch_threads():
