@@ -462,3 +462,96 @@ def test_a_reload_of_a_hostile_file_is_400_and_still_serving(tmp_path):
         assert "still serving the previous model" in r.json()["error"]
         assert "nested too deeply" in r.json()["error"]
         assert c.post("/v2/models/m/infer", json=infer_body(np.ones((1, 4)))).status_code == 200
+
+
+# ------------------------------------------------------------- 9. request heads bounded
+
+
+def _exchange(port, data, timeout=30):
+    """Send ``data`` on a fresh connection, read until the server closes or goes quiet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused mid-send: the answer is still there to read
+        s.settimeout(2)
+        chunks = []
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _post(path, body, extra=b""):
+    return (
+        b"POST %s HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n" % path.encode()
+        + extra
+        + b"content-length: %d\r\n\r\n" % len(body)
+        + body
+    )
+
+
+def test_request_heads_are_bounded_in_bytes_and_fields(small):
+    import json
+
+    body = json.dumps(infer_body(np.ones((1, 4)))).encode()
+    with server(small, "--max-header-bytes", "8192", "--max-headers", "20") as (_, url):
+        port = int(url.rsplit(":", 1)[1])
+        # at the limits: answered
+        fits = b"x-pad: " + b"p" * 7000 + b"\r\n"
+        assert _exchange(port, _post("/v2/models/small/infer", body, fits)).startswith(
+            b"HTTP/1.1 200"
+        )
+        many = b"".join(b"x-h%d: 1\r\n" % k for k in range(16))
+        assert _exchange(port, _post("/v2/models/small/infer", body, many)).startswith(
+            b"HTTP/1.1 200"
+        )
+        # over them: 431 with a JSON reason, the connection closed
+        answer = _exchange(port, _post("/v2/models/small/infer", body, b"x-big: " + b"b" * 9000))
+        assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+        assert b"exceeds 8192 bytes (--max-header-bytes)" in answer
+        many = b"".join(b"x-h%d: 1\r\n" % k for k in range(30))
+        answer = _exchange(port, _post("/v2/models/small/infer", body, many))
+        assert answer.startswith(b"HTTP/1.1 431") and b"more than 20 header fields" in answer
+        answer = _exchange(port, b"GET /" + b"u" * 10000 + b" HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 431")
+        # pipelined requests with bodies larger than the head limit: all answered
+        large = json.dumps(infer_body(np.full((600, 4), 0.5))).encode()
+        assert len(large) > 8192
+        answer = _exchange(port, _post("/v2/models/small/infer", large) * 3)
+        assert answer.count(b"HTTP/1.1 200") == 3, answer[:300]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc for memory")
+def test_a_huge_header_is_refused_at_once_and_probes_answer_meanwhile(small):
+    with server(small) as (proc, url):
+        port = int(url.rsplit(":", 1)[1])
+        before = _peak_rss_mb(proc.pid)
+        head = b"GET /v2/health/live HTTP/1.1\r\nhost: x\r\nx-big: "
+        t = time.perf_counter()
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(head)
+            sent, answer = 0, b""
+            try:
+                while sent < 32 << 20:  # 32 MiB of one header, in 1 MiB writes
+                    s.sendall(b"h" * (1 << 20))
+                    sent += 1 << 20
+                    if sent == 4 << 20:  # a probe on another connection meanwhile
+                        probe = time.perf_counter()
+                        assert httpx.get(f"{url}/v2/health/live").status_code == 200
+                        assert time.perf_counter() - probe < 1
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            try:
+                answer = s.recv(4096)
+            except ConnectionResetError:
+                answer = b"reset"
+        assert answer.startswith(b"HTTP/1.1 431") or answer == b"reset", answer[:200]
+        assert time.perf_counter() - t < 10
+        assert _peak_rss_mb(proc.pid) - before < 30
+        assert httpx.get(f"{url}/v2/health/ready").status_code == 200

@@ -14,6 +14,8 @@ def cmd_serve(args):
         ("--max-queue", args.max_queue, 1),
         ("--max-body-bytes", args.max_body_bytes, 1),
         ("--max-image-pixels", args.max_image_pixels, 1),
+        ("--max-header-bytes", args.max_header_bytes, 1024),
+        ("--max-headers", args.max_headers, 1),
         ("--port", args.port, 0),
         ("--grpc-port", 0 if args.grpc_port is None else args.grpc_port, 0),
         ("--threads", args.threads or 1, 1),
@@ -40,6 +42,8 @@ def cmd_serve(args):
         batching=not args.no_batching,
         max_body_bytes=args.max_body_bytes,
         max_image_pixels=args.max_image_pixels,
+        max_header_bytes=args.max_header_bytes,
+        max_headers=args.max_headers,
     )
 
 
@@ -85,6 +89,18 @@ def register(sub):
         type=int,
         default=50_000_000,
         help="larger uploaded images (declared width x height) get 413 (default: 50 million)",
+    )
+    p.add_argument(
+        "--max-header-bytes",
+        type=int,
+        default=64 << 10,
+        help="larger HTTP request heads (request line and headers) get 431 (default: 64 KiB)",
+    )
+    p.add_argument(
+        "--max-headers",
+        type=int,
+        default=100,
+        help="HTTP requests with more header fields get 431 (default: 100)",
     )
     p.add_argument(
         "--no-batching", action="store_true", help="one predict_proba per request (for comparison)"

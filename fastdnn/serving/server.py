@@ -23,21 +23,35 @@ import signal
 import numpy as np
 
 from .batcher import Batcher
+from .headers import MAX_HEADER_BYTES, MAX_HEADERS, http_protocol
 from .model import Model
 from .routes import create_app
 
 __all__ = ["Batcher", "address", "batch_threads", "create_app", "prepare_process", "run"]
 
 
-def run(path, name=None, host="127.0.0.1", port=8000, *, grpc_port=None, n_threads=None, **options):
+def run(
+    path,
+    name=None,
+    host="127.0.0.1",
+    port=8000,
+    *,
+    grpc_port=None,
+    n_threads=None,
+    max_header_bytes=MAX_HEADER_BYTES,
+    max_headers=MAX_HEADERS,
+    **options,
+):
     """Serve the model file ``path`` until SIGTERM or Ctrl-C (``fastdnn serve``).
 
     ``options`` are ``create_app``'s (``max_batch``, ``max_delay_ms``,
     ``max_queue``, ``batching``, ``max_body_bytes``). Tuned for a process of its
     own: the batch kernel gets all cores but one (``n_threads``, unless given)
     and ``prepare_process`` runs before serving. With ``grpc_port``, the protocol is
-    served over gRPC on that port too (``serving.grpc_service``). Use ``create_app`` to
-    mount the app in a server of your own without either.
+    served over gRPC on that port too (``serving.grpc_service``). An HTTP request's head
+    (request line and headers) may hold at most ``max_header_bytes`` bytes and
+    ``max_headers`` fields, else 431 (``serving.headers``). Use ``create_app`` to mount
+    the app in a server of your own without these.
     """
     import uvicorn
 
@@ -74,6 +88,7 @@ def run(path, name=None, host="127.0.0.1", port=8000, *, grpc_port=None, n_threa
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=30,
+            **http_protocol(max_header_bytes, max_headers),
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
