@@ -108,6 +108,12 @@ import fastdnn as F
 from fastdnn._internal import installed, simd
 from fastdnn.app.train import train
 
+
+def read_only(a):
+    a = np.array(a, order="K")
+    a.flags.writeable = False
+    return a
+
 out = {}
 for dtype in (np.float64, np.float32):
     rng = np.random.default_rng(0)
@@ -123,10 +129,24 @@ for dtype in (np.float64, np.float32):
     train(X, Y, trained, 0.0075, 1)                # a trainer iteration
     model = F.Model.from_parameters(p, dtype="float32")
     pixels = np.asfortranarray((X[:, :64] * 255).astype(np.uint8))
+    # Read-only inputs and other layouts users pass (issue #39): the same kernels.
+    own = F.Model.from_parameters(p)
+    ro, ro_pixels = read_only(X[:, :64]), read_only(pixels)
+    rows = np.frombuffer(np.ascontiguousarray(X[:, :64].T).tobytes(), dtype=dtype)  # a request's
+    memmap = np.memmap(sys.argv[1] + ".map", dtype=dtype, mode="w+", shape=X[:, :64].shape, order="F")
+    memmap[:] = X[:, :64]
+    memmap.flush()
+    memmap = np.memmap(sys.argv[1] + ".map", dtype=dtype, mode="r", shape=X[:, :64].shape, order="F")
+    AL_ro, caches_ro = F.L_model_forward(read_only(X), {k: read_only(v) for k, v in p.items()})
     out[np.dtype(dtype).name] = dict(
         AL=AL, dA0=grads["dA0"], W1=p["W1"], trained=trained["W1"],
         proba=model.predict_proba(np.asfortranarray(X[:, :64], dtype=np.float32)),
         int8=model.quantize().predict_proba(pixels, scale=1 / 255),
+        ro_proba=own.predict_proba(ro), rows_proba=own.predict_proba(rows.reshape(64, -1).T),
+        c_proba=own.predict_proba(read_only(np.ascontiguousarray(X[:, :64]))),
+        memmap_proba=own.predict_proba(memmap), one_proba=own.predict_proba(ro[:, :1]),
+        ro_int8=model.quantize().predict_proba(ro_pixels, scale=1 / 255),
+        ro_AL=AL_ro, ro_dA0=F.L_model_backward(AL_ro, read_only(Y), caches_ro)["dA0"],
     )
 np.savez(sys.argv[1], **{f"{d}_{k}": v for d, r in out.items() for k, v in r.items()})
 print(json.dumps({"compiled": compiled, "kernels": installed.choice().describe(),
@@ -344,3 +364,160 @@ def test_check_finds_a_changed_file(wheel, tmp_path):
         f.write(b"\0")
     problems = build_kernels.check(str(folder))
     assert problems == [f"x86-64-v3/{os.path.basename(victim)}: not the file the build wrote"]
+
+
+# ------------------------------------------------------------------ issue #39: the fifth round
+
+
+@needs_wheel
+@pytest.mark.parametrize(
+    "change, found",
+    [
+        (lambda m: m.update(levels=[{"name": "x86-64-v3"}]), "levels[0] must be"),
+        (lambda m: m.update(levels="x86-64-v3"), "'levels' must be a list; got str"),
+        (lambda m: m["levels"][0].update(magic=None), "levels[0] must be"),
+        (lambda m: m.update(numba=None), "'numba' must be a string; got None"),
+        (lambda m: m.update(files=[]), "'files' must map file names"),
+    ],
+)
+def test_a_manifest_of_the_wrong_types_compiles_with_a_reason(venv, tmp_path, change, found):
+    def edit(folder):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        change(manifest)
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    info = _small(venv, tmp_path, _installed_copy(venv, tmp_path, edit))
+    assert info["compiled"] > 0
+    assert info["kernels"].startswith(
+        "compiled on this machine, because the installed kernels' manifest is unusable ("
+    ), info["kernels"]
+    assert found in info["kernels"], info["kernels"]
+
+
+@needs_wheel
+def test_a_deleted_manifest_says_what_was_found(venv, tmp_path):
+    info = _small(
+        venv, tmp_path, _installed_copy(venv, tmp_path, lambda f: (f / "manifest.json").unlink())
+    )
+    assert "manifest.json is missing from" in info["kernels"], info["kernels"]
+    assert "found: host, x86-64-v3" in info["kernels"] and "source checkout" not in info["kernels"]
+
+
+MODEL_PATH = r"""
+import numpy as np
+import fastdnn as F
+model = F.Model.from_parameters(F.initialize_parameters_deep([12288, 20, 7, 5, 1]))
+print(model.predict_proba(np.zeros((12288, 1)), n_threads=1).shape)
+print(model.predict_proba(np.ones((12288, 1)), n_threads=1).shape)
+"""
+
+
+@needs_wheel
+def test_a_fallback_compile_on_the_model_path_says_why_once(venv, tmp_path):
+    def damage(folder):
+        for path in glob.glob(str(folder / "host" / "inference._predict_rows-*.nbc")):
+            with open(path, "r+b") as f:
+                f.seek(100)
+                f.write(b"\0\1\2\3")
+
+    copy = _installed_copy(venv, tmp_path, damage)
+    done = _python(
+        venv[0], MODEL_PATH, tmp_path, NUMBA_CACHE_DIR=str(tmp_path / "c"), PYTHONPATH=copy
+    )
+    assert done.stderr.count("fastdnn: compiling") == 1, done.stderr
+    assert "the kernel _predict_rows" in done.stderr
+    assert "the kernels installed for host lack _predict_rows" in done.stderr
+
+
+UNPRIVILEGED = r"""
+set -e
+# A private mount namespace: /root (mode 700 on this machine, where the interpreter
+# may live) is replaced by a tmpfs of mode 755 holding the same entries, so that an
+# unprivileged user can run the same Python; nothing outside this process sees it.
+view=$(mktemp -d)
+mount --bind /root "$view"
+mount -t tmpfs -o mode=755 tmpfs /root
+for entry in "$view"/* "$view"/.[!.]*; do
+  [ -e "$entry" ] || continue
+  target=/root/$(basename "$entry")
+  if [ -d "$entry" ]; then mkdir "$target"; else touch "$target"; fi
+  mount --bind "$entry" "$target"
+done
+exec setpriv --reuid=65534 --regid=65534 --clear-groups \
+  env -i HOME=/nonexistent PATH=/usr/bin:/bin PYTHONPATH="$1" FASTDNN_KERNELS="$2" \
+  "$3" -c "$4"
+"""
+
+READ_ONLY_RUN = r"""
+import json, os, sys
+import numpy as np
+from numba.core import event
+compiled = []
+class Listener(event.Listener):
+    def on_start(self, ev): compiled.append(1)
+    def on_end(self, ev): pass
+event.register("numba:compile", Listener())
+import fastdnn as F
+from fastdnn._internal import installed
+from fastdnn.cli.machine import environment
+assert os.getuid() != 0 and not os.access(F.__file__, os.W_OK)
+p = F.initialize_parameters_deep([12288, 20, 7, 5, 1])
+X = np.asfortranarray(np.random.default_rng(0).random((12288, 32)))
+AL, caches = F.L_model_forward(X, p)
+grads = F.L_model_backward(AL, np.ones((1, 32)), caches)
+P = F.Model.from_parameters(p).predict_proba(X)
+A, _ = F.relu(np.array([[-1.0, 2.0]]))
+print(json.dumps({"compiled": len(compiled), "kernels": installed.choice().describe(),
+                  "cache": installed.can_cache(), "AL": AL.tolist(), "A": A.tolist(),
+                  "cache_dir": environment()["numba_cache_dir"]}))
+"""
+
+
+def _unprivileged_ready():
+    if os.geteuid() != 0 or not all(shutil.which(c) for c in ("unshare", "setpriv", "mount")):
+        return False
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+@needs_wheel
+@pytest.mark.skipif(
+    not _unprivileged_ready(),
+    reason="runs a real unprivileged user: needs root, unshare (a mount namespace) and setpriv",
+)
+def test_a_read_only_install_runs_for_a_user_who_can_write_nothing(venv, tmp_path):
+    """The hardened container: the package read-only, a user who is not root, no writable
+    home, no NUMBA_CACHE_DIR. It imports, loads the installed kernels (nothing compiled),
+    and what must compile compiles in memory with a one-line notice."""
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="fastdnn-ro-")  # outside pytest's root-only folders
+    try:
+        os.chmod(folder, 0o755)
+        shutil.copytree(os.path.join(venv[1], "fastdnn"), os.path.join(folder, "fastdnn"))
+        subprocess.run(["chmod", "-R", "a-w,a+rX", folder], check=True)
+
+        def run(forced):
+            return subprocess.run(
+                ["unshare", "-m", "sh", "-c", UNPRIVILEGED, "sh", folder, forced,
+                 sys.executable, READ_ONLY_RUN],
+                capture_output=True, text=True, cwd="/",
+            )  # fmt: skip
+
+        done = run("")
+        assert done.returncode == 0, done.stderr[-3000:]
+        info = json.loads(done.stdout.strip().splitlines()[-1])
+        assert info["cache"] is False and info["compiled"] == 0, info
+        assert info["kernels"].startswith("installed for host"), info["kernels"]
+        assert info["cache_dir"].startswith("none writable"), info["cache_dir"]
+        assert "compiling" not in done.stderr, done.stderr
+        compiled = run("compile")
+        assert compiled.returncode == 0, compiled.stderr[-3000:]
+        again = json.loads(compiled.stdout.strip().splitlines()[-1])
+        assert again["compiled"] > 0 and again["A"] == [[0.0, 2.0]]
+        np.testing.assert_allclose(again["AL"], info["AL"], rtol=1e-12)
+        assert compiled.stderr.count("fastdnn: compiling") == 1, compiled.stderr
+        assert "In memory only: no cache folder is writable" in compiled.stderr
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", folder])
+        shutil.rmtree(folder, ignore_errors=True)

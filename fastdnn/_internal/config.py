@@ -5,10 +5,16 @@ can see and change the compilation policy without hunting through modules.
 
 Policy
 ------
-* ``cache=True`` everywhere: compiled machine code is written next to the
-  sources (or to ``NUMBA_CACHE_DIR`` / the user cache when the package folder
-  is read-only), so a second process loads it instead of compiling. The test
-  suite checks this with two real processes.
+* ``cache=True`` everywhere numba can keep a cache: compiled machine code is
+  written next to the sources (or to ``NUMBA_CACHE_DIR`` / the user cache when the
+  package folder is read-only), so a second process loads it instead of
+  compiling. The test suite checks this with two real processes. Where no folder
+  is writable (a read-only install run by a user without a writable home: a
+  hardened container), ``cache=False``: numba would refuse to define a kernel at
+  all ("no locator available"); the installed kernels still load
+  (``_internal.installed``), and what must compile compiles in memory. The
+  decorator options below are therefore built on first use (when the kernels are
+  imported), not when this module is: asking numba costs an import of numba.
 * ``error_model="numpy"``: division by zero gives inf/NaN instead of raising,
   which removes the per-iteration check that would stop vectorization. The API
   validates before any kernel runs, so the kernels never see a zero ``m``.
@@ -20,38 +26,75 @@ Policy
   calls last about a microsecond; see ``TINY``).
 """
 
-SERIAL = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False, fastmath=False)
-"""Options of the serial kernels (the small-array path, and the bodies that
-the parallel drivers call on each block).
+_OPTION_NAMES = (
+    "SERIAL",
+    "TINY",
+    "PARALLEL",
+    "REDUCTION",
+    "SCALAR",
+    "DOT",
+    "DOT_INLINE",
+    "TILES",
+    "PARALLEL_DOT",
+)
+_options = None
 
-``fastmath=False`` is explicit on purpose: numba compiles a kernel that leaves
-``fastmath`` unset with the flags of the first caller that compiles it (flag
-inheritance), and its disk cache does not key on them. The scalar helpers
-(``nonfinite``, ``_sgd_span``, ...) were compiled with a fast-math caller's
-flags and cached, and a later process's NaN checks loaded that copy and
-stopped seeing NaN."""
 
-TINY = dict(SERIAL, nogil=False)
-"""Options of the ``*_tiny`` kernels: the lean path's kernels again, for arrays
-under ``TINY_MAX_ELEMENTS``, holding the GIL: releasing and re-taking it is a
-sizeable part of a call that short (docs/performance.md, "Small calls")."""
+def __getattr__(name):
+    """The decorator options (``SERIAL``, ...), built on first use by ``_decorator_options``."""
+    global _options
+    if name in _OPTION_NAMES:
+        if _options is None:
+            from .installed import can_cache
+
+            _options = _decorator_options(can_cache())
+        return _options[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _decorator_options(cache):
+    """Every kernel decorator's options, with numba's disk cache on or off (``cache``)."""
+    SERIAL = dict(cache=cache, nogil=True, error_model="numpy", boundscheck=False, fastmath=False)
+    TINY = dict(SERIAL, nogil=False)
+    PARALLEL = dict(SERIAL, parallel=True)
+    REDUCTION = dict(SERIAL, fastmath={"reassoc", "nsz"})
+    SCALAR = dict(SERIAL)
+    DOT = dict(SERIAL, fastmath={"reassoc", "nsz", "contract"})
+    DOT_INLINE = dict(DOT, inline="always")
+    TILES = dict(SERIAL, fastmath={"contract"})
+    PARALLEL_DOT = dict(PARALLEL, fastmath=DOT["fastmath"])
+    return {name: value for name, value in locals().items() if name in _OPTION_NAMES}
+
+
+# What each set of decorator options is for (``_decorator_options`` builds them):
+#
+# SERIAL: Options of the serial kernels (the small-array path, and the bodies that
+# the parallel drivers call on each block).
+#
+# ``fastmath=False`` is explicit on purpose: numba compiles a kernel that leaves
+# ``fastmath`` unset with the flags of the first caller that compiles it (flag
+# inheritance), and its disk cache does not key on them. The scalar helpers
+# (``nonfinite``, ``_sgd_span``, ...) were compiled with a fast-math caller's
+# flags and cached, and a later process's NaN checks loaded that copy and
+# stopped seeing NaN.
+
+# TINY: Options of the ``*_tiny`` kernels: the lean path's kernels again, for arrays
+# under ``TINY_MAX_ELEMENTS``, holding the GIL: releasing and re-taking it is a
+# sizeable part of a call that short (docs/performance.md, "Small calls").
 
 TINY_MAX_ELEMENTS = 4096
 """Arrays below this many elements use the ``*_tiny`` kernels: their whole
 call is shorter than any useful overlap with another thread."""
 
-PARALLEL = dict(SERIAL, parallel=True)
-"""Options of the ``prange`` drivers."""
+# PARALLEL: Options of the ``prange`` drivers.
 
-REDUCTION = dict(SERIAL, fastmath={"reassoc", "nsz"})
-"""Options of sum kernels: re-association lets LLVM keep several partial sums
-in vector registers. Results stay deterministic for a given machine."""
+# REDUCTION: Options of sum kernels: re-association lets LLVM keep several partial sums
+# in vector registers. Results stay deterministic for a given machine.
 
-SCALAR = dict(SERIAL)
-"""Scalar helpers (``kernels._scalar``): each compiles once and LLVM inlines it
-into the kernels that call it. numba's own IR-level inlining (``inline="always"``)
-gave the same machine code and cost 40% more compile time (docs/performance.md,
-"Compile time")."""
+# SCALAR: Scalar helpers (``kernels._scalar``): each compiles once and LLVM inlines it
+# into the kernels that call it. numba's own IR-level inlining (``inline="always"``)
+# gave the same machine code and cost 40% more compile time (docs/performance.md,
+# "Compile time").
 
 PARALLEL_MIN_ELEMENTS = 1 << 20
 """Arrays with fewer elements than this take the serial path.
@@ -73,20 +116,15 @@ BLOCK = 1 << 14
 """Elements per parallel work item in the elementwise kernels (128 KiB of
 float64): large enough to amortise scheduling, small enough to balance load."""
 
-DOT = dict(SERIAL, fastmath={"reassoc", "nsz", "contract"})
-"""Options of the inference dot-product kernels: re-association lets LLVM keep
-each of a tile's 20 sums in vector registers, contraction gives FMAs. NaN and
-inf still propagate (no ``nnan``/``ninf``), so non-finite input is caught."""
+# DOT: Options of the inference dot-product kernels: re-association lets LLVM keep
+# each of a tile's 20 sums in vector registers, contraction gives FMAs. NaN and
+# inf still propagate (no ``nnan``/``ninf``), so non-finite input is caught.
 
-DOT_INLINE = dict(DOT, inline="always")
+# TILES: Options of the register-tile kernels (``kernels.tiles``): contraction for
+# the scalar columns' FMAs, no re-association, so every element of C is the
+# same multiply-add chain whether a vector or a scalar computes it.
 
-TILES = dict(SERIAL, fastmath={"contract"})
-"""Options of the register-tile kernels (``kernels.tiles``): contraction for
-the scalar columns' FMAs, no re-association, so every element of C is the
-same multiply-add chain whether a vector or a scalar computes it."""
-
-PARALLEL_DOT = dict(PARALLEL, fastmath=DOT["fastmath"])
-"""Options of the ``prange`` drivers of the dot-product and skinny-product kernels."""
+# PARALLEL_DOT: Options of the ``prange`` drivers of the dot-product and skinny-product kernels.
 
 DOT_BLOCK = 2048
 """Features per pass of the inference tiles: 4 example rows and 5 weight rows

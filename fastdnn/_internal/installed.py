@@ -24,6 +24,13 @@ nothing installed is used, those of the CPU numba compiles for.
 
 ``FASTDNN_KERNELS=compile`` ignores the installed kernels; ``FASTDNN_KERNELS=<level>``
 (``x86-64-v3``, ...) asks for that level, if this CPU can run it.
+
+Where numba can keep no cache at all (``can_cache()`` false: a read-only install,
+no writable home, no ``NUMBA_CACHE_DIR``), the kernels are defined without one
+(``_internal.config``) and ``attach`` gives each a cache of its own that reads the
+installed files and saves nothing: they load as anywhere else, and a kernel that
+must compile compiles in memory. Whichever way a kernel ends up compiling, the
+process says so once (``precompile.tell``), naming why.
 """
 
 import hashlib
@@ -131,18 +138,57 @@ def _decide(forced):
 
 
 def read_manifest(folder=FOLDER):
-    """(manifest dict, None), or (None, why there is none usable)."""
+    """(manifest dict, None), or (None, why there is none usable): a manifest whose
+    fields are missing or of the wrong types is unusable, never a crash."""
     path = os.path.join(folder, MANIFEST)
     try:
         with open(path, encoding="utf-8") as f:
             manifest = json.load(f)
-        for key in ("numba", "python", "triple", "levels", "files"):
-            manifest[key]  # noqa: B018 (a KeyError names what is missing)
-        return manifest, None
     except FileNotFoundError:
-        return None, "no compiled kernels were installed with fastdnn (a source checkout)"
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return None, f"the installed kernels' manifest is unreadable ({exc!r})"
+        if not os.path.isdir(folder):
+            return None, (
+                f"no compiled kernels were installed with fastdnn (no folder {folder}: "
+                "a source checkout or an editable install)"
+            )
+        found = sorted(os.listdir(folder))
+        return None, (
+            f"the installed kernels' {MANIFEST} is missing from {folder} (found: "
+            f"{', '.join(found[:8]) + (', ...' if len(found) > 8 else '') or 'nothing'})"
+        )
+    except (OSError, ValueError, RecursionError) as exc:
+        return None, f"the installed kernels' manifest is unreadable ({type(exc).__name__}: {exc})"
+    problem = _manifest_problem(manifest)
+    if problem is not None:
+        return None, f"the installed kernels' manifest is unusable ({problem})"
+    return manifest, None
+
+
+def _manifest_problem(manifest):
+    """What is wrong with a parsed manifest's shape, or None."""
+    if not isinstance(manifest, dict):
+        return f"a JSON {type(manifest).__name__}, not an object"
+    for key in ("numba", "python", "triple"):
+        if not isinstance(manifest.get(key), str):
+            return f"{key!r} must be a string; got {manifest.get(key)!r}"[:200]
+    levels_ = manifest.get("levels")
+    if not isinstance(levels_, list):
+        return f"'levels' must be a list; got {type(levels_).__name__}"
+    for k, entry in enumerate(levels_):
+        magic = entry.get("magic") if isinstance(entry, dict) else None
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("name"), str)
+            or not isinstance(magic, list)
+            or len(magic) != 3
+            or not all(isinstance(part, str) for part in magic)
+        ):
+            return f"levels[{k}] must be {{'name': str, 'magic': [3 strings]}}; got {entry!r}"[:200]
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+    ):
+        return "'files' must map file names to SHA-256 strings"
+    return None
 
 
 def read_index(data):
@@ -154,16 +200,66 @@ def read_index(data):
     return version, stamp, overloads
 
 
+_can_cache = None
+
+
+def can_cache():
+    """Whether numba can keep a disk cache of fastdnn's kernels: some folder numba
+    would use (``NUMBA_CACHE_DIR``, the kernels' ``__pycache__``, the user's cache
+    folder) is writable. Asked once per process, the way numba asks when a kernel is
+    defined with ``cache=True`` (it raises "no locator available" where none is)."""
+    global _can_cache
+    if _can_cache is None:
+        from numba.core.caching import FunctionCache
+
+        source = os.path.join(os.path.dirname(FOLDER), "kernels", "__init__.py")
+        namespace = {}
+        exec(compile("def probe():\n    pass\n", source, "exec"), namespace)
+        try:
+            FunctionCache(namespace["probe"])
+            _can_cache = True
+        except RuntimeError:  # no locator: nothing writable
+            _can_cache = False
+    return _can_cache
+
+
 def attach(dispatchers):
-    """Put the installed kernels in front of each dispatcher's numba cache (nothing
-    when this process compiles its own)."""
+    """Put, in front of each dispatcher's numba cache, the installed kernels and the
+    one-time notice that fastdnn compiles (``_KernelCache``)."""
     chosen = choice()
-    if chosen.level is None:
-        return
     for dispatcher in dispatchers:
         cache = getattr(dispatcher, "_cache", None)
-        if cache is not None and not isinstance(cache, _InstalledFirst) and cache.cache_path:
-            dispatcher._cache = _InstalledFirst(cache, chosen)
+        if cache is None or isinstance(cache, _KernelCache):
+            continue
+        if not getattr(cache, "cache_path", None):  # defined without a cache (config)
+            cache = _read_only_cache(dispatcher.py_func)
+        dispatcher._cache = _KernelCache(cache, chosen)
+
+
+def _read_only_cache(py_func):
+    """A numba function cache for ``py_func`` that needs no writable folder: it can
+    compute the installed files' keys and rebuild their code, and keeps nothing
+    itself (loads find nothing, saves are dropped)."""
+    from numba.core import caching
+
+    class Locator(caching.InTreeCacheLocator):
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            return cls(py_func, py_file) if os.path.exists(py_file) else None
+
+    class Impl(caching.CompileResultCacheImpl):
+        _locator_classes = [Locator]
+
+    class ReadOnlyCache(caching.FunctionCache):
+        _impl_class = Impl
+
+        def load_overload(self, sig, target_context):
+            return None
+
+        def save_overload(self, sig, data):
+            pass
+
+    return ReadOnlyCache(py_func)
 
 
 class _LevelKey:
@@ -177,8 +273,9 @@ class _LevelKey:
         return self._magic
 
 
-class _InstalledFirst:
-    """A kernel's numba cache, with the chosen level's installed files looked up first.
+class _KernelCache:
+    """A kernel's numba cache, with the chosen level's installed files looked up first,
+    and the notice that fastdnn compiles given when neither holds the kernel.
 
     ``load_overload`` is the only call that differs; saving (a kernel compiled
     here because nothing installed fits) goes to numba's cache as before."""
@@ -186,7 +283,7 @@ class _InstalledFirst:
     def __init__(self, cache, chosen):
         self._cache = cache
         self._chosen = chosen
-        self._folder = os.path.join(FOLDER, chosen.level["name"])
+        self._folder = None if chosen.level is None else os.path.join(FOLDER, chosen.level["name"])
         self._overloads = None
 
     def __getattr__(self, name):
@@ -196,12 +293,24 @@ class _InstalledFirst:
         self._cache.save_overload(sig, data)
 
     def load_overload(self, sig, target_context):
+        """What numba's dispatcher calls before compiling: a miss means it compiles."""
+        cres = self.load_quietly(sig, target_context)
+        if cres is None:
+            from .precompile import tell
+
+            tell(1, 1, background=False, first=self._cache._py_func.__name__)
+        return cres
+
+    def load_quietly(self, sig, target_context):
+        """The installed kernel, or numba's cached one, or None (no notice: a probe)."""
         cres = self._load_installed(sig, target_context)
         if cres is not None:
             return cres
         return self._cache.load_overload(sig, target_context)
 
     def _load_installed(self, sig, target_context):
+        if self._folder is None:
+            return None
         try:
             target_context.refresh()
             key = self._cache._index_key(sig, _LevelKey(self._chosen.level["magic"]))

@@ -75,7 +75,7 @@ def ensure(plan):
         return
     workers = max(0, min(_cores(), len(todo)) - 1)
     shares = _balance(todo, workers + 1)
-    _tell(todo, workers + 1, background=False)
+    tell(len(todo), workers + 1, background=False, first=todo[0][0])
     started = [_spawn(share) for share in shares[1:]]
     for name, argtypes, _ in shares[0]:
         _dispatcher(name).compile(argtypes)
@@ -98,7 +98,7 @@ def prefetch(plan):
     if not todo:
         return
     shares = _balance(todo, min(_cores(), len(todo)))
-    _tell(todo, len(shares), background=True)
+    tell(len(todo), len(shares), background=True, first=todo[0][0])
     started = [_spawn(share) for share in shares]
     with _lock:
         _running.extend(p for p in started if p[0] is not None)
@@ -153,8 +153,11 @@ def _load(e):
         from numba.core.compiler_lock import global_compiler_lock
 
         with global_compiler_lock:
-            # Dispatcher.compile's cache-hit branch, without its fall-through to compiling.
-            cres = dispatcher._cache.load_overload(argtypes, dispatcher.targetctx)
+            # Dispatcher.compile's cache-hit branch, without its fall-through to compiling
+            # (nor the notice that it compiles: this is a probe).
+            cache = dispatcher._cache
+            load = getattr(cache, "load_quietly", cache.load_overload)
+            cres = load(argtypes, dispatcher.targetctx)
             if cres is None:
                 return False
             dispatcher._cache_hits[argtypes] += 1
@@ -170,7 +173,12 @@ def _load(e):
 
 def _cores():
     """Processes that compile at once: ``FASTDNN_COMPILE_PROCESSES`` (1: this process
-    alone, as numba itself would), else the cores this process may run on."""
+    alone, as numba itself would), else the cores this process may run on; 1 where
+    numba keeps no cache (workers could not hand their results over)."""
+    from .installed import can_cache
+
+    if not can_cache():
+        return 1
     setting = os.environ.get("FASTDNN_COMPILE_PROCESSES", "").strip()
     if setting.isdigit() and int(setting) > 0:
         return int(setting)
@@ -248,29 +256,40 @@ def _worker():
         _dispatcher(name).compile(argtypes)
 
 
-def _tell(entries, processes, background):
-    """Say once per process that fastdnn compiles, why, and where the result is kept."""
+def tell(count, processes, background, first):
+    """Say once per process that fastdnn compiles (``count`` kernels, the first of them
+    ``first``; 1 for a kernel compiled where it is first called), why, and where the
+    result is kept."""
     global _told
-    if _told:
-        return
-    _told = True
-    from .installed import choice
+    with _lock:
+        if _told:
+            return
+        _told = True
+    from .installed import can_cache, choice
 
     chosen = choice()
     if chosen.level is None:
         why = chosen.reason
     else:
-        why = f"the kernels installed for {chosen.level['name']} lack them (missing or damaged)"
-    where = _cache_folder(entries[0][0])
+        why = f"the kernels installed for {chosen.level['name']} lack {first} for these argument types (or are damaged)"
+    what = f"{count} kernels" if count > 1 else f"the kernel {first}"
+    if can_cache():
+        where = _cache_folder(first)
+        keep = f"This happens once: numba caches them in {where or 'its cache folder'}, and later runs load them in a moment."
+    else:
+        keep = (
+            "In memory only: no cache folder is writable (the package's, NUMBA_CACHE_DIR, the "
+            "user's cache), so every process compiles them again; set NUMBA_CACHE_DIR to a "
+            "writable folder to keep them."
+        )
     _log.warning(
-        "fastdnn: compiling %d kernels for this CPU%s (%d process%s), because %s. This "
-        "happens once: numba caches them in %s, and later runs load them in a moment.",
-        len(entries),
+        "fastdnn: compiling %s for this CPU%s (%d process%s), because %s. %s",
+        what,
         " in the background" if background else "",
         processes,
         "" if processes == 1 else "es",
         why,
-        where or "its cache folder",
+        keep,
     )
 
 
@@ -304,6 +323,10 @@ def cache_folder(name="_sgd_span"):
 
 
 def _cache_folder(name):
+    from .installed import can_cache
+
+    if not can_cache():
+        return None
     try:
         return _dispatcher(name)._cache._cache_path
     except Exception:

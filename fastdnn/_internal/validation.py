@@ -60,8 +60,37 @@ def float_dtype(*arrays):
 
 
 def converted(x, dtype):
-    """``x`` in ``dtype``, C-contiguous; the same object when it already is."""
-    return np.ascontiguousarray(x, dtype=dtype)
+    """``x`` in ``dtype``, C-contiguous; the same memory when it already is (a
+    read-only ``x`` seen through ``kernel_view``)."""
+    return kernel_view(np.ascontiguousarray(x, dtype=dtype))
+
+
+class _Alias:
+    """Holds a read-only array and describes its memory as writable (``kernel_view``)."""
+
+    __slots__ = ("__array_interface__", "array")
+
+    def __init__(self, array):
+        self.array = array  # kept alive as long as the view is
+        face = dict(array.__array_interface__)
+        face["data"] = (face["data"][0], False)
+        self.__array_interface__ = face
+
+
+def kernel_view(x):
+    """``x`` as the kernels take it: the array itself, or for a read-only array (a
+    read-only memmap, ``np.frombuffer`` of a request's bytes, ``flags.writeable =
+    False``) a view of the same memory that is not marked read-only.
+
+    numba types a read-only array as a signature of its own: the installed kernels
+    carry the writable ones, so a read-only input would compile every kernel it
+    reaches again (seconds, on a server's first request). Kernels never write their
+    inputs (arrays in, outputs preallocated by the caller), so only the flag differs;
+    nothing is copied. Only inputs a user passes go through here: a ``Model``'s own
+    weights are read-only on purpose and compiled that way."""
+    if x.flags.writeable:
+        return x
+    return np.asarray(_Alias(x))
 
 
 def blas_ready(x, dtype):
@@ -72,7 +101,7 @@ def blas_ready(x, dtype):
     """
     x = x.astype(dtype, copy=False)
     if x.flags.c_contiguous or x.flags.f_contiguous:
-        return x
+        return kernel_view(x)
     return np.ascontiguousarray(x)
 
 

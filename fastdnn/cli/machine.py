@@ -19,7 +19,7 @@ def environment():
 
     from .. import __version__
     from .. import kernels as K
-    from .._internal import dispatch, installed
+    from .._internal import dispatch, installed, precompile
     from .._internal.activations import RELU
 
     # One tiny parallel call starts the threading layer; through the dispatcher,
@@ -38,9 +38,8 @@ def environment():
         "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
         "threading_layer": numba.threading_layer(),
         "cpu_count": os.cpu_count(),
-        "numba_cache_dir": getattr(
-            getattr(K._activation_span, "_cache", None), "_cache_path", None
-        ),
+        "numba_cache_dir": precompile.cache_folder("_activation_span")
+        or "none writable: kernels compiled here are kept in memory only",
         "blas": _blas_name(),
         "kernels": installed.choice().describe(),
         "int8_sums": _int8_sums(),

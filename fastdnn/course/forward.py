@@ -23,6 +23,7 @@ from .._internal.validation import (
     as_matrix,
     blas_ready,
     check_bias,
+    converted,
     flat,
     float_dtype,
     layer_count,
@@ -53,7 +54,7 @@ def checked_layer(A_prev, W, b, where, names=("A_prev", "W", "b")):
         )
     check_bias(b, W.shape[0], b_name, where)
     dtype = float_dtype(A_prev, W, b)
-    return blas_ready(A_prev, dtype), blas_ready(W, dtype), np.ascontiguousarray(b, dtype)
+    return blas_ready(A_prev, dtype), blas_ready(W, dtype), converted(b, dtype)
 
 
 def matmul(a, b):

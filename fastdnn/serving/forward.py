@@ -9,7 +9,7 @@ from .._internal import dispatch
 from .._internal.config import PREDICT_PARALLEL_MIN_MACS
 from .._internal.lazy import kernels as K
 from .._internal.threads import threads
-from .._internal.validation import whole_number
+from .._internal.validation import kernel_view, whole_number
 
 int8_tiles = True
 """The int8 kernels' sums: True, the register tiles (``vpdpbusd`` where the CPU has
@@ -24,6 +24,7 @@ def proba(model, X, parallel, where, first):
         return proba_int8(model, X, None, parallel, where, first)
     n_L, m = model.layer_dims[-1], X.shape[1]
     PT = np.empty((m, n_L), dtype=model.dtype)
+    X = kernel_view(X)  # a read-only X runs the installed kernels too
     if X.flags.f_contiguous:
         args = (X.T, model._W1, model._theta, model._dims, model._offsets, PT)
         size = X.size * model.layer_dims[1] if parallel else 0
@@ -41,6 +42,7 @@ def proba_int8(model, X, scale, parallel, where, first):
     standing for ``X * scale``, or float32 X (``scale`` None) quantized per example."""
     W1q, w_sum, unit_scale = model._int8
     n_L, m = model.layer_dims[-1], X.shape[1]
+    X = kernel_view(X)  # a read-only X runs the installed kernels too
     PT = np.empty((m, n_L), dtype=np.float32)
     weights = (model._theta, model._dims, model._offsets, PT)
     if X.dtype == np.uint8:

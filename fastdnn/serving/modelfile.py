@@ -22,7 +22,10 @@ refused. Soft and external links, virtual datasets and datasets whose data lives
 in another file are refused, never followed. The memory the file declares
 (from ``layer_dims``, checked against every dataset's shape) is bounded before
 anything is read (``MAX_MODEL_BYTES``), and a dataset that would inflate more
-than ``MAX_EXPANSION`` times its size on disk (a compression bomb) is refused.
+than ``MAX_EXPANSION`` times its size on disk (a compression bomb), or whose HDF5
+chunks declare more bytes than it holds (a chunk bomb: reading decompresses a whole
+chunk; ``validation.check_chunks``), is refused. Attributes hold JSON, read with
+its nesting bounded by Python's stack: deeper is a ``ModelFileError``.
 
 A save builds the file in memory and writes it to a temporary file in the
 target folder, flushes it to disk, then renames it over the target, so a crash
