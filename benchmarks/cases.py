@@ -170,12 +170,14 @@ def model(ms, dtypes, steps=10):
                 common,
                 name="L_model_backward",
                 impls={
-                    "fastdnn": lambda AL=AL, Y=Y, c=caches: F.L_model_backward(AL, Y, c),
+                    # dict(...) reads dA0 too: the same work as NumPy's
+                    "fastdnn": lambda AL=AL, Y=Y, c=caches: dict(F.L_model_backward(AL, Y, c)),
                     "numpy": lambda AL=AL, Y=Y, c=caches: R.L_model_backward(AL, Y, c),
                 },
             )
-            # The notebook's own loop (forward, cost every step, backward with dA0,
-            # update to new arrays), with each side's functions: the same work.
+            # The notebook's own loop (forward, cost every step, backward, update to new
+            # arrays), with each side's functions: the path a learner runs. Nothing reads
+            # dA0: NumPy's L_model_backward computes it, fastdnn's only when read (never).
             yield dict(
                 common,
                 name="notebook_step",

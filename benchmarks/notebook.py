@@ -2,10 +2,14 @@
 
 The learner writes ``two_layer_model`` and ``L_layer_model`` in the notebook;
 only the helpers are imported. These are those loops as the notebook writes
-them (forward, ``compute_cost`` every iteration, backward, ``update_parameters``,
-``dA0`` computed and dropped), run once with the course's plain NumPy helpers
-(``fastdnn.course.reference``) and once with ``fastdnn.app``'s: the same work on both
-sides, the path a drop-in user runs. The printed costs must agree.
+them (forward, ``compute_cost`` every iteration, backward, ``update_parameters``),
+run once with the course's plain NumPy helpers (``fastdnn.course.reference``) and once
+with ``fastdnn.app``'s: the same code on both sides, the path a drop-in user runs. The
+printed costs must agree. Nothing in either loop reads ``dA0``: the two-layer loop gets
+it from ``linear_activation_backward`` on both sides (a tuple: computed, then dropped),
+while in the L-layer loop NumPy's ``L_model_backward`` computes it and fastdnn's does
+not (it computes ``dA0`` only when read: ``fastdnn.course.grads``); the per-call
+``L_model_backward`` rows (``--only backward``) show both.
 
 Usage::
 

@@ -60,9 +60,8 @@ def float_dtype(*arrays):
 
 
 def converted(x, dtype):
-    """``x`` in ``dtype``, C-contiguous; the same memory when it already is (a
-    read-only ``x`` seen through ``kernel_view``)."""
-    return kernel_view(np.ascontiguousarray(x, dtype=dtype))
+    """``x`` in ``dtype``, C-contiguous; the same object when it already is."""
+    return np.ascontiguousarray(x, dtype=dtype)
 
 
 class _Alias:
@@ -87,7 +86,9 @@ def kernel_view(x):
     reaches again (seconds, on a server's first request). Kernels never write their
     inputs (arrays in, outputs preallocated by the caller), so only the flag differs;
     nothing is copied. Only inputs a user passes go through here: a ``Model``'s own
-    weights are read-only on purpose and compiled that way."""
+    weights are read-only on purpose and compiled that way. Applied where an array
+    is handed to a kernel, never to what a function returns: a cache still holds the
+    caller's own (read-only) array."""
     if x.flags.writeable:
         return x
     return np.asarray(_Alias(x))
@@ -101,13 +102,15 @@ def blas_ready(x, dtype):
     """
     x = x.astype(dtype, copy=False)
     if x.flags.c_contiguous or x.flags.f_contiguous:
-        return kernel_view(x)
+        return x
     return np.ascontiguousarray(x)
 
 
 def flat(x):
-    """A 1-D view of a C-contiguous array (the kernels' layout)."""
-    return x.reshape(-1)
+    """A 1-D view of a C-contiguous array (the kernels' layout), as the kernels take it
+    (``kernel_view``)."""
+    v = x.reshape(-1)
+    return v if v.flags.writeable else np.asarray(_Alias(v))  # kernel_view, inline: hot
 
 
 def whole_number(value, name, where, least=1, most=None):

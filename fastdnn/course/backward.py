@@ -17,11 +17,13 @@ from .._internal.validation import (
     converted,
     flat,
     float_dtype,
+    kernel_view,
     raise_nonfinite,
 )
 from . import plans, products
 from .cost import checked_labels
 from .forward import checked_layer, lean_layer, matmul
+from .grads import Gradients
 
 _ndarray = np.ndarray
 
@@ -70,7 +72,8 @@ def _lean(dA, A_prev, W, b, Z):
 
     The layer passes ``lean_layer``; ``dA`` (and ``Z``, None for
     ``linear_backward``) are exact ndarrays of the layer's dtype and shape
-    (W's rows, A_prev's columns), C-contiguous (the kernel's layout).
+    (W's rows, A_prev's columns), C-contiguous (the kernel's layout) and writable
+    (a read-only array is another signature to numba: ``kernel_view``).
     Anything else goes through ``checked_backward``, which validates,
     converts and names what is wrong.
     """
@@ -79,32 +82,38 @@ def _lean(dA, A_prev, W, b, Z):
         and type(dA) is _ndarray
         and dA.dtype is W.dtype
         and dA.shape == (W.shape[0], A_prev.shape[1])
-        and dA.flags.c_contiguous
+        and (a_flags := dA.flags).c_contiguous
+        and a_flags.writeable
         and (
             Z is None
             or (
                 type(Z) is _ndarray
                 and Z.dtype is W.dtype
                 and Z.shape == dA.shape
-                and Z.flags.c_contiguous
+                and (z_flags := Z.flags).c_contiguous
+                and z_flags.writeable
             )
         )
     )
 
 
-def validated_layer_backward(dA, cache, code, where, dA_name="dA"):
+def validated_layer_backward(dA, cache, code, where, dA_name="dA", deferred=False):
     """Validate one layer's backward inputs and run it: (dA_prev, dW, db).
 
     ``code == IDENTITY`` reads a linear cache ``(A_prev, W, b)`` and takes
     ``dA`` as dZ (``linear_backward``); otherwise the cache is
     ``((A_prev, W, b), Z)``. The lean check skips ``checked_backward`` for
     inputs that need no conversion (docs/performance.md, "Small calls").
+    ``deferred``: dA_prev as a function that computes it later (``layer_backward``).
     """
     with_Z = code != IDENTITY
     A_prev, W, b, Z = _unpack(cache, where, with_Z)
     if not _lean(dA, A_prev, W, b, Z):
         dA, A_prev, W, Z = checked_backward(dA, cache, where, with_Z, dA_name)
-    return layer_backward(dA, A_prev, W, Z, code, where)
+        # read-only dA or Z run the installed kernels too (the lean check takes writable ones)
+        dA, Z = kernel_view(dA), None if Z is None else kernel_view(Z)
+    need = "later" if deferred else True
+    return layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=need)
 
 
 def row_means(dZ, db):
@@ -127,24 +136,40 @@ def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
     ``code == IDENTITY`` and ``Z is None``, ``dA`` is taken as dZ itself
     (``linear_backward``).
 
+    ``need_dA_prev``: True computes dA_prev now; False skips it (None); "later"
+    returns a function that computes it when called, from a copy of ``W`` as it is
+    now (``L_model_backward``'s ``dA0``, ``course.grads``).
+
     Returns
     -------
-    dA_prev : ndarray of shape (n_prev, m), or None when not needed
+    dA_prev : ndarray of shape (n_prev, m), None, or a function returning it
     dW : ndarray of shape (n, n_prev)
     db : ndarray of shape (n, 1)
     """
     dZ, db = dZ_db(dA, Z, code, where)
     n, n_prev = W.shape
-    if n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS and products.skinny(W, A_prev):
+    skinny = n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS and products.skinny(W, A_prev)
+    if skinny:
         # A_prev in Fortran order: both products on fastdnn's kernels (not one of
         # them: OpenBLAS's and numba's threads would spin against each other).
         plans.prepare_skinny_step(W.dtype, n, n_prev, A_prev.shape[1])
         dW = products.weight_gradient(dZ, A_prev)
-        return (products.input_gradient(W, dZ) if need_dA_prev else None), dW, db
-    dW = matmul(dZ, A_prev.T)
-    dW *= 1 / dZ.shape[1]
-    dA_prev = matmul(W.T, dZ) if need_dA_prev else None
-    return dA_prev, dW, db
+    else:
+        dW = matmul(dZ, A_prev.T)
+        dW *= 1 / dZ.shape[1]
+    if need_dA_prev is True:
+        return (products.input_gradient(W, dZ) if skinny else matmul(W.T, dZ)), dW, db
+    if need_dA_prev:  # "later"
+        return _input_gradient(W.copy(order="K"), dZ, skinny), dW, db
+    return None, dW, db
+
+
+def _input_gradient(W, dZ, skinny):
+    """A function computing dA_prev = W.T @ dZ: on fastdnn's kernels for a skinny
+    layer (as its dW was), else by BLAS."""
+    if skinny:
+        return lambda: products.input_gradient(W, dZ)
+    return lambda: matmul(W.T, dZ)
 
 
 def dZ_db(dA, Z, code, where):
@@ -233,7 +258,10 @@ def L_model_backward(AL, Y, caches):
     grads : dict
         Exactly ``"dA0" .. "dA{L-1}"``, ``"dW1" .. "dWL"`` and ``"db1" .. "dbL"``,
         where ``grads["dA" + str(l)]`` is the gradient with respect to the
-        activation of layer l (``dA0``: the input X).
+        activation of layer l (``dA0``: the input X). ``dA0`` is computed when
+        first read (a ``course.grads.Gradients``, a dict in every other way):
+        the notebook's loop never reads it, and it is a third of the first
+        layer's backward work. Its value is the one this call would have given.
     """
     where = "L_model_backward"
     if not isinstance(caches, (list, tuple)) or not caches:
@@ -251,7 +279,10 @@ def L_model_backward(AL, Y, caches):
     for l in range(L, 0, -1):
         layer = f"{where} (layer {l})"
         code = SIGMOID if l == L else RELU
-        dA_prev, dW, db = validated_layer_backward(dA, caches[l - 1], code, layer, f"dA{l}")
+        dA_prev, dW, db = validated_layer_backward(
+            dA, caches[l - 1], code, layer, f"dA{l}", deferred=l == 1
+        )
         grads[f"dA{l - 1}"], grads[f"dW{l}"], grads[f"db{l}"] = dA_prev, dW, db
         dA = dA_prev
-    return grads
+    # dA0, the gradient with respect to X, is computed when first read (course.grads).
+    return Gradients(grads, pending=("dA0", grads["dA0"]))

@@ -18,6 +18,7 @@ from .._internal.validation import (
     converted,
     flat,
     float_dtype,
+    kernel_view,
     raise_nonfinite,
 )
 
@@ -34,17 +35,21 @@ def _activation(Z, where, code, tiny):
         type(Z) is _ndarray
         and (Z.dtype is _F64 or Z.dtype is _F32)
         and Z.size
-        and Z.flags.c_contiguous
+        and (flags := Z.flags).c_contiguous
+        and flags.writeable
     ):
         Z = as_array(Z, "Z", where)
         Z = converted(Z, float_dtype(Z))
+        Zk = kernel_view(Z)  # a read-only Z runs the installed kernels; Z is the cache
+    else:
+        Zk = Z
     A = np.empty_like(Z)
     if Z.size < TINY_MAX_ELEMENTS:  # the same kernel, holding the GIL (see config.TINY)
-        bad = tiny(Z, A)
+        bad = tiny(Zk, A)
     elif Z.size < PARALLEL_MIN_ELEMENTS:
         # Serial anyway: one kernel call on the whole arrays, no flat views. (The tiers
         # stay inline: a helper call costs 15-20% of a 20x209 call, docs/performance.md.)
-        bad = K._activation_into(Z, A, code)
+        bad = K._activation_into(Zk, A, code)
     else:
         args = (flat(Z), flat(A), code)
         bad = run(K._activation_parallel, K._activation_span, args, (0, Z.size), Z.size)
@@ -62,15 +67,18 @@ def _activation_backward(dA, Z, where, code, tiny):
         and dA.dtype is Z.dtype
         and dA.shape == Z.shape
         and Z.size
-        and Z.flags.c_contiguous
-        and dA.flags.c_contiguous
+        and (z_flags := Z.flags).c_contiguous
+        and z_flags.writeable
+        and (a_flags := dA.flags).c_contiguous
+        and a_flags.writeable
     ):
         dA = as_array(dA, "dA", where)
         Z = as_array(Z, "cache (Z)", where)
         if dA.shape != Z.shape:
             raise ValueError(f"{where}: dA has shape {dA.shape} but cache (Z) has shape {Z.shape}")
         dtype = float_dtype(dA, Z)
-        dA, Z = converted(dA, dtype), converted(Z, dtype)
+        # read-only inputs run the installed kernels too (kernel_view)
+        dA, Z = kernel_view(converted(dA, dtype)), kernel_view(converted(Z, dtype))
     dZ = np.empty_like(Z)
     if Z.size < TINY_MAX_ELEMENTS:
         bad = tiny(dA, Z, dZ)

@@ -34,7 +34,7 @@ from .._internal.config import (
     TILE_ROW_BYTES,
 )
 from .._internal.lazy import kernels as K
-from .._internal.validation import _F32, _F64
+from .._internal.validation import _F32, _F64, kernel_view
 
 _TALL_ROWS = 64
 """Rows of ``dA_prev`` per work item (a multiple of the kernel's 4-row pass)."""
@@ -93,6 +93,7 @@ def forward(W, A_prev):
     ``W``, written through the view ``Z.T`` (the inference tile).
     """
     Z = np.empty((W.shape[0], A_prev.shape[1]), dtype=W.dtype)
+    W, A_prev = kernel_view(W), kernel_view(A_prev)
     with dispatch.region(Z.size * W.shape[1]) as parallel:
         if parallel:
             K._first_layer_parallel(A_prev.T, W, Z.T, dispatch.work_items())
@@ -144,7 +145,8 @@ def _axpy(A, B, C, scale, rows, cols, tiles, ahead, W=None, learning_rate=0.0):
     ``A`` (C or Fortran order) goes to the kernels as its flat buffer and strides,
     so both layouts run one compiled kernel (``kernels.products``).
     """
-    a = A.ravel(order="K")  # a view: A is contiguous in one order or the other
+    a = kernel_view(A.ravel(order="K"))  # a view: A is contiguous in one order or the other
+    B = kernel_view(B)
     strides = (A.strides[0] // A.itemsize, A.strides[1] // A.itemsize)
     if W is None:
         W = _NO_UPDATE[C.dtype]
