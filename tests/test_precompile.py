@@ -17,7 +17,7 @@ import pytest
 
 import fastdnn as F
 from conftest import JIT_DISABLED
-from fastdnn._internal import precompile
+from fastdnn._internal import installed, precompile
 from fastdnn.app.train import train
 from fastdnn.course import plans
 
@@ -282,7 +282,7 @@ def test_prefetch_leaves_what_running_workers_compile_to_them(monkeypatch):
     monkeypatch.setattr(precompile, "_load", lambda e: False)
     monkeypatch.setattr(precompile, "_spawn", lambda share: spawned.append(share) or (None, share))
     monkeypatch.setattr(precompile, "_cores", lambda: 2)
-    monkeypatch.setattr(precompile, "_told", True)
+    monkeypatch.setattr(installed, "_told", True)
     monkeypatch.setattr(precompile, "_running", [(Running(), [a])])
     precompile.prefetch([a, b])
     assert spawned == [[b]]

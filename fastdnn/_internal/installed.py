@@ -36,6 +36,7 @@ process says so once (``precompile.tell``), naming why.
 import hashlib
 import io
 import json
+import logging
 import os
 import pickle
 import sys
@@ -50,6 +51,9 @@ MANIFEST = "manifest.json"
 
 _lock = threading.Lock()
 _choice = None
+_told = False
+"""Whether this process has said that it compiles (``tell``: once per process)."""
+_log = logging.getLogger("fastdnn")
 
 
 class Choice:
@@ -191,6 +195,47 @@ def _manifest_problem(manifest):
     return None
 
 
+def tell(count, processes, background, first, folder):
+    """Say once per process, on the ``fastdnn`` logger (warning level, so it shows
+    without any logging set-up), that fastdnn compiles: ``count`` kernels (the first
+    of them ``first``; 1 for a kernel compiled where it is first called), on how many
+    ``processes``, why, and where the result is kept (numba's cache ``folder``)."""
+    global _told
+    with _lock:
+        if _told:
+            return
+        _told = True
+    chosen = choice()
+    if chosen.level is None:
+        why = chosen.reason
+    else:
+        why = (
+            f"the kernels installed for {chosen.level['name']} lack {first} for these "
+            "argument types (or are damaged)"
+        )
+    what = f"{count} kernels" if count > 1 else f"the kernel {first}"
+    if can_cache():
+        keep = (
+            f"This happens once: numba caches them in {folder or 'its cache folder'}, and "
+            "later runs load them in a moment."
+        )
+    else:
+        keep = (
+            "In memory only: no cache folder is writable (the package's, NUMBA_CACHE_DIR, the "
+            "user's cache), so every process compiles them again; set NUMBA_CACHE_DIR to a "
+            "writable folder to keep them."
+        )
+    _log.warning(
+        "fastdnn: compiling %s for this CPU%s (%d process%s), because %s. %s",
+        what,
+        " in the background" if background else "",
+        processes,
+        "" if processes == 1 else "es",
+        why,
+        keep,
+    )
+
+
 def read_index(data):
     """(numba version, source stamp, {lookup key: data file name}) of a numba cache
     index file's bytes (numba's ``IndexDataCacheFile`` layout)."""
@@ -296,9 +341,8 @@ class _KernelCache:
         """What numba's dispatcher calls before compiling: a miss means it compiles."""
         cres = self.load_quietly(sig, target_context)
         if cres is None:
-            from .precompile import tell
-
-            tell(1, 1, background=False, first=self._cache._py_func.__name__)
+            folder = self._cache.cache_path if can_cache() else None
+            tell(1, 1, False, self._cache._py_func.__name__, folder)
         return cres
 
     def load_quietly(self, sig, target_context):

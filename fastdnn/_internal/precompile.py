@@ -37,22 +37,18 @@ entry counts as missing and is compiled by a worker, then loaded by
 """
 
 import atexit
-import logging
 import os
 import pickle
 import subprocess
 import sys
 import threading
 
+from .installed import tell
 from .lazy import kernels as K
-
-_log = logging.getLogger("fastdnn")
 
 _lock = threading.Lock()
 _running = []
 """Prefetch workers not yet joined: (Popen, entries) pairs."""
-_told = False
-"""Whether this process has said that it compiles (once per process)."""
 
 
 def entry(kernel, *argtypes, weight=0.3):
@@ -75,7 +71,7 @@ def ensure(plan):
         return
     workers = max(0, min(_cores(), len(todo)) - 1)
     shares = _balance(todo, workers + 1)
-    tell(len(todo), workers + 1, background=False, first=todo[0][0])
+    tell(len(todo), workers + 1, False, todo[0][0], _cache_folder(todo[0][0]))
     started = [_spawn(share) for share in shares[1:]]
     for name, argtypes, _ in shares[0]:
         _dispatcher(name).compile(argtypes)
@@ -98,7 +94,7 @@ def prefetch(plan):
     if not todo:
         return
     shares = _balance(todo, min(_cores(), len(todo)))
-    tell(len(todo), len(shares), background=True, first=todo[0][0])
+    tell(len(todo), len(shares), True, todo[0][0], _cache_folder(todo[0][0]))
     started = [_spawn(share) for share in shares]
     with _lock:
         _running.extend(p for p in started if p[0] is not None)
@@ -254,43 +250,6 @@ def _worker():
     writes it to numba's cache. Exits non-zero on the first failure."""
     for name, argtypes in pickle.load(sys.stdin.buffer):
         _dispatcher(name).compile(argtypes)
-
-
-def tell(count, processes, background, first):
-    """Say once per process that fastdnn compiles (``count`` kernels, the first of them
-    ``first``; 1 for a kernel compiled where it is first called), why, and where the
-    result is kept."""
-    global _told
-    with _lock:
-        if _told:
-            return
-        _told = True
-    from .installed import can_cache, choice
-
-    chosen = choice()
-    if chosen.level is None:
-        why = chosen.reason
-    else:
-        why = f"the kernels installed for {chosen.level['name']} lack {first} for these argument types (or are damaged)"
-    what = f"{count} kernels" if count > 1 else f"the kernel {first}"
-    if can_cache():
-        where = _cache_folder(first)
-        keep = f"This happens once: numba caches them in {where or 'its cache folder'}, and later runs load them in a moment."
-    else:
-        keep = (
-            "In memory only: no cache folder is writable (the package's, NUMBA_CACHE_DIR, the "
-            "user's cache), so every process compiles them again; set NUMBA_CACHE_DIR to a "
-            "writable folder to keep them."
-        )
-    _log.warning(
-        "fastdnn: compiling %s for this CPU%s (%d process%s), because %s. %s",
-        what,
-        " in the background" if background else "",
-        processes,
-        "" if processes == 1 else "es",
-        why,
-        keep,
-    )
 
 
 def drop_stale_kernel_cache():
