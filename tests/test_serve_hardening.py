@@ -555,3 +555,48 @@ def test_a_huge_header_is_refused_at_once_and_probes_answer_meanwhile(small):
         assert time.perf_counter() - t < 10
         assert _peak_rss_mb(proc.pid) - before < 30
         assert httpx.get(f"{url}/v2/health/ready").status_code == 200
+
+
+# ------------------------------------------------------------- 14. what cancelled calls leave
+
+
+def _rss_mb():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc for memory")
+def test_cancelled_calls_give_their_memory_back():
+    """40 calls of 12.6 MB each, all received and queued, then cancelled: the process's
+    memory comes back (glibc kept it for good before: 200 such calls left 3.6 GB behind)."""
+    from starlette.testclient import TestClient
+
+    from fastdnn.serving import memory
+    from fastdnn.serving.routes import create_app
+
+    if not memory.enable():
+        pytest.skip("glibc's malloc_trim is not available here")
+    model = _Slow(n_x=N_X)  # half a second a batch: the calls wait in the queue
+    app = create_app(model, "m", grpc_address="127.0.0.1:0", max_batch=128)
+    X = np.random.default_rng(0).random((128, N_X))
+    data = raw_request(X, name="m").SerializeToString()
+    options = [("grpc.max_send_message_length", 64 << 20)]
+    with TestClient(app):
+        app.state.grpc  # noqa: B018
+        address = f"127.0.0.1:{app.state.grpc.port}"
+        with grpc.insecure_channel(address, options=options) as channel:
+            stub = channel.unary_unary(f"/{SERVICE}/ModelInfer")
+            stub(data, timeout=60)
+            time.sleep(1.5)
+            start = _rss_mb()
+            calls = [stub.future(data, timeout=120) for _ in range(40)]
+            time.sleep(3)
+            in_flight = _rss_mb()
+            for call_ in calls:
+                call_.cancel()
+            deadline = time.monotonic() + 15
+            while _rss_mb() - start > 200 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            after = _rss_mb()
+    assert in_flight - start > 400, (start, in_flight)  # the calls were really held
+    assert after - start < 200, (start, in_flight, after)

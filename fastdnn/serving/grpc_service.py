@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from . import memory
 from .batcher import QueueFull
 from .grpc_messages import METHODS, SERVICE, messages
 from .protocol import (
@@ -152,6 +153,7 @@ def handlers(core):
                 status = "CANCELLED"
                 raise
             finally:
+                memory.released(len(data))
                 metrics.requests.labels(f"grpc_{label}", status).inc()
                 metrics.latency.labels(f"grpc_{label}").observe(time.perf_counter() - start)
 

@@ -18,6 +18,7 @@ import types
 
 import numpy as np
 
+from . import memory
 from .batcher import Batcher, QueueFull
 from .model import Model
 from .protocol import (
@@ -40,6 +41,9 @@ from .protocol import (
     shown,
     tensor_bytes,
 )
+
+_BODY_BYTES = "fastdnn.body_bytes"
+"""The request scope's key for the bytes of body read so far."""
 
 _INLINE_PIXELS = 1 << 20
 """UINT8 tensors up to this many pixels are scaled on the event loop (under a
@@ -190,6 +194,7 @@ def create_app(
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
+            request.scope[_BODY_BYTES] = size  # what memory.released hears when it ends
             if size > max_body_bytes:
                 raise BodyTooLarge(f"the body exceeds the {max_body_bytes}-byte limit")
             chunks.append(chunk)
@@ -233,6 +238,7 @@ def create_app(
                     response = Response(status_code=499)
                 metrics.requests.labels(label, str(response.status_code)).inc()
                 metrics.latency.labels(label).observe(time.perf_counter() - start)
+                memory.released(request.scope.get(_BODY_BYTES, 0))
                 return response
 
             return handle

@@ -125,9 +125,13 @@ def prepare_process(model):
     """Before serving from a process of its own: compile or load the kernels now,
     not on the first request, then take the objects that live as long as the
     server (numba's, the model's) out of the garbage collector's view: its full
-    passes over them stalled requests (docs/performance.md, "Serving")."""
+    passes over them stalled requests (docs/performance.md, "Serving"). Freed request
+    memory goes back to the operating system (``serving.memory``)."""
     import gc
 
+    from . import memory
+
+    memory.enable()
     model.predict_proba(np.zeros((model.layer_dims[0], 1), dtype=model.dtype))
     gc.collect()
     gc.freeze()
