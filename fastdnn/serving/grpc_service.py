@@ -135,6 +135,9 @@ def handlers(core):
         (``INVALID_ARGUMENT``), which grpc's own parsing would report as ``UNKNOWN``."""
         from google.protobuf.message import DecodeError
 
+        # The metric children, looked up once each (labels() validates and locks each call).
+        counters = {}
+
         async def handle(data, context):
             start, status = time.perf_counter(), "OK"
             try:
@@ -154,8 +157,12 @@ def handlers(core):
                 raise
             finally:
                 memory.released(len(data))
-                metrics.requests.labels(f"grpc_{label}", status).inc()
-                metrics.latency.labels(f"grpc_{label}").observe(time.perf_counter() - start)
+                counter = counters.get(status)
+                if counter is None:
+                    counter = counters[status] = metrics.requests.labels(f"grpc_{label}", status)
+                    counters.setdefault(None, metrics.latency.labels(f"grpc_{label}"))
+                counter.inc()
+                counters[None].observe(time.perf_counter() - start)
 
         return handle
 

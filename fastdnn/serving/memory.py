@@ -4,10 +4,12 @@ glibc keeps the memory a process frees for its next allocations instead of retur
 it, and the bodies of large requests are freed in pieces it cannot hand back by
 itself (gRPC's buffers, the parsed message, the rows): 200 cancelled 12 MB gRPC
 calls left a server holding 3.6 GB for good. ``released(nbytes)``, called as each
-request ends with the size of its body, counts; once ``TRIM_BYTES`` have been
-released, a thread of its own calls glibc's ``malloc_trim(0)`` (about 0.1 s for
-2 GB to return, under a millisecond when there is nothing; the GIL is let go
-meanwhile), at most once per ``TRIM_INTERVAL`` seconds.
+request ends with the size of its body, counts the large ones (``LARGE_BODY`` and
+more: small bodies reuse the same heap and leave nothing behind); once
+``TRIM_BYTES`` of them have ended, a thread of its own calls glibc's
+``malloc_trim(0)`` (about 0.1 s for 2 GB to return; the GIL is let go meanwhile),
+at most once per ``TRIM_INTERVAL`` seconds. A server of small requests never
+trims: a trim holds the allocator's locks, which the event loop then waits for.
 
 Only ``enable()`` (``serving.server.prepare_process``, the process ``fastdnn serve``
 owns) turns this on: an app mounted in someone else's server leaves their allocator
@@ -21,6 +23,9 @@ TRIM_BYTES = 64 << 20
 
 TRIM_INTERVAL = 1.0
 """Seconds at least between two trims."""
+
+LARGE_BODY = 1 << 20
+"""Bodies from this size count towards a trim."""
 
 _cond = threading.Condition()
 _released = 0
@@ -48,7 +53,7 @@ def enable():
 def released(nbytes):
     """A request whose body held ``nbytes`` has ended (answered, refused or cancelled)."""
     global _released
-    if _trim is None:
+    if _trim is None or nbytes < LARGE_BODY:
         return
     with _cond:
         _released += nbytes

@@ -283,7 +283,9 @@ def decode_infer(body, headers, n_x, dtype):
         raise BadRequest(f"body: the model takes one input tensor; got {len(request['inputs'])}")
     tensor = request["inputs"][0]
     name = tensor.get("name", INPUT)
-    where = f"input {shown(name) if isinstance(name, str) else repr(INPUT)}"
+    if not isinstance(name, str):
+        name = INPUT
+    where = "input " + (repr(name) if len(name) <= SHOWN_CHARACTERS else shown(name))
     m, _ = check_shape(tensor.get("shape"), n_x, where)
     datatype = check_datatype(tensor.get("datatype"), where)
     parameters = tensor.get("parameters") or {}

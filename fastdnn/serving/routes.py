@@ -24,6 +24,7 @@ from .model import Model
 from .protocol import (
     BINARY_HEADER,
     INPUT,
+    JSON_VALUE_BYTES,
     MAX_IMAGE_PIXELS,
     NAMES,
     NPY,
@@ -43,7 +44,7 @@ from .protocol import (
 )
 
 _BODY_BYTES = "fastdnn.body_bytes"
-"""The request scope's key for the bytes of body read so far."""
+"""The request scope's key for the size of a large body (``memory.LARGE_BODY`` and more)."""
 
 _INLINE_PIXELS = 1 << 20
 """UINT8 tensors up to this many pixels are scaled on the event loop (under a
@@ -109,7 +110,7 @@ class _State:
         model, current = self.current
         if name != self.name:
             raise UnknownModel(f"no model named {shown(name)} (this server has {self.name!r})")
-        if version not in (None, "", str(current)):
+        if version and version != str(current):
             raise UnknownModel(
                 f"model {self.name!r} has no version {shown(version)} (it serves version {current})"
             )
@@ -192,12 +193,15 @@ def create_app(
         if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
             raise BodyTooLarge(f"the body has {declared} bytes; the limit is {max_body_bytes}")
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            request.scope[_BODY_BYTES] = size  # what memory.released hears when it ends
-            if size > max_body_bytes:
-                raise BodyTooLarge(f"the body exceeds the {max_body_bytes}-byte limit")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_body_bytes:
+                    raise BodyTooLarge(f"the body exceeds the {max_body_bytes}-byte limit")
+                chunks.append(chunk)
+        finally:
+            if size >= memory.LARGE_BODY:  # what memory.released hears when it ends
+                request.scope[_BODY_BYTES] = size
         return b"".join(chunks)
 
     async def predict(model, rows):
@@ -221,6 +225,10 @@ def create_app(
     def endpoint(label):
         """Wrap a handler: errors to their status, metrics for every answer."""
 
+        # The endpoint's metric children, looked up once: prometheus_client's labels()
+        # validates and locks on every call, a few microseconds per request.
+        latency, counters = metrics.latency.labels(label), {}
+
         def wrap(handler):
             async def handle(request):
                 start = time.perf_counter()
@@ -236,9 +244,14 @@ def create_app(
                     response = error(503, f"busy: {exc}; retry shortly", **{"Retry-After": "1"})
                 except ClientDisconnect:
                     response = Response(status_code=499)
-                metrics.requests.labels(label, str(response.status_code)).inc()
-                metrics.latency.labels(label).observe(time.perf_counter() - start)
-                memory.released(request.scope.get(_BODY_BYTES, 0))
+                status = response.status_code
+                counter = counters.get(status)
+                if counter is None:
+                    counter = counters[status] = metrics.requests.labels(label, str(status))
+                counter.inc()
+                latency.observe(time.perf_counter() - start)
+                if _BODY_BYTES in request.scope:
+                    memory.released(request.scope[_BODY_BYTES])
                 return response
 
             return handle
@@ -247,7 +260,8 @@ def create_app(
 
     def served(request):
         """(model, version) the URL names (the one being served now), else UnknownModel."""
-        return state.served(request.path_params["name"], request.path_params.get("version"))
+        params = request.path_params  # a property that builds its value: read once
+        return state.served(params["name"], params.get("version"))
 
     def metadata(model, version):
         n_x, n_L, datatype = model.layer_dims[0], model.layer_dims[-1], NAMES[np.dtype(model.dtype)]
@@ -289,8 +303,9 @@ def create_app(
         body = await body_of(request)
         dtype = np.dtype(model.dtype)
         rows, header, answer = decode_infer(body, request.headers, model.layer_dims[0], dtype)
-        n_L = model.layer_dims[-1]
-        check_answer(len(rows), n_L, dtype.itemsize, max_body_bytes, json_values=answer == "json")
+        if len(rows) * model.layer_dims[-1] * JSON_VALUE_BYTES > max_body_bytes:  # maybe too large
+            n_L, json_values = model.layer_dims[-1], answer == "json"
+            check_answer(len(rows), n_L, dtype.itemsize, max_body_bytes, json_values=json_values)
         P = await predict(model, rows)
         if answer == "npy":
             buffer = io.BytesIO()
