@@ -42,39 +42,42 @@ def http_protocol(max_header_bytes=MAX_HEADER_BYTES, max_headers=MAX_HEADERS):
 def _bounded(base, max_header_bytes, max_headers):
     import httptools
 
+    headers_complete, message_complete = base.on_headers_complete, base.on_message_complete
+
     class BoundedHttpTools(base):
-        """``HttpToolsProtocol`` with the head bounded (module docstring)."""
+        """``HttpToolsProtocol`` with the head bounded (module docstring). Per request it
+        adds two calls to uvicorn's own: the bytes are counted as they are fed, the
+        fields (their memory bounded by the bytes already) when the head is complete."""
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self._in_head = True  # a connection opens with a request's head
-            self._head_bytes = self._fields = self._completed = 0
-
-        def on_message_begin(self):
-            self._fields = 0
-            super().on_message_begin()
-
-        def on_header(self, name, value):
-            self._fields += 1
-            if self._fields > max_headers:
-                raise HeadTooLarge(
-                    f"the request has more than {max_headers} header fields (--max-headers)"
-                )
-            super().on_header(name, value)
+            self._head_bytes = self._completed = 0
 
         def on_headers_complete(self):
             self._in_head, self._head_bytes = False, 0
-            super().on_headers_complete()
+            if len(self.headers) > max_headers:
+                raise HeadTooLarge(
+                    f"the request has more than {max_headers} header fields (--max-headers)"
+                )
+            headers_complete(self)
 
         def on_message_complete(self):
             self._in_head, self._completed = True, self._completed + 1
-            super().on_message_complete()
+            message_complete(self)
 
         def data_received(self, data):
-            # uvicorn's own data_received, with the parser fed through _feed
+            # uvicorn's own data_received, the parser fed a head at most the room left
             self._unset_keepalive_if_required()
             try:
-                self._feed(data)
+                if not self._in_head or len(data) < max_header_bytes - self._head_bytes:
+                    completed = self._completed
+                    self.parser.feed_data(data)
+                    if self._in_head:  # a head is open: count it, or anew if it began in data
+                        same = completed == self._completed
+                        self._head_bytes = self._head_bytes + len(data) if same else 0
+                else:
+                    self._feed_head(data)
             except HeadTooLarge as exc:
                 self._refuse(exc)
             except httptools.HttpParserUpgrade:
@@ -90,8 +93,8 @@ def _bounded(base, max_header_bytes, max_headers):
                 self.logger.warning(msg)
                 self.send_400_response(msg)
 
-        def _feed(self, data):
-            """Feed ``data``, a head at most the room left in it at a time."""
+        def _feed_head(self, data):
+            """Feed ``data`` that could take a head past the limit: the room left at a time."""
             start = 0
             while self._in_head and start < len(data):
                 piece = data[start : start + max_header_bytes - self._head_bytes]
@@ -110,7 +113,7 @@ def _bounded(base, max_header_bytes, max_headers):
                         f"{max_header_bytes} bytes (--max-header-bytes)"
                     )
             if start < len(data):
-                self.parser.feed_data(data[start:] if start else data)
+                self.parser.feed_data(data[start:])
 
         def _refuse(self, exc):
             body = json.dumps({"error": str(exc)}).encode()
