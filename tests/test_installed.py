@@ -146,6 +146,9 @@ for dtype in (np.float64, np.float32):
         c_proba=own.predict_proba(read_only(np.ascontiguousarray(X[:, :64]))),
         memmap_proba=own.predict_proba(memmap), one_proba=own.predict_proba(ro[:, :1]),
         ro_int8=model.quantize().predict_proba(ro_pixels, scale=1 / 255),
+        ro_float_int8=model.quantize().predict_proba(
+            read_only(np.asfortranarray(X[:, :64], dtype=np.float32))
+        ),
         ro_AL=AL_ro, ro_dA0=F.L_model_backward(AL_ro, read_only(Y), caches_ro)["dA0"],
     )
 np.savez(sys.argv[1], **{f"{d}_{k}": v for d, r in out.items() for k, v in r.items()})
