@@ -600,3 +600,25 @@ def test_cancelled_calls_give_their_memory_back():
             after = _rss_mb()
     assert in_flight - start > 400, (start, in_flight)  # the calls were really held
     assert after - start < 200, (start, in_flight, after)
+
+
+def test_the_batcher_outlives_a_closed_event_loop():
+    """A request whose event loop closed while its batch ran (gRPC's loop at shutdown, its
+    client gone): the batcher drops its answer and goes on serving the others."""
+    from fastdnn.serving.batcher import Batcher
+
+    model = _Slow(n_x=4)
+    batcher = Batcher(max_batch=1, max_delay_ms=0)
+    try:
+        closing = asyncio.new_event_loop()
+        pending = closing.create_task(batcher.predict(model, np.ones((1, 4))))
+        closing.run_until_complete(asyncio.sleep(0.1))  # queued, and taken by the worker
+        assert model.started.wait(10)
+        pending.cancel()
+        closing.run_until_complete(asyncio.gather(pending, return_exceptions=True))
+        closing.close()  # its batch is still running
+        time.sleep(0.7)  # the batch ends; its answer has no loop to go to
+        answer = asyncio.run(asyncio.wait_for(batcher.predict(model, np.ones((2, 4))), 10))
+        assert answer.shape == (2, 1)
+    finally:
+        batcher.close()

@@ -178,7 +178,10 @@ class Batcher:
             for (_, _, future, loop, _), (value, exc) in zip(batch, results, strict=True):
                 answers.setdefault(loop, []).append((future, value, exc))
             for loop, group in answers.items():
-                loop.call_soon_threadsafe(_resolve_all, group)
+                try:
+                    loop.call_soon_threadsafe(_resolve_all, group)
+                except RuntimeError:  # that loop has closed (a protocol shut down): nobody waits
+                    pass
             if self.on_batch is not None:
                 self.on_batch(sum(len(item[1]) for item in batch), self._waiting)
 
