@@ -54,47 +54,48 @@ def __getattr__(name):
 
 def _decorator_options(cache):
     """Every kernel decorator's options, with numba's disk cache on or off (``cache``)."""
+    # Options of the serial kernels (the small-array path, and the bodies that
+    # the parallel drivers call on each block).
+    #
+    # ``fastmath=False`` is explicit on purpose: numba compiles a kernel that leaves
+    # ``fastmath`` unset with the flags of the first caller that compiles it (flag
+    # inheritance), and its disk cache does not key on them. The scalar helpers
+    # (``nonfinite``, ``_sgd_span``, ...) were compiled with a fast-math caller's
+    # flags and cached, and a later process's NaN checks loaded that copy and
+    # stopped seeing NaN.
     SERIAL = dict(cache=cache, nogil=True, error_model="numpy", boundscheck=False, fastmath=False)
+    # Options of the ``*_tiny`` kernels: the lean path's kernels again, for arrays
+    # under ``TINY_MAX_ELEMENTS``, holding the GIL: releasing and re-taking it is a
+    # sizeable part of a call that short (docs/performance.md, "Small calls").
     TINY = dict(SERIAL, nogil=False)
+    # Options of the ``prange`` drivers.
     PARALLEL = dict(SERIAL, parallel=True)
+    # Options of sum kernels: re-association lets LLVM keep several partial sums
+    # in vector registers. Results stay deterministic for a given machine.
     REDUCTION = dict(SERIAL, fastmath={"reassoc", "nsz"})
+    # Scalar helpers (``kernels._scalar``): each compiles once and LLVM inlines it
+    # into the kernels that call it. numba's own IR-level inlining (``inline="always"``)
+    # gave the same machine code and cost 40% more compile time (docs/performance.md,
+    # "Compile time").
     SCALAR = dict(SERIAL)
+    # Options of the inference dot-product kernels: re-association lets LLVM keep
+    # each of a tile's 20 sums in vector registers, contraction gives FMAs. NaN and
+    # inf still propagate (no ``nnan``/``ninf``), so non-finite input is caught.
     DOT = dict(SERIAL, fastmath={"reassoc", "nsz", "contract"})
     DOT_INLINE = dict(DOT, inline="always")
+    # Options of the register-tile kernels (``kernels.tiles``): contraction for
+    # the scalar columns' FMAs, no re-association, so every element of C is the
+    # same multiply-add chain whether a vector or a scalar computes it.
     TILES = dict(SERIAL, fastmath={"contract"})
+    # Options of the ``prange`` drivers of the dot-product and skinny-product kernels.
     PARALLEL_DOT = dict(PARALLEL, fastmath=DOT["fastmath"])
     return {name: value for name, value in locals().items() if name in _OPTION_NAMES}
 
-
-# What each set of decorator options is for (``_decorator_options`` builds them):
-#
-# SERIAL: Options of the serial kernels (the small-array path, and the bodies that
-# the parallel drivers call on each block).
-#
-# ``fastmath=False`` is explicit on purpose: numba compiles a kernel that leaves
-# ``fastmath`` unset with the flags of the first caller that compiles it (flag
-# inheritance), and its disk cache does not key on them. The scalar helpers
-# (``nonfinite``, ``_sgd_span``, ...) were compiled with a fast-math caller's
-# flags and cached, and a later process's NaN checks loaded that copy and
-# stopped seeing NaN.
-
-# TINY: Options of the ``*_tiny`` kernels: the lean path's kernels again, for arrays
-# under ``TINY_MAX_ELEMENTS``, holding the GIL: releasing and re-taking it is a
-# sizeable part of a call that short (docs/performance.md, "Small calls").
 
 TINY_MAX_ELEMENTS = 4096
 """Arrays below this many elements use the ``*_tiny`` kernels: their whole
 call is shorter than any useful overlap with another thread."""
 
-# PARALLEL: Options of the ``prange`` drivers.
-
-# REDUCTION: Options of sum kernels: re-association lets LLVM keep several partial sums
-# in vector registers. Results stay deterministic for a given machine.
-
-# SCALAR: Scalar helpers (``kernels._scalar``): each compiles once and LLVM inlines it
-# into the kernels that call it. numba's own IR-level inlining (``inline="always"``)
-# gave the same machine code and cost 40% more compile time (docs/performance.md,
-# "Compile time").
 
 PARALLEL_MIN_ELEMENTS = 1 << 20
 """Arrays with fewer elements than this take the serial path.
@@ -116,15 +117,6 @@ BLOCK = 1 << 14
 """Elements per parallel work item in the elementwise kernels (128 KiB of
 float64): large enough to amortise scheduling, small enough to balance load."""
 
-# DOT: Options of the inference dot-product kernels: re-association lets LLVM keep
-# each of a tile's 20 sums in vector registers, contraction gives FMAs. NaN and
-# inf still propagate (no ``nnan``/``ninf``), so non-finite input is caught.
-
-# TILES: Options of the register-tile kernels (``kernels.tiles``): contraction for
-# the scalar columns' FMAs, no re-association, so every element of C is the
-# same multiply-add chain whether a vector or a scalar computes it.
-
-# PARALLEL_DOT: Options of the ``prange`` drivers of the dot-product and skinny-product kernels.
 
 DOT_BLOCK = 2048
 """Features per pass of the inference tiles: 4 example rows and 5 weight rows

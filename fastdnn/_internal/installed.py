@@ -30,9 +30,10 @@ no writable home, no ``NUMBA_CACHE_DIR``), the kernels are defined without one
 (``_internal.config``) and ``attach`` gives each a cache of its own that reads the
 installed files and saves nothing: they load as anywhere else, and a kernel that
 must compile compiles in memory. Whichever way a kernel ends up compiling, the
-process says so once (``precompile.tell``), naming why.
+process says so once (``tell``), naming why.
 """
 
+import functools
 import hashlib
 import io
 import json
@@ -285,6 +286,12 @@ def _read_only_cache(py_func):
     """A numba function cache for ``py_func`` that needs no writable folder: it can
     compute the installed files' keys and rebuild their code, and keeps nothing
     itself (loads find nothing, saves are dropped)."""
+    return _read_only_cache_class()(py_func)
+
+
+@functools.cache
+def _read_only_cache_class():
+    """``_read_only_cache``'s class, defined once (on first use: it subclasses numba's)."""
     from numba.core import caching
 
     class Locator(caching.InTreeCacheLocator):
@@ -304,7 +311,7 @@ def _read_only_cache(py_func):
         def save_overload(self, sig, data):
             pass
 
-    return ReadOnlyCache(py_func)
+    return ReadOnlyCache
 
 
 class _LevelKey:
@@ -341,8 +348,7 @@ class _KernelCache:
         """What numba's dispatcher calls before compiling: a miss means it compiles."""
         cres = self.load_quietly(sig, target_context)
         if cres is None:
-            folder = self._cache.cache_path if can_cache() else None
-            tell(1, 1, False, self._cache._py_func.__name__, folder)
+            tell(1, 1, False, self._cache._py_func.__name__, self._cache.cache_path)
         return cres
 
     def load_quietly(self, sig, target_context):

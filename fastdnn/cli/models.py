@@ -69,9 +69,9 @@ def cmd_predict(args):
     from ..app.progress import Progress
     from ..serving.model import Model
 
-    if args.output and args.output != "-":
+    if args.output:
         inputs = {"model": args.model, "data": data_file(args.data, "test")}
-        check_not_input(args.output, inputs, "--output")
+        check_not_input(_path(args.output), inputs, "--output")
     model = Model.load(args.model)
     if args.int8:
         model = model.quantize()  # an int8 model file is already int8

@@ -1,5 +1,7 @@
 """``fastdnn serve``: the command's checks, then ``fastdnn.serving.server``."""
 
+from ..serving.headers import MAX_HEADER_BYTES, MAX_HEADERS  # plain constants: no extra needed
+
 GRPC_MAX_MESSAGE = 2**31 - 1
 """gRPC keeps its message limits in a signed 32-bit int."""
 
@@ -93,14 +95,14 @@ def register(sub):
     p.add_argument(
         "--max-header-bytes",
         type=int,
-        default=64 << 10,
+        default=MAX_HEADER_BYTES,
         help="larger HTTP request heads (request line and headers) get 431 (default: 64 KiB)",
     )
     p.add_argument(
         "--max-headers",
         type=int,
-        default=100,
-        help="HTTP requests with more header fields get 431 (default: 100)",
+        default=MAX_HEADERS,
+        help=f"HTTP requests with more header fields get 431 (default: {MAX_HEADERS})",
     )
     p.add_argument(
         "--no-batching", action="store_true", help="one predict_proba per request (for comparison)"

@@ -158,18 +158,17 @@ def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
         dW = matmul(dZ, A_prev.T)
         dW *= 1 / dZ.shape[1]
     if need_dA_prev is True:
-        return (products.input_gradient(W, dZ) if skinny else matmul(W.T, dZ)), dW, db
+        return _input_gradient(W, dZ, skinny), dW, db
     if need_dA_prev:  # "later"
-        return _input_gradient(W.copy(order="K"), dZ, skinny), dW, db
+        W = W.copy(order="K")
+        return lambda: _input_gradient(W, dZ, skinny), dW, db
     return None, dW, db
 
 
 def _input_gradient(W, dZ, skinny):
-    """A function computing dA_prev = W.T @ dZ: on fastdnn's kernels for a skinny
-    layer (as its dW was), else by BLAS."""
-    if skinny:
-        return lambda: products.input_gradient(W, dZ)
-    return lambda: matmul(W.T, dZ)
+    """dA_prev = W.T @ dZ: on fastdnn's kernels for a skinny layer (as its dW was),
+    else by BLAS."""
+    return products.input_gradient(W, dZ) if skinny else matmul(W.T, dZ)
 
 
 def dZ_db(dA, Z, code, where):

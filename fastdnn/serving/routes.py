@@ -24,7 +24,6 @@ from .model import Model
 from .protocol import (
     BINARY_HEADER,
     INPUT,
-    JSON_VALUE_BYTES,
     MAX_IMAGE_PIXELS,
     NAMES,
     NPY,
@@ -303,9 +302,8 @@ def create_app(
         body = await body_of(request)
         dtype = np.dtype(model.dtype)
         rows, header, answer = decode_infer(body, request.headers, model.layer_dims[0], dtype)
-        if len(rows) * model.layer_dims[-1] * JSON_VALUE_BYTES > max_body_bytes:  # maybe too large
-            n_L, json_values = model.layer_dims[-1], answer == "json"
-            check_answer(len(rows), n_L, dtype.itemsize, max_body_bytes, json_values=json_values)
+        n_L = model.layer_dims[-1]
+        check_answer(len(rows), n_L, dtype.itemsize, max_body_bytes, json_values=answer == "json")
         P = await predict(model, rows)
         if answer == "npy":
             buffer = io.BytesIO()
