@@ -26,9 +26,13 @@ def _network(dtype, n_x, n_h, m):
 def plan(dtypes):
     """Every kernel, with its argument types, for ``dtypes``."""
     from .course.plans import every_kernel
+    from .improving import plans as course2
     from .serving.forward import kernel_plan
 
-    return [e for dtype in map(np.dtype, dtypes) for e in every_kernel(dtype) + kernel_plan(dtype)]
+    plan = [e for dtype in map(np.dtype, dtypes) for e in every_kernel(dtype) + kernel_plan(dtype)]
+    if np.dtype(np.float64) in map(np.dtype, dtypes):  # Course 2 runs in float64 only
+        plan += course2.kernel_plan()
+    return plan
 
 
 def run(dtypes):
@@ -94,3 +98,45 @@ def exercise(dtypes):
             for X_in in (np.asfortranarray(X), np.asfortranarray(X, dtype=np.uint8)):
                 int8.predict_proba(X_in)
                 int8.predict_proba(X_in, n_threads=1)
+        if dtype == np.float64:
+            exercise_course2()
+
+
+def exercise_course2():
+    """One call of every Course 2 function that reaches a kernel, and each ``model``."""
+    import contextlib
+    import io
+
+    from . import gradient_checking, optimization, regularization
+
+    state = np.random.get_state()  # noqa: NPY002 (Course 2 seeds the global stream)
+    try:
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((2, 8))
+        Y = (rng.random((1, 8)) > 0.5).astype(np.int64)
+        R = regularization
+        p = R.initialize_parameters([2, 4, 3, 1])
+        with contextlib.redirect_stdout(io.StringIO()):
+            for keep_prob in (None, 0.8):
+                if keep_prob is None:
+                    A3, cache = R.forward_propagation(X, p)
+                    grads = R.backward_propagation_with_regularization(X, Y, cache, 0.1)
+                else:
+                    A3, cache = R.forward_propagation_with_dropout(X, p, keep_prob)
+                    grads = R.backward_propagation_with_dropout(X, Y, cache, keep_prob)
+                R.compute_cost_with_regularization(A3, Y, p, 0.1)
+                R.update_parameters(dict(p), grads, 0.1)
+            O = optimization
+            q = {k: v[:, :] for k, v in p.items()}
+            q.pop("W3"), q.pop("b3")  # two layers: the per-parameter updates
+            g = {"d" + k: np.ones_like(v) for k, v in q.items()}
+            O.update_parameters_with_gd(q, g, 0.1)
+            O.update_parameters_with_momentum(q, g, O.initialize_velocity(q), 0.9, 0.1)
+            O.update_parameters_with_adam(q, g, *O.initialize_adam(q), 2)
+            O.compute_cost(A3, Y)
+            R.model(X, Y, num_iterations=2, lambd=0.1, plot_costs=False)
+            R.model(X, Y, num_iterations=2, keep_prob=0.8, plot_costs=False)
+            O.model(X, Y, [2, 3, 2, 1], "adam", num_epochs=2, mini_batch_size=3, plot_costs=False)
+            gradient_checking.forward_propagation_n(X, Y, p)
+    finally:
+        np.random.set_state(state)  # noqa: NPY002

@@ -25,3 +25,10 @@ def activation_code(activation, where):
         raise ValueError(
             f"{where}: unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}"
         ) from None
+
+
+NET3_LOWER = 0
+"""Course 2's three-layer backward (``kernels.net3``) as ``init_utils`` and ``opt_utils_v1a``
+write it: ``dz3 = 1/m (a3 - Y)``, then plain products and sums."""
+NET3_UPPER = 1
+"""... as ``reg_utils`` writes it: ``dZ3 = A3 - Y``, ``1/m`` on each ``dW`` and ``db``."""

@@ -46,6 +46,17 @@ from .layer import (
     _row_means_rows,
 )
 from .loss import _cross_entropy_dAL, _cross_entropy_parallel, _cross_entropy_span
+from .net3 import (
+    _net3_adam,
+    _net3_backward,
+    _net3_cost,
+    _net3_forward,
+    _net3_l2,
+    _net3_momentum,
+    _net3_sgd,
+    _net3_step,
+)
+from .net3_loops import _net3_train, _net3_train_batches
 from .products import _axpy_parallel, _axpy_rows
 from .sgd import _sgd_parallel, _sgd_span
 from .tiles import _tiles_parallel, _tiles_rows
@@ -92,6 +103,16 @@ __all__ = [
     "_int8_float_rows",
     "_int8_u8_parallel",
     "_int8_u8_rows",
+    "_net3_adam",
+    "_net3_backward",
+    "_net3_cost",
+    "_net3_forward",
+    "_net3_l2",
+    "_net3_momentum",
+    "_net3_sgd",
+    "_net3_step",
+    "_net3_train",
+    "_net3_train_batches",
     "_predict_parallel",
     "_predict_rows",
     "_relu_backward_tiny",
