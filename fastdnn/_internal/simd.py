@@ -29,6 +29,8 @@ in one instruction, exact, no saturation), and ``vsum(v)`` adds a vector's
 lanes (integers, or floats in order). ``vmin``/``vmax`` (lane by lane) and
 ``vlowest``/``vhighest`` (over the lanes) give a row's range for the dynamic
 quantization; NaN is the caller's to check (``vsum`` of ``0 * x`` finds it).
+``vkeep(x, a)`` keeps the lanes of ``x`` where ``a > 0`` and zeroes the others (a ReLU's
+gradient mask, ``kernels.net3``).
 ``vpdpbusd`` is emitted only when the CPU being compiled for has VNNI (the
 code generator's own features: a level being built, or this CPU); elsewhere
 ``vdpbusd`` compiles to the same sums by widening multiply-adds (``pmaddwd``).
@@ -136,6 +138,9 @@ if _numba_config.DISABLE_JIT:
 
     def vmin(x, y):
         return np.fmin(x, y)
+
+    def vkeep(x, a):
+        return np.where(a > 0, x, np.zeros_like(x))
 
     def vmax(x, y):
         return np.fmax(x, y)
@@ -437,4 +442,18 @@ else:
         return reduce
 
     vmin, vmax = _lanewise("<"), _lanewise(">")
+
+    @intrinsic
+    def vkeep(typingctx, x, a):
+        """Lane by lane, ``x`` where ``a > 0``, else 0 (a ReLU's gradient mask; a NaN in
+        ``a`` gives 0)."""
+        if not (isinstance(x, Vector) and x == a):
+            return None
+
+        def codegen(context, builder, sig, args):
+            zero = ir.Constant(args[0].type, None)
+            return builder.select(builder.fcmp_ordered(">", args[1], zero), args[0], zero)
+
+        return x(x, a), codegen
+
     vlowest, vhighest = _reduction("fmin"), _reduction("fmax")

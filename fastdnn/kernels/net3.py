@@ -22,6 +22,19 @@ from numba import njit
 
 from .._internal.activations import NET3_LOWER as LOWER
 from .._internal.config import DOT, SERIAL, TILES
+from .._internal.simd import (
+    VECTOR_BYTES,
+    vfma,
+    vkeep,
+    vload,
+    vload_part,
+    vmax,
+    vsplat,
+    vstore,
+    vstore_part,
+    vsum,
+    vzero,
+)
 from ._scalar import _sigmoid64, log_pos
 
 OK = 0
@@ -217,11 +230,128 @@ def _acc4(S, s, Z, i, A, k, w0, w1, w2, w3):
         ]
 
 
+_LANES = VECTOR_BYTES // 8  # float64 examples per vector
+
+
+@njit(**TILES)
+def _relu_tiles(W, A_prev, b, Z, A, store_z):
+    """``A = relu(W A_prev + b)`` (and ``Z = W A_prev + b`` when ``store_z``) by register
+    tiles: 4 rows x one vector of examples, the sums over k held in registers (per k, one
+    vector load feeds four fused multiply-adds; A and Z are stored once). The same
+    multiply-add chain in k's order as ``_combine_rows``, so the same numbers. Returns
+    whether a sum was NaN/inf (a ReLU would turn NaN into 0: ``0 * z`` keeps it)."""
+    n, depth = W.shape
+    m = A_prev.shape[1]
+    a_prev, z_out, a_out = A_prev.reshape(A_prev.size), Z.reshape(Z.size), A.reshape(A.size)
+    zero = vzero(a_prev)
+    one = vsplat(1.0)
+    check = zero
+    for i0 in range(0, n, 4):
+        r = min(4, n - i0)
+        # rows past the last are computed on a valid row and not stored
+        i1, i2, i3 = min(i0 + 1, n - 1), min(i0 + 2, n - 1), min(i0 + 3, n - 1)
+        b0, b1, b2, b3 = vsplat(b[i0, 0]), vsplat(b[i1, 0]), vsplat(b[i2, 0]), vsplat(b[i3, 0])
+        for j in range(0, m, _LANES):
+            c = min(_LANES, m - j)
+            s0 = s1 = s2 = s3 = zero
+            for k in range(depth):
+                # a masked load only for the last columns (vmaskmov is slow on AMD Zen)
+                x = vload(a_prev, k * m + j) if c == _LANES else vload_part(a_prev, k * m + j, c)
+                s0 = vfma(vsplat(W[i0, k]), x, s0)
+                s1 = vfma(vsplat(W[i1, k]), x, s1)
+                s2 = vfma(vsplat(W[i2, k]), x, s2)
+                s3 = vfma(vsplat(W[i3, k]), x, s3)
+            # Z = sum + b (1 * s + b: one rounding, as s + b)
+            s0, s1, s2, s3 = (
+                vfma(one, s0, b0),
+                vfma(one, s1, b1),
+                vfma(one, s2, b2),
+                vfma(one, s3, b3),
+            )
+            check = vfma(s0, zero, check)
+            _store_rows(z_out, a_out, i0, r, m, j, c, s0, s1, s2, s3, zero, store_z)
+            if r > 1:
+                check = vfma(s1, zero, check)
+            if r > 2:
+                check = vfma(s2, zero, check)
+            if r > 3:
+                check = vfma(s3, zero, check)
+    total = vsum(check)
+    return total != 0.0 or total != total
+
+
+@njit(**TILES)
+def _put(out, o, v, c):
+    """Store ``c`` lanes of ``v`` at ``out[o:]``: a masked store only for the last columns
+    (``vmaskmov`` is slow on AMD Zen)."""
+    if c == _LANES:
+        vstore(out, o, v)
+    else:
+        vstore_part(out, o, v, c)
+
+
+@njit(**TILES)
+def _store_rows(z_out, a_out, i0, r, m, j, c, s0, s1, s2, s3, zero, store_z):
+    """Rows i0.. of a tile: Z (when asked) and relu(Z)."""
+    o = i0 * m + j
+    if store_z:
+        _put(z_out, o, s0, c)
+    _put(a_out, o, vmax(s0, zero), c)
+    if r > 1:
+        if store_z:
+            _put(z_out, o + m, s1, c)
+        _put(a_out, o + m, vmax(s1, zero), c)
+    if r > 2:
+        if store_z:
+            _put(z_out, o + 2 * m, s2, c)
+        _put(a_out, o + 2 * m, vmax(s2, zero), c)
+    if r > 3:
+        if store_z:
+            _put(z_out, o + 3 * m, s3, c)
+        _put(a_out, o + 3 * m, vmax(s3, zero), c)
+
+
+@njit(**TILES)
+def _masked_tiles(W, dZ, A, dA, dZ_prev, store_dA):
+    """``dA = W.T dZ`` and ``dZ_prev = dA * (A > 0)`` by register tiles (4 rows of dA x
+    one vector of examples; ``dA`` stored only when ``store_dA``)."""
+    depth, n = W.shape
+    m = dZ.shape[1]
+    dz, a, da, out = (
+        dZ.reshape(dZ.size),
+        A.reshape(A.size),
+        dA.reshape(dA.size),
+        dZ_prev.reshape(dZ_prev.size),
+    )
+    zero = vzero(dz)
+    for i0 in range(0, n, 4):
+        r = min(4, n - i0)
+        i1, i2, i3 = min(i0 + 1, n - 1), min(i0 + 2, n - 1), min(i0 + 3, n - 1)
+        for j in range(0, m, _LANES):
+            c = min(_LANES, m - j)
+            s0 = s1 = s2 = s3 = zero
+            for k in range(depth):
+                x = vload(dz, k * m + j) if c == _LANES else vload_part(dz, k * m + j, c)
+                s0 = vfma(vsplat(W[k, i0]), x, s0)
+                s1 = vfma(vsplat(W[k, i1]), x, s1)
+                s2 = vfma(vsplat(W[k, i2]), x, s2)
+                s3 = vfma(vsplat(W[k, i3]), x, s3)
+            o = i0 * m + j
+            for q in range(r):
+                s = s0 if q == 0 else (s1 if q == 1 else (s2 if q == 2 else s3))
+                if store_dA:
+                    _put(da, o + q * m, s, c)
+                mask = vload(a, o + q * m) if c == _LANES else vload_part(a, o + q * m, c)
+                _put(out, o + q * m, vkeep(s, mask), c)
+
+
 @njit(**SERIAL)
 def _layer(W, A_prev, b, D, keep_prob, Z, A, output, zero):
     """``Z = np.dot(W, A_prev) + b`` and ``A = relu(Z)`` (``sigmoid`` for the ``output``
     layer); with dropout (``D`` not empty) ``A = A * D / keep_prob`` in the course's
     order. Returns whether Z held a NaN/inf."""
+    if not output and D.shape[0] == 0:
+        return _relu_tiles(W, A_prev, b, Z, A, True)
     _combine_rows(W, A_prev, Z, False, zero)
     bad = False
     for i in range(Z.shape[0]):
@@ -382,12 +512,18 @@ def _backward_into(
     _outer_product(dZ3, A2, scale, dW3)
     _row_sums(dZ3, scale, db3)
     zero = np.zeros((1, m))
-    _transposed_product(W3, dZ3, dA2, zero)
-    _relu_gradient(dA2, A2, D2, keep_prob, dZ2)
+    if D2.shape[0] == 0:
+        _masked_tiles(W3, dZ3, A2, dA2, dZ2, True)
+    else:
+        _transposed_product(W3, dZ3, dA2, zero)
+        _relu_gradient(dA2, A2, D2, keep_prob, dZ2)
     _outer_product(dZ2, A1, scale, dW2)
     _row_sums(dZ2, scale, db2)
-    _transposed_product(W2, dZ2, dA1, zero)
-    _relu_gradient(dA1, A1, D1, keep_prob, dZ1)
+    if D1.shape[0] == 0:
+        _masked_tiles(W2, dZ2, A1, dA1, dZ1, True)
+    else:
+        _transposed_product(W2, dZ2, dA1, zero)
+        _relu_gradient(dA1, A1, D1, keep_prob, dZ1)
     _outer_product(dZ1, X, scale, dW1)
     _row_sums(dZ1, scale, db1)
     if lambd != 0.0:  # reg_utils' L2: dW = 1/m dZ A_prev.T + (lambd * W) / m

@@ -12,8 +12,19 @@ import numpy as np
 from numba import njit
 
 from .._internal.activations import NET3_LOWER as LOWER
-from .._internal.config import SERIAL
-from .net3 import _backward_into, _cross_entropy, _forward_into, _square_sum
+from .._internal.config import DOT, SERIAL
+from ._scalar import _sigmoid64
+from .net3 import (
+    _acc1,
+    _acc2,
+    _acc3,
+    _acc4,
+    _cross_entropy,
+    _masked_tiles,
+    _relu_tiles,
+    _square_sum,
+    _weights,
+)
 
 GD = 0
 MOMENTUM = 1
@@ -39,35 +50,188 @@ def _views(theta, dims):
 
 
 @njit(**SERIAL)
+def _forward_rows(W, A_prev, b, D, keep_prob, A, z, zero, output):
+    """A layer of the loop's forward pass: for each row, ``z = W[i] A_prev`` into the
+    scratch row ``z`` (``_row_product``), then one pass for ``A[i] = g(z + b[i])`` (and
+    the dropout mask). Z is not kept: the backward pass reads the activations only."""
+    for i in range(W.shape[0]):
+        _row_product(W, i, A_prev, z, False, zero)
+        if output:
+            _finish_sigmoid(z, b[i, 0], A, i)
+        else:
+            _finish_relu(z, b[i, 0], D, keep_prob, A, i)
+
+
+@njit(**SERIAL)
+def _row_product(W, i, A, z, transposed, zero):
+    """``z[0] = W[i] A`` (``W[:, i] A`` when ``transposed``), four k per pass (``_acc*``)."""
+    depth = W.shape[0] if transposed else W.shape[1]
+    k = 0
+    while k < depth:
+        g = min(4, depth - k)
+        w0, w1, w2, w3 = _weights(W, i, k, g, transposed)
+        src = zero if k == 0 else z
+        if g == 4:
+            _acc4(src, 0, z, 0, A, k, w0, w1, w2, w3)
+        elif g == 3:
+            _acc3(src, 0, z, 0, A, k, w0, w1, w2)
+        elif g == 2:
+            _acc2(src, 0, z, 0, A, k, w0, w1)
+        else:
+            _acc1(src, 0, z, 0, A, k, w0)
+        k += g
+
+
+@njit(**SERIAL)
+def _finish_relu(z, bias, D, keep_prob, A, i):
+    if D.shape[0] > 0:
+        for j in range(z.shape[1]):
+            x = z[0, j] + bias
+            r = x if x > 0.0 else 0.0
+            A[i, j] = (r * (1.0 if D[i, j] else 0.0)) / keep_prob
+    else:
+        for j in range(z.shape[1]):
+            x = z[0, j] + bias
+            A[i, j] = x if x > 0.0 else 0.0
+
+
+@njit(**SERIAL)
+def _finish_sigmoid(z, bias, A, i):
+    for j in range(z.shape[1]):
+        A[i, j] = _sigmoid64(z[0, j] + bias)
+
+
+@njit(**DOT)
+def _masked_gradient(z, A, i, D, keep_prob, dZ):
+    """``dZ[i] = z * (A[i] > 0)`` (with dropout first ``z * D[i] / keep_prob``), and the
+    row's sum (``db``)."""
+    total = 0.0
+    if D.shape[0] > 0:
+        for j in range(z.shape[1]):
+            d = (z[0, j] * (1.0 if D[i, j] else 0.0)) / keep_prob
+            d = d * (1.0 if A[i, j] > 0.0 else 0.0)
+            dZ[i, j] = d
+            total += d
+    else:
+        for j in range(z.shape[1]):
+            d = z[0, j] * (1.0 if A[i, j] > 0.0 else 0.0)
+            dZ[i, j] = d
+            total += d
+    return total
+
+
+@njit(**DOT)
+def _row_dots(dZ, i, A, k, g):
+    """``dZ[i] . A[k + q]`` for q < g (g <= 4), and the row's own sum: five sums in one
+    pass along the examples."""
+    s0 = s1 = s2 = s3 = total = 0.0
+    if g == 4:
+        for j in range(dZ.shape[1]):
+            d = dZ[i, j]
+            total += d
+            s0 += d * A[k, j]
+            s1 += d * A[k + 1, j]
+            s2 += d * A[k + 2, j]
+            s3 += d * A[k + 3, j]
+    elif g == 3:
+        for j in range(dZ.shape[1]):
+            d = dZ[i, j]
+            total += d
+            s0 += d * A[k, j]
+            s1 += d * A[k + 1, j]
+            s2 += d * A[k + 2, j]
+    elif g == 2:
+        for j in range(dZ.shape[1]):
+            d = dZ[i, j]
+            total += d
+            s0 += d * A[k, j]
+            s1 += d * A[k + 1, j]
+    else:
+        for j in range(dZ.shape[1]):
+            d = dZ[i, j]
+            total += d
+            s0 += d * A[k, j]
+    return s0, s1, s2, s3, total
+
+
+@njit(**SERIAL)
+def _weight_row(dZ, i, A_prev, scale, lambd, m, W, dW, db):
+    """Row i of ``dW = scale dZ A_prev.T (+ lambd W / m)`` and ``db = scale * sum(dZ[i])``."""
+    depth = A_prev.shape[0]
+    k = 0
+    total = 0.0
+    while k < depth:
+        g = min(4, depth - k)
+        sums = _row_dots(dZ, i, A_prev, k, g)
+        if k == 0:
+            total = sums[4]
+        for q in range(g):
+            value = scale * sums[q] if scale != 1.0 else sums[q]
+            dW[i, k + q] = value + (lambd * W[i, k + q]) / m if lambd != 0.0 else value
+        k += g
+    db[i, 0] = scale * total if scale != 1.0 else total
+
+
+@njit(**SERIAL)
 def _step(
     X, Y, theta, grad, dims, D1, D2, keep_prob, lambd, mode, acts, deltas, with_cost, nan_sum
 ):
-    """One forward and backward pass: the gradients into ``grad``; returns the cost (the
-    helper's cross-entropy summed over the examples; 0 unless ``with_cost``)."""
+    """One forward and backward pass of a loop: the gradients into ``grad``; returns the
+    cost (the helper's cross-entropy summed over the examples; 0 unless ``with_cost``).
+
+    The same arithmetic as ``kernels.net3``'s passes, in fewer passes over the examples:
+    Z and dA are never stored (a scratch row holds each in turn), and each row's
+    gradient, its ``db`` and its first four ``dW`` sums come out of one pass."""
     W1, b1, W2, b2, W3, b3 = _views(theta, dims)
     dW1, db1, dW2, db2, dW3, db3 = _views(grad, dims)
-    Z1, A1, Z2, A2, Z3, A3 = acts
-    dZ3, dA2, dZ2, dA1, dZ1, scratch = deltas
-    _forward_into(X, W1, b1, W2, b2, W3, b3, D1, D2, keep_prob, Z1, A1, Z2, A2, Z3, A3)
+    A1, A2, A3, dZ1, dZ2, dZ3 = acts
+    z, zero, scratch = deltas[0], deltas[1], deltas[2]
+    unused = z[:0]  # the tiles' Z and dA, not kept here
+    m = X.shape[1]
+    if D1.shape[0] == 0:  # register tiles (kernels.net3), A only
+        _relu_tiles(W1, X, b1, unused, A1, False)
+        _relu_tiles(W2, A1, b2, unused, A2, False)
+    else:
+        _forward_rows(W1, X, b1, D1, keep_prob, A1, z, zero, False)
+        _forward_rows(W2, A1, b2, D2, keep_prob, A2, z, zero, False)
+    _forward_rows(W3, A2, b3, D2[:0], keep_prob, A3, z, zero, True)
     cost = _cross_entropy(A3, Y, nan_sum, scratch.ravel()) if with_cost else 0.0
-    _backward_into(
-        X, Y, A1, A2, A3, W1, W2, W3, D1, D2, keep_prob, lambd, mode,
-        dZ3, dW3, db3, dA2, dZ2, dW2, db2, dA1, dZ1, dW1, db1,
-    )  # fmt: skip
+    inv_m = 1.0 / m
+    scale = 1.0 if mode == LOWER else inv_m
+    for i in range(A3.shape[0]):
+        for j in range(m):
+            d = A3[i, j] - Y[i, j]
+            dZ3[i, j] = inv_m * d if mode == LOWER else d
+        _weight_row(dZ3, i, A2, scale, lambd, m, W3, dW3, db3)
+    if D1.shape[0] == 0:
+        _masked_tiles(W3, dZ3, A2, unused, dZ2, False)
+    else:
+        for i in range(W2.shape[0]):
+            _row_product(W3, i, dZ3, z, True, zero)
+            _masked_gradient(z, A2, i, D2, keep_prob, dZ2)
+    for i in range(W2.shape[0]):
+        _weight_row(dZ2, i, A1, scale, lambd, m, W2, dW2, db2)
+    if D1.shape[0] == 0:
+        _masked_tiles(W2, dZ2, A1, unused, dZ1, False)
+    else:
+        for i in range(W1.shape[0]):
+            _row_product(W2, i, dZ2, z, True, zero)
+            _masked_gradient(z, A1, i, D1, keep_prob, dZ1)
+    for i in range(W1.shape[0]):
+        _weight_row(dZ1, i, X, scale, lambd, m, W1, dW1, db1)
     return cost
 
 
 @njit(**SERIAL)
 def _buffers(dims, m):
+    """The loop's arrays for m examples: (A1, A2, A3, dZ1, dZ2, dZ3) and the scratch
+    rows (z, a row of zeros, the cost's terms)."""
     n0, n1, n2, n3 = dims
     acts = (
-        np.empty((n1, m)), np.empty((n1, m)), np.empty((n2, m)), np.empty((n2, m)),
-        np.empty((n3, m)), np.empty((n3, m)),
+        np.empty((n1, m)), np.empty((n2, m)), np.empty((n3, m)),
+        np.empty((n1, m)), np.empty((n2, m)), np.empty((n3, m)),
     )  # fmt: skip
-    deltas = (
-        np.empty((n3, m)), np.empty((n2, m)), np.empty((n2, m)), np.empty((n1, m)),
-        np.empty((n1, m)), np.empty((n3 * m, 1)),
-    )  # fmt: skip
+    deltas = (np.empty((1, m)), np.zeros((1, m)), np.empty((n3, m)))
     return acts, deltas
 
 
