@@ -12,6 +12,7 @@ Usage::
     python -m benchmarks --only serve --full     # fastdnn serve vs per-request ONNX Runtime
     python -m benchmarks --only serve_peers --full  # fastdnn serve vs KServe + ONNX Runtime
     python -m benchmarks --only int8 --full      # int8 inference vs float32 and ONNX Runtime
+    python -m benchmarks --only course2          # Course 2's four notebooks' loops (--full: theirs)
 
 Prints a table (median time per call, min-max spread, ratio NumPy/fastdnn:
 above 1 means fastdnn is faster), writes ``results.json`` and PNG plots of the
@@ -100,6 +101,8 @@ def main(argv=None):
         return _int8(args, mode)
     if args.only == "backward":
         return _backward(args, mode)
+    if args.only == "course2":
+        return _course2(args, mode)
     env = harness.environment()
     print("# fastdnn benchmarks (" + mode + ")")
     for key, value in env.items():
@@ -200,6 +203,18 @@ def _backward(args, mode):
     rounds, calls = (3, 10) if mode == "quick" else (7, 30)
     return _printed_run(
         args, "backward", lambda out: backward.run(args.repeats or rounds, calls, out=out)
+    )
+
+
+def _course2(args, mode):
+    """``--only course2``: Course 2's notebooks' loops, NumPy, swapped, compiled
+    (``benchmarks.course2``)."""
+    from . import course2
+
+    return _printed_run(
+        args,
+        "course2",
+        lambda out: course2.run(mode == "full", args.repeats or 3, out=out),
     )
 
 

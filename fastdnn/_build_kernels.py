@@ -41,8 +41,10 @@ def level_names(spec):
     return names
 
 
-def plan_for(name):
-    """The plan entries of level ``name``: the tiles only where it has AVX-512."""
+def plan_for(name, names=None):
+    """The plan entries of level ``name``: the tiles only where it has AVX-512; the
+    ``levels.baseline_only`` kernels only in ``levels.BASELINE`` when ``names`` (the
+    levels being built) has it, else in every level."""
     from . import _warmup
     from ._internal.simd import wide_vectors
     from .course import products
@@ -54,9 +56,12 @@ def plan_for(name):
     kept = products.use_tiles
     products.use_tiles = wide
     try:
-        return precompile._unique(_warmup.plan(DTYPES))
+        plan = precompile._unique(_warmup.plan(DTYPES))
     finally:
         products.use_tiles = kept
+    if names is not None and levels.BASELINE in names and name != levels.BASELINE:
+        plan = [e for e in plan if not levels.baseline_only(e[0])]
+    return plan
 
 
 def _environment(name, cache):
@@ -81,7 +86,7 @@ def build(out, names, processes=None, log=print):
         jobs = []
         for name in names:
             cache = os.path.join(scratch, name)
-            entries = plan_for(name)
+            entries = plan_for(name, names)
             for share in precompile._balance(entries, processes):
                 jobs.append((name, _environment(name, cache), share))
         log(

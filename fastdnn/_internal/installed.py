@@ -62,8 +62,11 @@ class Choice:
     here), ``reason`` (why not installed, when compiled), ``features`` (what the
     Python side may assume of the code it runs), ``manifest``."""
 
-    def __init__(self, level, reason, features, manifest=None):
+    def __init__(self, level, reason, features, manifest=None, baseline=None):
         self.level = level
+        self.baseline = baseline
+        """The manifest's ``levels.BASELINE`` entry when this CPU can run it (where the
+        ``levels.baseline_only`` kernels load from), else None."""
         self.reason = reason
         self.features = frozenset(features)
         self.manifest = manifest
@@ -139,7 +142,9 @@ def _decide(forced):
     if level is None:
         names = ", ".join(entry["name"] for entry in shipped)
         return fallback(f"this CPU lacks instructions of every installed level ({names})")
-    return Choice(level, None, levels.parse_features(level["magic"][2]), manifest)
+    baseline = [entry for entry in manifest["levels"] if entry["name"] == levels.BASELINE]
+    baseline = levels.choose(baseline, here, host)
+    return Choice(level, None, levels.parse_features(level["magic"][2]), manifest, baseline)
 
 
 def read_manifest(folder=FOLDER):
@@ -335,7 +340,10 @@ class _KernelCache:
     def __init__(self, cache, chosen):
         self._cache = cache
         self._chosen = chosen
-        self._folder = None if chosen.level is None else os.path.join(FOLDER, chosen.level["name"])
+        self._level = chosen.level
+        if chosen.baseline is not None and levels.baseline_only(cache._py_func.__name__):
+            self._level = chosen.baseline  # shipped for the baseline level only
+        self._folder = None if self._level is None else os.path.join(FOLDER, self._level["name"])
         self._overloads = None
 
     def __getattr__(self, name):
@@ -363,7 +371,7 @@ class _KernelCache:
             return None
         try:
             target_context.refresh()
-            key = self._cache._index_key(sig, _LevelKey(self._chosen.level["magic"]))
+            key = self._cache._index_key(sig, _LevelKey(self._level["magic"]))
             name = self._index().get(key)
             if name is None:  # not installed for this level: numba's cache, or compile
                 return None
@@ -393,7 +401,7 @@ class _KernelCache:
         """A file of the chosen level, whose SHA-256 must be the manifest's."""
         with open(os.path.join(self._folder, name), "rb") as f:
             data = f.read()
-        expected = self._chosen.manifest["files"].get(f"{self._chosen.level['name']}/{name}")
+        expected = self._chosen.manifest["files"].get(f"{self._level['name']}/{name}")
         if hashlib.sha256(data).hexdigest() != expected:
             raise ValueError(f"{name}: not the file the build wrote")
         return data

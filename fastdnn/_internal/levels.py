@@ -44,6 +44,20 @@ GENERIC = (
 HOST = "host"
 """The name the build uses for the building machine's own CPU."""
 
+BASELINE = "x86-64-v3"
+"""The level that alone carries the ``baseline_only`` kernels."""
+
+
+def baseline_only(kernel):
+    """Whether kernel ``kernel`` (a name) ships compiled for ``BASELINE`` only, and runs
+    from there on every CPU that can run that level, whichever level the others load.
+
+    Course 2's kernels (``kernels.net3``, ``kernels.net3_loops``: ``_net3_*``) work on
+    networks of 2-20 units and 64-300 examples, where wider vectors buy little, and
+    they take as long to compile as the rest together: one level instead of four keeps
+    ``pip install .`` within its time (docs/compiled.md)."""
+    return kernel.startswith("_net3_")
+
 
 def by_name(name):
     """The generic level called ``name`` (KeyError for another name)."""

@@ -234,12 +234,13 @@ _LANES = VECTOR_BYTES // 8  # float64 examples per vector
 
 
 @njit(**TILES)
-def _relu_tiles(W, A_prev, b, Z, A, store_z):
+def _relu_tiles(W, A_prev, b, Z, A, store_z, check_finite=True):
     """``A = relu(W A_prev + b)`` (and ``Z = W A_prev + b`` when ``store_z``) by register
     tiles: 4 rows x one vector of examples, the sums over k held in registers (per k, one
     vector load feeds four fused multiply-adds; A and Z are stored once). The same
     multiply-add chain in k's order as ``_combine_rows``, so the same numbers. Returns
-    whether a sum was NaN/inf (a ReLU would turn NaN into 0: ``0 * z`` keeps it)."""
+    whether a sum was NaN/inf (a ReLU would turn NaN into 0: ``0 * z`` keeps it; not
+    checked without ``check_finite``: the loops check every gradient instead)."""
     n, depth = W.shape
     m = A_prev.shape[1]
     a_prev, z_out, a_out = A_prev.reshape(A_prev.size), Z.reshape(Z.size), A.reshape(A.size)
@@ -268,14 +269,15 @@ def _relu_tiles(W, A_prev, b, Z, A, store_z):
                 vfma(one, s2, b2),
                 vfma(one, s3, b3),
             )
-            check = vfma(s0, zero, check)
             _store_rows(z_out, a_out, i0, r, m, j, c, s0, s1, s2, s3, zero, store_z)
-            if r > 1:
-                check = vfma(s1, zero, check)
-            if r > 2:
-                check = vfma(s2, zero, check)
-            if r > 3:
-                check = vfma(s3, zero, check)
+            if check_finite:
+                check = vfma(s0, zero, check)
+                if r > 1:
+                    check = vfma(s1, zero, check)
+                if r > 2:
+                    check = vfma(s2, zero, check)
+                if r > 3:
+                    check = vfma(s3, zero, check)
     total = vsum(check)
     return total != 0.0 or total != total
 
@@ -343,6 +345,44 @@ def _masked_tiles(W, dZ, A, dA, dZ_prev, store_dA):
                     _put(da, o + q * m, s, c)
                 mask = vload(a, o + q * m) if c == _LANES else vload_part(a, o + q * m, c)
                 _put(out, o + q * m, vkeep(s, mask), c)
+
+
+@njit(**TILES)
+def _weight_tiles(dZ, A_prev, scale, dW, db, with_db):
+    """``dW = scale * dZ A_prev.T`` (and, with ``with_db``, ``db = scale * sum(dZ, 1)``) by
+    register tiles: 2 rows of dZ x 2 rows of A_prev, four vectors of sums (and two of the
+    rows' sums) held in registers along the examples, added up at the end."""
+    n, m = dZ.shape
+    depth = A_prev.shape[0]
+    dz, a = dZ.reshape(dZ.size), A_prev.reshape(A_prev.size)
+    zero = vzero(dz)
+    for i0 in range(0, n, 2):
+        i1 = min(i0 + 1, n - 1)
+        for k0 in range(0, depth, 2):
+            k1 = min(k0 + 1, depth - 1)
+            s00 = s01 = s10 = s11 = t0 = t1 = zero
+            for j in range(0, m, _LANES):
+                c = min(_LANES, m - j)
+                if c == _LANES:
+                    d0, d1 = vload(dz, i0 * m + j), vload(dz, i1 * m + j)
+                    x0, x1 = vload(a, k0 * m + j), vload(a, k1 * m + j)
+                else:
+                    d0, d1 = vload_part(dz, i0 * m + j, c), vload_part(dz, i1 * m + j, c)
+                    x0, x1 = vload_part(a, k0 * m + j, c), vload_part(a, k1 * m + j, c)
+                s00 = vfma(d0, x0, s00)
+                s01 = vfma(d0, x1, s01)
+                s10 = vfma(d1, x0, s10)
+                s11 = vfma(d1, x1, s11)
+                if with_db and k0 == 0:
+                    t0 = vfma(d0, vsplat(1.0), t0)
+                    t1 = vfma(d1, vsplat(1.0), t1)
+            dW[i0, k0] = scale * vsum(s00) if scale != 1.0 else vsum(s00)
+            dW[i0, k1] = scale * vsum(s01) if scale != 1.0 else vsum(s01)
+            dW[i1, k0] = scale * vsum(s10) if scale != 1.0 else vsum(s10)
+            dW[i1, k1] = scale * vsum(s11) if scale != 1.0 else vsum(s11)
+            if with_db and k0 == 0:
+                db[i0, 0] = scale * vsum(t0) if scale != 1.0 else vsum(t0)
+                db[i1, 0] = scale * vsum(t1) if scale != 1.0 else vsum(t1)
 
 
 @njit(**SERIAL)
@@ -509,7 +549,7 @@ def _backward_into(
             dZ3[i, j] = inv_m * d if mode == LOWER else d
     # LOWER: products and sums as they are; UPPER: each scaled by 1/m, plus L2.
     scale = 1.0 if mode == LOWER else inv_m
-    _outer_product(dZ3, A2, scale, dW3)
+    _weight_tiles(dZ3, A2, scale, dW3, db3, False)
     _row_sums(dZ3, scale, db3)
     zero = np.zeros((1, m))
     if D2.shape[0] == 0:
@@ -517,14 +557,14 @@ def _backward_into(
     else:
         _transposed_product(W3, dZ3, dA2, zero)
         _relu_gradient(dA2, A2, D2, keep_prob, dZ2)
-    _outer_product(dZ2, A1, scale, dW2)
+    _weight_tiles(dZ2, A1, scale, dW2, db2, False)
     _row_sums(dZ2, scale, db2)
     if D1.shape[0] == 0:
         _masked_tiles(W2, dZ2, A1, dA1, dZ1, True)
     else:
         _transposed_product(W2, dZ2, dA1, zero)
         _relu_gradient(dA1, A1, D1, keep_prob, dZ1)
-    _outer_product(dZ1, X, scale, dW1)
+    _weight_tiles(dZ1, X, scale, dW1, db1, False)
     _row_sums(dZ1, scale, db1)
     if lambd != 0.0:  # reg_utils' L2: dW = 1/m dZ A_prev.T + (lambd * W) / m
         _add_l2(W1, lambd, m, dW1)
