@@ -178,8 +178,8 @@ def update_parameters_with_momentum(parameters, grads, v, beta, learning_rate):
     beta = _real(beta, "beta", where)
     rate = net3.learning_rate(learning_rate, where)
     for (name, P, dP), velocity in zip(pairs, velocities, strict=True):
-        P_new, v_new, bad = K._net3_momentum(P, dP, velocity, beta, rate)
-        if bad:
+        P_new, v_new = np.empty(P.shape), np.empty(P.shape)
+        if K._net3_momentum(P, dP, velocity, beta, rate, P_new, v_new):
             raise_nonfinite(where, {"d" + name: dP})
         v["d" + name] = v_new
         parameters[name] = P_new
@@ -204,10 +204,8 @@ def update_parameters_with_adam(
     c1, c2 = 1 - beta1**t, 1 - beta2**t
     v_corrected, s_corrected = {}, {}
     for (name, P, dP), first, second in zip(pairs, firsts, seconds, strict=True):
-        P_new, v_new, s_new, vc, sc, bad = K._net3_adam(
-            P, dP, first, second, c1, c2, rate, beta1, beta2, epsilon
-        )
-        if bad:
+        out = P_new, v_new, s_new, vc, sc = tuple(np.empty(P.shape) for _ in range(5))
+        if K._net3_adam(P, dP, first, second, c1, c2, rate, beta1, beta2, epsilon, out):
             raise_nonfinite(where, {"d" + name: dP})
         key = "d" + name
         v[key], v_corrected[key], s[key], s_corrected[key] = v_new, vc, s_new, sc

@@ -17,6 +17,7 @@ import numpy as np
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
+_INF = float("inf")
 
 
 def as_array(x, name, where):
@@ -147,6 +148,9 @@ def check_bias(b, n, name, where):
 
 
 def learning_rate_value(learning_rate, where):
+    # A Python float, the notebooks' every call, without the numbers.Real check (slow)
+    if type(learning_rate) is float and -_INF < learning_rate < _INF:
+        return learning_rate
     if isinstance(learning_rate, (bool, np.bool_)) or not isinstance(learning_rate, numbers.Real):
         raise TypeError(
             f"{where}: learning_rate must be a real number; got {type(learning_rate).__name__}"

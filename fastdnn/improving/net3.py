@@ -41,14 +41,23 @@ NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
 _OK, _NONFINITE, _SHAPES = 0, 1, 2  # kernels.net3's status codes
 
 
+def labels(Y, where):
+    """``Y`` as float64 for the kernels: the course's int64 and uint8 labels convert
+    exactly (``astype``: a few hundred values, no more checks than the array's own)."""
+    if type(Y) is np.ndarray and Y.ndim == 2 and Y.dtype.kind in "uib" and Y.size:
+        return Y.astype(F64)
+    return matrix(Y, "Y", where)
+
+
 def matrix(x, name, where):
     """``x`` as the kernels take it: a writable C-contiguous float64 matrix (the same
     object when it already is one; a read-only one through ``kernel_view``)."""
-    # numba's own arrays carry an equal dtype object that is not NumPy's singleton
-    if type(x) is np.ndarray and x.ndim == 2 and (x.dtype is F64 or x.dtype == F64):
-        flags = x.flags
-        if flags.c_contiguous and x.size:
-            return x if flags.writeable else kernel_view(x)
+    # The common case in few attribute reads (the notebooks call this 30 times a step):
+    # ``carray`` is C-contiguous, aligned and writable at once.
+    if type(x) is np.ndarray and x.dtype is F64 and x.ndim == 2 and x.flags.carray:
+        return x
+    if type(x) is np.ndarray and x.ndim == 2 and x.dtype == F64 and x.flags.c_contiguous and x.size:
+        return x if x.flags.writeable else kernel_view(x)  # a read-only array: its memory
     x = as_matrix(x, name, where)
     return kernel_view(np.ascontiguousarray(x, dtype=F64))
 
@@ -121,7 +130,11 @@ def forward(X, parameters, where, keep_prob=None):
         np.random.seed(1)
         D1 = np.random.rand(arrays[1].shape[0], m) < keep_prob
         D2 = np.random.rand(arrays[3].shape[0], m) < keep_prob
-    status, Z1, A1, Z2, A2, Z3, A3 = K._net3_forward(*arrays, D1, D2, keep)
+    m, empty = arrays[0].shape[1], np.empty
+    Z1, A1 = empty((arrays[1].shape[0], m)), empty((arrays[1].shape[0], m))
+    Z2, A2 = empty((arrays[3].shape[0], m)), empty((arrays[3].shape[0], m))
+    Z3, A3 = empty((arrays[5].shape[0], m)), empty((arrays[5].shape[0], m))
+    status = K._net3_forward(*arrays, D1, D2, keep, Z1, A1, Z2, A2, Z3, A3)
     if status:
         named = dict(zip(("X", *NAMES), arrays, strict=True))
         if status == _SHAPES:
@@ -163,12 +176,20 @@ def backward(X, Y, cache, where, keys, lambd=0.0, keep_prob=None):
         keep = 1.0
         D1 = D2 = NO_MASK
     arrays = (
-        matrix(X, "X", where), matrix(Y, "Y", where), matrix(A1, "A1", where),
+        matrix(X, "X", where), labels(Y, where), matrix(A1, "A1", where),
         matrix(A2, "A2", where), matrix(A3, "A3", where), matrix(W1, "W1", where),
         matrix(W2, "W2", where), matrix(W3, "W3", where),
     )  # fmt: skip
     mode = NET3_UPPER if keys is UPPER_KEYS else NET3_LOWER
-    status, *grads = K._net3_backward(*arrays, D1, D2, keep, lambd, mode)
+    X_, _, _, _, _, W1_, W2_, W3_ = arrays
+    m, empty = X_.shape[1], np.empty
+    n1, n2, n3 = W1_.shape[0], W2_.shape[0], W3_.shape[0]
+    grads = (
+        empty((n3, m)), empty(W3_.shape), empty((n3, 1)), empty((n2, m)), empty((n2, m)),
+        empty(W2_.shape), empty((n2, 1)), empty((n1, m)), empty((n1, m)), empty(W1_.shape),
+        empty((n1, 1)),
+    )  # fmt: skip
+    status = K._net3_backward(*arrays, D1, D2, keep, lambd, mode, *grads)
     if status:
         named = dict(zip(("X", "Y", "A1", "A2", "A3", "W1", "W2", "W3"), arrays, strict=True))
         if status == _SHAPES:
@@ -181,7 +202,7 @@ def cost(A3, Y, where, nan_sum=True, mean=True, name="a3"):
     """The helpers' cross-entropy: ``1/m nansum`` (``compute_loss``, ``reg_utils``) or the
     plain sum (``opt_utils_v1a``)."""
     A3 = matrix(A3, name, where)
-    Y = matrix(Y, "Y", where)
+    Y = labels(Y, where)
     status, value = K._net3_cost(A3, Y, nan_sum, mean)
     if status:
         raise ValueError(f"{where}: Y must have {name}'s shape {A3.shape}; got {Y.shape}")
@@ -236,7 +257,8 @@ def gd_update(parameters, grads, learning_rate, where):
         except KeyError:
             pass  # not W1..b3 (or a gradient missing): the general path explains
         else:
-            status, *new = K._net3_sgd(*P, *dP, rate)
+            new = tuple(np.empty(p.shape) for p in P)
+            status = K._net3_sgd(*P, *dP, rate, new)
             if status == _OK:
                 for k, P_new in zip(NAMES, new, strict=True):
                     parameters[k] = P_new
@@ -244,8 +266,8 @@ def gd_update(parameters, grads, learning_rate, where):
             if status == _NONFINITE:
                 raise_nonfinite(where, {"d" + k: d for k, d in zip(NAMES, dP, strict=True)})
     for name, P, dP in pairs(parameters, grads, where):
-        P_new, bad = K._net3_step(P, dP, rate)
-        if bad:
+        P_new = np.empty(P.shape)
+        if K._net3_step(P, dP, rate, P_new):
             raise_nonfinite(where, {"d" + name: dP})
         parameters[name] = P_new
     return parameters

@@ -23,14 +23,14 @@ def kernel_plan():
     dims = types.Array(types.int64, 1, "C")
     permutations = types.Array(types.int64, 2, "C")
     return [
-        entry("_net3_forward", *[M] * 7, mask, mask, f, weight=3.0),
-        entry("_net3_backward", *[M] * 8, mask, mask, f, f, i, weight=4.0),
+        entry("_net3_forward", *[M] * 7, mask, mask, f, *[M] * 6, weight=3.0),
+        entry("_net3_backward", *[M] * 8, mask, mask, f, f, i, *[M] * 11, weight=4.0),
         entry("_net3_cost", M, M, b, b, weight=1.0),
         entry("_net3_l2", M, M, M, f, i),
-        entry("_net3_step", M, M, f),
-        entry("_net3_sgd", *[M] * 12, f, weight=1.0),
-        entry("_net3_momentum", M, M, M, f, f),
-        entry("_net3_adam", M, M, M, M, *[f] * 6, weight=1.0),
+        entry("_net3_step", M, M, f, M),
+        entry("_net3_sgd", *[M] * 12, f, types.UniTuple(M, 6), weight=1.0),
+        entry("_net3_momentum", M, M, M, f, f, M, M),
+        entry("_net3_adam", M, M, M, M, *[f] * 6, types.UniTuple(M, 5), weight=1.0),
         entry("_net3_train", M, M, V, dims, f, f, mask, mask, f, i, b, i, i, i, V, weight=6.0),
         entry(
             "_net3_train_batches",

@@ -159,77 +159,6 @@ def _row_sums(dZ, scale, db):
         db[i, 0] = scale * s if scale != 1.0 else s
 
 
-@njit(**SERIAL)
-def _combine_rows(W, A, Z, transposed, zero):
-    """``Z = np.dot(W, A)`` (or ``np.dot(W.T, A)`` when ``transposed``). Each row of Z is
-    the sum over k of ``W[i, k] A[k, :]`` in k's order, up to four k per pass along the
-    examples (a row of Z loaded and stored once for four multiply-adds); the first pass
-    reads ``zero`` (a row of zeros: ``0 + x`` is ``x``).
-
-    Each pass is a function of one loop (``_acc1`` .. ``_acc4``) indexing whole matrices:
-    loops written among the branches of one larger function measured 2.3x slower (LLVM
-    vectorized them worse), and row views cost two atomic reference counts each."""
-    n = W.shape[1] if transposed else W.shape[0]
-    depth = W.shape[0] if transposed else W.shape[1]
-    for i in range(n):
-        k = 0
-        while k < depth:
-            g = min(4, depth - k)
-            w0, w1, w2, w3 = _weights(W, i, k, g, transposed)
-            src, row = (zero, 0) if k == 0 else (Z, i)
-            if g == 4:
-                _acc4(src, row, Z, i, A, k, w0, w1, w2, w3)
-            elif g == 3:
-                _acc3(src, row, Z, i, A, k, w0, w1, w2)
-            elif g == 2:
-                _acc2(src, row, Z, i, A, k, w0, w1)
-            else:
-                _acc1(src, row, Z, i, A, k, w0)
-            k += g
-
-
-@njit(**SERIAL)
-def _weights(W, i, k, g, transposed):
-    """``W[i, k:k + g]`` (or ``W[k:k + g, i]``) as four scalars, 0 past g."""
-    if transposed:
-        w0 = W[k, i]
-        w1 = W[k + 1, i] if g > 1 else 0.0
-        w2 = W[k + 2, i] if g > 2 else 0.0
-        w3 = W[k + 3, i] if g > 3 else 0.0
-    else:
-        w0 = W[i, k]
-        w1 = W[i, k + 1] if g > 1 else 0.0
-        w2 = W[i, k + 2] if g > 2 else 0.0
-        w3 = W[i, k + 3] if g > 3 else 0.0
-    return w0, w1, w2, w3
-
-
-@njit(**TILES)
-def _acc1(S, s, Z, i, A, k, w0):
-    for j in range(Z.shape[1]):
-        Z[i, j] = S[s, j] + w0 * A[k, j]
-
-
-@njit(**TILES)
-def _acc2(S, s, Z, i, A, k, w0, w1):
-    for j in range(Z.shape[1]):
-        Z[i, j] = (S[s, j] + w0 * A[k, j]) + w1 * A[k + 1, j]
-
-
-@njit(**TILES)
-def _acc3(S, s, Z, i, A, k, w0, w1, w2):
-    for j in range(Z.shape[1]):
-        Z[i, j] = ((S[s, j] + w0 * A[k, j]) + w1 * A[k + 1, j]) + w2 * A[k + 2, j]
-
-
-@njit(**TILES)
-def _acc4(S, s, Z, i, A, k, w0, w1, w2, w3):
-    for j in range(Z.shape[1]):
-        Z[i, j] = (((S[s, j] + w0 * A[k, j]) + w1 * A[k + 1, j]) + w2 * A[k + 2, j]) + w3 * A[
-            k + 3, j
-        ]
-
-
 _LANES = VECTOR_BYTES // 8  # float64 examples per vector
 
 
@@ -385,118 +314,118 @@ def _weight_tiles(dZ, A_prev, scale, dW, db, with_db):
                 db[i1, 0] = scale * vsum(t1) if scale != 1.0 else vsum(t1)
 
 
+@njit(**DOT)
+def _row_dots(dZ, i, A, k, g):
+    """``dZ[i] . A[k + q]`` for q < g (g <= 4), and the row's own sum: five sums in one
+    pass along the examples."""
+    s0 = s1 = s2 = s3 = total = 0.0
+    if g == 4:
+        for j in range(dZ.shape[1]):
+            d = dZ[i, j]
+            total += d
+            s0 += d * A[k, j]
+            s1 += d * A[k + 1, j]
+            s2 += d * A[k + 2, j]
+            s3 += d * A[k + 3, j]
+    elif g == 3:
+        for j in range(dZ.shape[1]):
+            d = dZ[i, j]
+            total += d
+            s0 += d * A[k, j]
+            s1 += d * A[k + 1, j]
+            s2 += d * A[k + 2, j]
+    elif g == 2:
+        for j in range(dZ.shape[1]):
+            d = dZ[i, j]
+            total += d
+            s0 += d * A[k, j]
+            s1 += d * A[k + 1, j]
+    else:
+        for j in range(dZ.shape[1]):
+            d = dZ[i, j]
+            total += d
+            s0 += d * A[k, j]
+    return s0, s1, s2, s3, total
+
+
 @njit(**SERIAL)
-def _layer(W, A_prev, b, D, keep_prob, Z, A, output, zero):
-    """``Z = np.dot(W, A_prev) + b`` and ``A = relu(Z)`` (``sigmoid`` for the ``output``
-    layer); with dropout (``D`` not empty) ``A = A * D / keep_prob`` in the course's
-    order. Returns whether Z held a NaN/inf."""
-    if not output and D.shape[0] == 0:
-        return _relu_tiles(W, A_prev, b, Z, A, True)
-    _combine_rows(W, A_prev, Z, False, zero)
+def _weight_row(dZ, i, A_prev, scale, dW, db, with_db):
+    """Row i of ``dW = scale dZ A_prev.T`` (and ``db = scale * sum(dZ[i])``)."""
+    depth = A_prev.shape[0]
+    k = 0
+    total = 0.0
+    while k < depth:
+        g = min(4, depth - k)
+        sums = _row_dots(dZ, i, A_prev, k, g)
+        if k == 0:
+            total = sums[4]
+        for q in range(g):
+            dW[i, k + q] = scale * sums[q] if scale != 1.0 else sums[q]
+        k += g
+    if with_db:
+        db[i, 0] = scale * total if scale != 1.0 else total
+
+
+@njit(**SERIAL)
+def _weight_products(dZ, A_prev, scale, dW, db, with_db):
+    """``dW = scale * dZ A_prev.T`` (and, with ``with_db``, ``db = scale * sum(dZ, 1)``).
+
+    Few rows of A_prev (the first layer's 2 inputs): register tiles of 2 x 2 sums
+    (``_weight_tiles``); many (20 hidden units): a row of dZ against four rows of A_prev
+    per pass (``_weight_row``), which measured faster there (the tiles add their sums up
+    once per 2 x 2 block; docs/course2.md)."""
+    if A_prev.shape[0] > 4:
+        for i in range(dZ.shape[0]):
+            _weight_row(dZ, i, A_prev, scale, dW, db, with_db)
+    else:
+        _weight_tiles(dZ, A_prev, scale, dW, db, with_db)
+
+
+@njit(**SERIAL)
+def _dropout(A, D, keep_prob):
+    """The course's inverted dropout on a layer's activations: ``A = A * D / keep_prob``."""
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            A[i, j] = (A[i, j] * (1.0 if D[i, j] else 0.0)) / keep_prob
+
+
+@njit(**SERIAL)
+def _sigmoid_rows(Z, A):
+    """``A = sigmoid(Z)``; whether Z held a NaN/inf."""
     bad = False
     for i in range(Z.shape[0]):
-        if output:
-            bad |= _bias_sigmoid(Z, i, b[i, 0], A)
-        elif D.shape[0] > 0:
-            bad |= _bias_relu_dropout(Z, i, b[i, 0], D, keep_prob, A)
-        else:
-            bad |= _bias_relu(Z, i, b[i, 0], A)
+        for j in range(Z.shape[1]):
+            z = Z[i, j]
+            bad |= (z - z) != 0
+            A[i, j] = _sigmoid64(z)
     return bad
 
 
 @njit(**SERIAL)
-def _bias_relu(Z, i, bias, A):
-    bad = False
-    for j in range(Z.shape[1]):
-        x = Z[i, j] + bias
-        Z[i, j] = x
-        bad |= (x - x) != 0
-        A[i, j] = x if x > 0.0 else 0.0
-    return bad
-
-
-@njit(**SERIAL)
-def _bias_relu_dropout(Z, i, bias, D, keep_prob, A):
-    bad = False
-    for j in range(Z.shape[1]):
-        x = Z[i, j] + bias
-        Z[i, j] = x
-        bad |= (x - x) != 0
-        r = x if x > 0.0 else 0.0
-        A[i, j] = (r * (1.0 if D[i, j] else 0.0)) / keep_prob
-    return bad
-
-
-@njit(**SERIAL)
-def _bias_sigmoid(Z, i, bias, A):
-    bad = False
-    for j in range(Z.shape[1]):
-        x = Z[i, j] + bias
-        Z[i, j] = x
-        bad |= (x - x) != 0
-        A[i, j] = _sigmoid64(x)
-    return bad
-
-
-@njit(**SERIAL)
-def _transposed_product(W, dZ, dA, zero):
-    """``dA = np.dot(W.T, dZ)``."""
-    _combine_rows(W, dZ, dA, True, zero)
-
-
-@njit(**DOT)
-def _outer_product(dZ, A, scale, dW):
-    """``dW = scale * np.dot(dZ, A.T)`` (``scale`` 1: the plain product): four sums along
-    the examples per pass over a row of dZ, each re-associated into vector lanes."""
-    n, m = dZ.shape
-    depth = A.shape[0]
-    for i in range(n):
-        z = dZ[i]
-        k = 0
-        while k + 4 <= depth:
-            a0, a1, a2, a3 = A[k], A[k + 1], A[k + 2], A[k + 3]
-            s0 = s1 = s2 = s3 = 0.0
-            for j in range(m):
-                s0 += z[j] * a0[j]
-                s1 += z[j] * a1[j]
-                s2 += z[j] * a2[j]
-                s3 += z[j] * a3[j]
-            dW[i, k] = scale * s0 if scale != 1.0 else s0
-            dW[i, k + 1] = scale * s1 if scale != 1.0 else s1
-            dW[i, k + 2] = scale * s2 if scale != 1.0 else s2
-            dW[i, k + 3] = scale * s3 if scale != 1.0 else s3
-            k += 4
-        while k < depth:
-            a0 = A[k]
-            s0 = 0.0
-            for j in range(m):
-                s0 += z[j] * a0[j]
-            dW[i, k] = scale * s0 if scale != 1.0 else s0
-            k += 1
-
-
-@njit(**SERIAL)
-def _relu_gradient(dA, A, D, keep_prob, dZ):
-    """``dZ = dA * np.int64(A > 0)``, with dropout first ``dA = dA * D / keep_prob`` (written
-    back into dA, as the course's gradients hold it)."""
-    dropout = D.shape[0] > 0
+def _dropout_gradient(dA, A, D, keep_prob, dZ):
+    """The course's ``dA = dA * D / keep_prob``, then ``dZ = dA * np.int64(A > 0)``."""
     for i in range(dA.shape[0]):
-        d, a, z = dA[i], A[i], dZ[i]
         for j in range(dA.shape[1]):
-            g = d[j]
-            if dropout:
-                g = (g * (1.0 if D[i, j] else 0.0)) / keep_prob
-                d[j] = g
-            z[j] = g * (1.0 if a[j] > 0.0 else 0.0)
+            g = (dA[i, j] * (1.0 if D[i, j] else 0.0)) / keep_prob
+            dA[i, j] = g
+            dZ[i, j] = g * (1.0 if A[i, j] > 0.0 else 0.0)
 
 
 @njit(**SERIAL)
 def _forward_into(X, W1, b1, W2, b2, W3, b3, D1, D2, keep_prob, Z1, A1, Z2, A2, Z3, A3):
-    """The forward pass into preallocated arrays; returns whether a sum was NaN/inf."""
-    zero = np.zeros((1, X.shape[1]))
-    bad = _layer(W1, X, b1, D1, keep_prob, Z1, A1, False, zero)
-    bad |= _layer(W2, A1, b2, D2, keep_prob, Z2, A2, False, zero)
-    bad |= _layer(W3, A2, b3, D2[:0], keep_prob, Z3, A3, True, zero)
+    """The forward pass into preallocated arrays; returns whether a sum was NaN/inf.
+
+    Each layer by register tiles (``_relu_tiles``: Z and relu(Z)); dropout after, as the
+    course applies it; the output layer's tile writes Z3, then the sigmoid (A3 holds the
+    tile's ReLU for a moment)."""
+    bad = _relu_tiles(W1, X, b1, Z1, A1, True)
+    if D1.shape[0] > 0:
+        _dropout(A1, D1, keep_prob)
+    bad |= _relu_tiles(W2, A1, b2, Z2, A2, True)
+    if D2.shape[0] > 0:
+        _dropout(A2, D2, keep_prob)
+    _relu_tiles(W3, A2, b3, Z3, A3, True, False)
+    bad |= _sigmoid_rows(Z3, A3)
     return bad
 
 
@@ -514,22 +443,19 @@ def _forward_shapes_ok(X, W1, b1, W2, b2, W3, b3, D1, D2):
 
 
 @njit(**SERIAL)
-def _net3_forward(X, W1, b1, W2, b2, W3, b3, D1, D2, keep_prob):
-    """One forward pass: ``(status, Z1, A1, Z2, A2, Z3, A3)``; ``status`` ``OK``,
-    ``NONFINITE`` (a NaN or inf reached a layer) or ``SHAPES`` (they do not chain;
-    nothing computed)."""
-    m = X.shape[1]
+def _net3_forward(X, W1, b1, W2, b2, W3, b3, D1, D2, keep_prob, Z1, A1, Z2, A2, Z3, A3):
+    """One forward pass into Z1 .. A3 (allocated by the caller: NumPy's arrays cost less to
+    hand back than numba's): ``OK``, ``NONFINITE`` (a NaN or inf reached a layer) or
+    ``SHAPES`` (they do not chain; nothing written)."""
     if not _forward_shapes_ok(X, W1, b1, W2, b2, W3, b3, D1, D2):
-        e = np.empty((0, 0))
-        return SHAPES, e, e, e, e, e, e
-    Z1 = np.empty((W1.shape[0], m))
-    A1 = np.empty((W1.shape[0], m))
-    Z2 = np.empty((W2.shape[0], m))
-    A2 = np.empty((W2.shape[0], m))
-    Z3 = np.empty((W3.shape[0], m))
-    A3 = np.empty((W3.shape[0], m))
+        return SHAPES
+    m = X.shape[1]
+    if not (Z1.shape == A1.shape == (W1.shape[0], m) and Z2.shape == A2.shape == (W2.shape[0], m)):
+        return SHAPES
+    if not Z3.shape == A3.shape == (W3.shape[0], m):
+        return SHAPES
     bad = _forward_into(X, W1, b1, W2, b2, W3, b3, D1, D2, keep_prob, Z1, A1, Z2, A2, Z3, A3)
-    return (NONFINITE if bad else OK), Z1, A1, Z2, A2, Z3, A3
+    return NONFINITE if bad else OK
 
 
 @njit(**SERIAL)
@@ -549,22 +475,17 @@ def _backward_into(
             dZ3[i, j] = inv_m * d if mode == LOWER else d
     # LOWER: products and sums as they are; UPPER: each scaled by 1/m, plus L2.
     scale = 1.0 if mode == LOWER else inv_m
-    _weight_tiles(dZ3, A2, scale, dW3, db3, False)
+    _weight_products(dZ3, A2, scale, dW3, db3, False)
     _row_sums(dZ3, scale, db3)
-    zero = np.zeros((1, m))
-    if D2.shape[0] == 0:
-        _masked_tiles(W3, dZ3, A2, dA2, dZ2, True)
-    else:
-        _transposed_product(W3, dZ3, dA2, zero)
-        _relu_gradient(dA2, A2, D2, keep_prob, dZ2)
-    _weight_tiles(dZ2, A1, scale, dW2, db2, False)
+    _masked_tiles(W3, dZ3, A2, dA2, dZ2, True)
+    if D2.shape[0] > 0:
+        _dropout_gradient(dA2, A2, D2, keep_prob, dZ2)
+    _weight_products(dZ2, A1, scale, dW2, db2, False)
     _row_sums(dZ2, scale, db2)
-    if D1.shape[0] == 0:
-        _masked_tiles(W2, dZ2, A1, dA1, dZ1, True)
-    else:
-        _transposed_product(W2, dZ2, dA1, zero)
-        _relu_gradient(dA1, A1, D1, keep_prob, dZ1)
-    _weight_tiles(dZ1, X, scale, dW1, db1, False)
+    _masked_tiles(W2, dZ2, A1, dA1, dZ1, True)
+    if D1.shape[0] > 0:
+        _dropout_gradient(dA1, A1, D1, keep_prob, dZ1)
+    _weight_products(dZ1, X, scale, dW1, db1, False)
     _row_sums(dZ1, scale, db1)
     if lambd != 0.0:  # reg_utils' L2: dW = 1/m dZ A_prev.T + (lambd * W) / m
         _add_l2(W1, lambd, m, dW1)
@@ -581,9 +502,12 @@ def _add_l2(W, lambd, m, dW):
 
 
 @njit(**SERIAL)
-def _net3_backward(X, Y, A1, A2, A3, W1, W2, W3, D1, D2, keep_prob, lambd, mode):
-    """One backward pass: ``(status, dZ3, dW3, db3, dA2, dZ2, dW2, db2, dA1, dZ1, dW1,
-    db1)``; ``status`` as ``_net3_forward``'s (``NONFINITE``: ``A3 - Y`` held a NaN/inf)."""
+def _net3_backward(
+    X, Y, A1, A2, A3, W1, W2, W3, D1, D2, keep_prob, lambd, mode,
+    dZ3, dW3, db3, dA2, dZ2, dW2, db2, dA1, dZ1, dW1, db1,
+):  # fmt: skip
+    """One backward pass into dZ3 .. db1 (allocated by the caller): a status as
+    ``_net3_forward``'s (``NONFINITE``: ``A3 - Y`` held a NaN/inf)."""
     m = X.shape[1]
     n0, n1, n2, n3 = X.shape[0], W1.shape[0], W2.shape[0], W3.shape[0]
     ok = W1.shape[1] == n0 and W2.shape[1] == n1 and W3.shape[1] == n2 and m > 0
@@ -591,19 +515,17 @@ def _net3_backward(X, Y, A1, A2, A3, W1, W2, W3, D1, D2, keep_prob, lambd, mode)
     ok = ok and Y.shape == (n3, m)
     if D1.shape[0] > 0 or D2.shape[0] > 0:
         ok = ok and D1.shape == (n1, m) and D2.shape == (n2, m)
+    ok = ok and dZ3.shape == (n3, m) and dA2.shape == dZ2.shape == (n2, m)
+    ok = ok and dA1.shape == dZ1.shape == (n1, m)
+    ok = ok and dW3.shape == W3.shape and dW2.shape == W2.shape and dW1.shape == W1.shape
+    ok = ok and db3.shape == (n3, 1) and db2.shape == (n2, 1) and db1.shape == (n1, 1)
     if not ok:
-        e = np.empty((0, 0))
-        return SHAPES, e, e, e, e, e, e, e, e, e, e, e
-    dZ3, dA2, dZ2 = np.empty((n3, m)), np.empty((n2, m)), np.empty((n2, m))
-    dA1, dZ1 = np.empty((n1, m)), np.empty((n1, m))
-    dW3, dW2, dW1 = np.empty(W3.shape), np.empty(W2.shape), np.empty(W1.shape)
-    db3, db2, db1 = np.empty((n3, 1)), np.empty((n2, 1)), np.empty((n1, 1))
+        return SHAPES
     bad = _backward_into(
         X, Y, A1, A2, A3, W1, W2, W3, D1, D2, keep_prob, lambd, mode,
         dZ3, dW3, db3, dA2, dZ2, dW2, db2, dA1, dZ1, dW1, db1,
     )  # fmt: skip
-    status = NONFINITE if bad else OK
-    return status, dZ3, dW3, db3, dA2, dZ2, dW2, db2, dA1, dZ1, dW1, db1
+    return NONFINITE if bad else OK
 
 
 @njit(**SERIAL)
@@ -657,42 +579,41 @@ def _net3_l2(W1, W2, W3, lambd, m):
 
 
 @njit(**SERIAL)
-def _net3_step(P, dP, learning_rate):
-    """``P - learning_rate * dP`` as a new array, and whether dP held a NaN/inf."""
-    P_new = np.empty(P.shape)
+def _net3_step(P, dP, learning_rate, P_new):
+    """``P_new = P - learning_rate * dP``; whether dP held a NaN/inf (shapes: the caller's)."""
     bad = False
     for i in range(P.shape[0]):
         for j in range(P.shape[1]):
             g = dP[i, j]
             bad |= (g - g) != 0
             P_new[i, j] = P[i, j] - learning_rate * g
-    return P_new, bad
+    return bad
 
 
 @njit(**SERIAL)
-def _net3_sgd(W1, b1, W2, b2, W3, b3, dW1, db1, dW2, db2, dW3, db3, learning_rate):
-    """``_net3_step`` on the six parameters at once (one call instead of six):
-    ``(status, W1, b1, W2, b2, W3, b3)``; ``SHAPES`` unless each gradient has its
-    parameter's shape, ``NONFINITE`` if one held a NaN/inf."""
-    ok = W1.shape == dW1.shape and b1.shape == db1.shape and W2.shape == dW2.shape
-    ok = ok and b2.shape == db2.shape and W3.shape == dW3.shape and b3.shape == db3.shape
+def _net3_sgd(W1, b1, W2, b2, W3, b3, dW1, db1, dW2, db2, dW3, db3, learning_rate, new):
+    """``_net3_step`` on the six parameters at once (one call instead of six), into the
+    six arrays of ``new``: ``SHAPES`` unless each gradient and new array has its
+    parameter's shape, ``NONFINITE`` if a gradient held a NaN/inf."""
+    W1n, b1n, W2n, b2n, W3n, b3n = new
+    ok = W1.shape == dW1.shape == W1n.shape and b1.shape == db1.shape == b1n.shape
+    ok = ok and W2.shape == dW2.shape == W2n.shape and b2.shape == db2.shape == b2n.shape
+    ok = ok and W3.shape == dW3.shape == W3n.shape and b3.shape == db3.shape == b3n.shape
     if not ok:
-        e = np.empty((0, 0))
-        return SHAPES, e, e, e, e, e, e
-    W1n, bad1 = _net3_step(W1, dW1, learning_rate)
-    b1n, bad2 = _net3_step(b1, db1, learning_rate)
-    W2n, bad3 = _net3_step(W2, dW2, learning_rate)
-    b2n, bad4 = _net3_step(b2, db2, learning_rate)
-    W3n, bad5 = _net3_step(W3, dW3, learning_rate)
-    b3n, bad6 = _net3_step(b3, db3, learning_rate)
-    bad = bad1 or bad2 or bad3 or bad4 or bad5 or bad6
-    return (NONFINITE if bad else OK), W1n, b1n, W2n, b2n, W3n, b3n
+        return SHAPES
+    bad = _net3_step(W1, dW1, learning_rate, W1n)
+    bad |= _net3_step(b1, db1, learning_rate, b1n)
+    bad |= _net3_step(W2, dW2, learning_rate, W2n)
+    bad |= _net3_step(b2, db2, learning_rate, b2n)
+    bad |= _net3_step(W3, dW3, learning_rate, W3n)
+    bad |= _net3_step(b3, db3, learning_rate, b3n)
+    return NONFINITE if bad else OK
 
 
 @njit(**SERIAL)
-def _net3_momentum(P, dP, v, beta, learning_rate):
-    """``v = beta v + (1 - beta) dP; P - learning_rate v``: ``(P_new, v_new, bad)``."""
-    P_new, v_new = np.empty(P.shape), np.empty(P.shape)
+def _net3_momentum(P, dP, v, beta, learning_rate, P_new, v_new):
+    """``v = beta v + (1 - beta) dP; P - learning_rate v`` into ``P_new``, ``v_new``;
+    whether dP held a NaN/inf."""
     bad = False
     for i in range(P.shape[0]):
         for j in range(P.shape[1]):
@@ -701,32 +622,24 @@ def _net3_momentum(P, dP, v, beta, learning_rate):
             vv = beta * v[i, j] + (1 - beta) * g
             v_new[i, j] = vv
             P_new[i, j] = P[i, j] - learning_rate * vv
-    return P_new, v_new, bad
+    return bad
 
 
 @njit(**SERIAL)
-def _adam_element(p, g, v, s, c1, c2, learning_rate, beta1, beta2, epsilon):
-    """One value of Adam's step in the course's order: (p, v, s, v_corrected, s_corrected);
-    ``c1 = 1 - beta1**t``, ``c2 = 1 - beta2**t``."""
-    v = beta1 * v + (1 - beta1) * g
-    vc = v / c1
-    s = beta2 * s + (1 - beta2) * (g * g)
-    sc = s / c2
-    return p - learning_rate * vc / (np.sqrt(sc) + epsilon), v, s, vc, sc
-
-
-@njit(**SERIAL)
-def _net3_adam(P, dP, v, s, c1, c2, learning_rate, beta1, beta2, epsilon):
-    """Adam on one parameter: ``(P_new, v_new, s_new, v_corrected, s_corrected, bad)``."""
-    P_new, v_new, s_new = np.empty(P.shape), np.empty(P.shape), np.empty(P.shape)
-    vc_new, sc_new = np.empty(P.shape), np.empty(P.shape)
+def _net3_adam(P, dP, v, s, c1, c2, learning_rate, beta1, beta2, epsilon, out):
+    """Adam on one parameter in the course's order, into ``out = (P_new, v_new, s_new,
+    v_corrected, s_corrected)``; ``c1 = 1 - beta1**t``, ``c2 = 1 - beta2**t``. Whether
+    dP held a NaN/inf."""
+    P_new, v_new, s_new, vc_new, sc_new = out
     bad = False
     for i in range(P.shape[0]):
         for j in range(P.shape[1]):
             g = dP[i, j]
             bad |= (g - g) != 0
-            p, vv, ss, vc, sc = _adam_element(
-                P[i, j], g, v[i, j], s[i, j], c1, c2, learning_rate, beta1, beta2, epsilon
-            )
-            P_new[i, j], v_new[i, j], s_new[i, j], vc_new[i, j], sc_new[i, j] = p, vv, ss, vc, sc
-    return P_new, v_new, s_new, vc_new, sc_new, bad
+            vv = beta1 * v[i, j] + (1 - beta1) * g
+            vc = vv / c1
+            ss = beta2 * s[i, j] + (1 - beta2) * (g * g)
+            sc = ss / c2
+            P_new[i, j] = P[i, j] - learning_rate * vc / (np.sqrt(sc) + epsilon)
+            v_new[i, j], s_new[i, j], vc_new[i, j], sc_new[i, j] = vv, ss, vc, sc
+    return bad

@@ -12,19 +12,15 @@ import numpy as np
 from numba import njit
 
 from .._internal.activations import NET3_LOWER as LOWER
-from .._internal.config import DOT, SERIAL
-from ._scalar import _sigmoid64
+from .._internal.config import SERIAL
 from .net3 import (
-    _acc1,
-    _acc2,
-    _acc3,
-    _acc4,
     _cross_entropy,
+    _dropout,
     _masked_tiles,
     _relu_tiles,
+    _sigmoid_rows,
     _square_sum,
-    _weight_tiles,
-    _weights,
+    _weight_products,
 )
 
 GD = 0
@@ -51,142 +47,17 @@ def _views(theta, dims):
 
 
 @njit(**SERIAL)
-def _forward_rows(W, A_prev, b, D, keep_prob, A, z, zero, output):
-    """A layer of the loop's forward pass: for each row, ``z = W[i] A_prev`` into the
-    scratch row ``z`` (``_row_product``), then one pass for ``A[i] = g(z + b[i])`` (and
-    the dropout mask). Z is not kept: the backward pass reads the activations only."""
-    for i in range(W.shape[0]):
-        _row_product(W, i, A_prev, z, False, zero)
-        if output:
-            _finish_sigmoid(z, b[i, 0], A, i)
-        else:
-            _finish_relu(z, b[i, 0], D, keep_prob, A, i)
-
-
-@njit(**SERIAL)
-def _row_product(W, i, A, z, transposed, zero):
-    """``z[0] = W[i] A`` (``W[:, i] A`` when ``transposed``), four k per pass (``_acc*``)."""
-    depth = W.shape[0] if transposed else W.shape[1]
-    k = 0
-    while k < depth:
-        g = min(4, depth - k)
-        w0, w1, w2, w3 = _weights(W, i, k, g, transposed)
-        src = zero if k == 0 else z
-        if g == 4:
-            _acc4(src, 0, z, 0, A, k, w0, w1, w2, w3)
-        elif g == 3:
-            _acc3(src, 0, z, 0, A, k, w0, w1, w2)
-        elif g == 2:
-            _acc2(src, 0, z, 0, A, k, w0, w1)
-        else:
-            _acc1(src, 0, z, 0, A, k, w0)
-        k += g
-
-
-@njit(**SERIAL)
-def _finish_relu(z, bias, D, keep_prob, A, i):
-    if D.shape[0] > 0:
-        for j in range(z.shape[1]):
-            x = z[0, j] + bias
-            r = x if x > 0.0 else 0.0
-            A[i, j] = (r * (1.0 if D[i, j] else 0.0)) / keep_prob
-    else:
-        for j in range(z.shape[1]):
-            x = z[0, j] + bias
-            A[i, j] = x if x > 0.0 else 0.0
-
-
-@njit(**SERIAL)
-def _finish_sigmoid(z, bias, A, i):
-    for j in range(z.shape[1]):
-        A[i, j] = _sigmoid64(z[0, j] + bias)
-
-
-@njit(**DOT)
-def _masked_gradient(z, A, i, D, keep_prob, dZ):
-    """``dZ[i] = z * (A[i] > 0)`` (with dropout first ``z * D[i] / keep_prob``), and the
-    row's sum (``db``)."""
-    total = 0.0
-    if D.shape[0] > 0:
-        for j in range(z.shape[1]):
-            d = (z[0, j] * (1.0 if D[i, j] else 0.0)) / keep_prob
-            d = d * (1.0 if A[i, j] > 0.0 else 0.0)
-            dZ[i, j] = d
-            total += d
-    else:
-        for j in range(z.shape[1]):
-            d = z[0, j] * (1.0 if A[i, j] > 0.0 else 0.0)
-            dZ[i, j] = d
-            total += d
-    return total
-
-
-@njit(**DOT)
-def _row_dots(dZ, i, A, k, g):
-    """``dZ[i] . A[k + q]`` for q < g (g <= 4), and the row's own sum: five sums in one
-    pass along the examples."""
-    s0 = s1 = s2 = s3 = total = 0.0
-    if g == 4:
+def _divide(dZ, keep_prob):
+    for i in range(dZ.shape[0]):
         for j in range(dZ.shape[1]):
-            d = dZ[i, j]
-            total += d
-            s0 += d * A[k, j]
-            s1 += d * A[k + 1, j]
-            s2 += d * A[k + 2, j]
-            s3 += d * A[k + 3, j]
-    elif g == 3:
-        for j in range(dZ.shape[1]):
-            d = dZ[i, j]
-            total += d
-            s0 += d * A[k, j]
-            s1 += d * A[k + 1, j]
-            s2 += d * A[k + 2, j]
-    elif g == 2:
-        for j in range(dZ.shape[1]):
-            d = dZ[i, j]
-            total += d
-            s0 += d * A[k, j]
-            s1 += d * A[k + 1, j]
-    else:
-        for j in range(dZ.shape[1]):
-            d = dZ[i, j]
-            total += d
-            s0 += d * A[k, j]
-    return s0, s1, s2, s3, total
-
-
-@njit(**SERIAL)
-def _weight_row(dZ, i, A_prev, scale, lambd, m, W, dW, db):
-    """Row i of ``dW = scale dZ A_prev.T (+ lambd W / m)`` and ``db = scale * sum(dZ[i])``."""
-    depth = A_prev.shape[0]
-    k = 0
-    total = 0.0
-    while k < depth:
-        g = min(4, depth - k)
-        sums = _row_dots(dZ, i, A_prev, k, g)
-        if k == 0:
-            total = sums[4]
-        for q in range(g):
-            value = scale * sums[q] if scale != 1.0 else sums[q]
-            dW[i, k + q] = value + (lambd * W[i, k + q]) / m if lambd != 0.0 else value
-        k += g
-    db[i, 0] = scale * total if scale != 1.0 else total
+            dZ[i, j] = dZ[i, j] / keep_prob
 
 
 @njit(**SERIAL)
 def _weights_and_bias(dZ, A_prev, scale, lambd, m, W, dW, db):
-    """``dW = scale dZ A_prev.T (+ (lambd W) / m)`` and ``db = scale sum(dZ, 1)``.
-
-    Few rows of A_prev (the first layer's 2 inputs): register tiles of 2 x 2 sums
-    (``kernels.net3._weight_tiles``), 2.3 against 4.0 us for the Regularization net's
-    dW1 on the development machine; many (its 20 hidden units): a row of dZ against four
-    rows of A_prev per pass (``_weight_row``), 2.6 against 3.7 us for dW2 (the tiles'
-    sums are added up once per 2 x 2 block)."""
-    if A_prev.shape[0] > 4:
-        for i in range(dZ.shape[0]):
-            _weight_row(dZ, i, A_prev, scale, lambd, m, W, dW, db)
-        return
-    _weight_tiles(dZ, A_prev, scale, dW, db, True)
+    """``dW = scale dZ A_prev.T (+ (lambd W) / m)`` and ``db = scale sum(dZ, 1)``
+    (``kernels.net3._weight_products``), then reg_utils' L2 term."""
+    _weight_products(dZ, A_prev, scale, dW, db, True)
     if lambd != 0.0:
         for i in range(W.shape[0]):
             for k in range(W.shape[1]):
@@ -206,16 +77,18 @@ def _step(
     W1, b1, W2, b2, W3, b3 = _views(theta, dims)
     dW1, db1, dW2, db2, dW3, db3 = _views(grad, dims)
     A1, A2, A3, dZ1, dZ2, dZ3 = acts
-    z, zero, scratch = deltas[0], deltas[1], deltas[2]
+    z, scratch = deltas[0], deltas[1]
     unused = z[:0]  # the tiles' Z and dA, not kept here
     m = X.shape[1]
-    if D1.shape[0] == 0:  # register tiles (kernels.net3), A only
-        _relu_tiles(W1, X, b1, unused, A1, False, False)
-        _relu_tiles(W2, A1, b2, unused, A2, False, False)
-    else:
-        _forward_rows(W1, X, b1, D1, keep_prob, A1, z, zero, False)
-        _forward_rows(W2, A1, b2, D2, keep_prob, A2, z, zero, False)
-    _forward_rows(W3, A2, b3, D2[:0], keep_prob, A3, z, zero, True)
+    # kernels.net3's passes (register tiles), keeping neither Z nor dA
+    _relu_tiles(W1, X, b1, unused, A1, False, False)
+    if D1.shape[0] > 0:
+        _dropout(A1, D1, keep_prob)
+    _relu_tiles(W2, A1, b2, unused, A2, False, False)
+    if D2.shape[0] > 0:
+        _dropout(A2, D2, keep_prob)
+    _relu_tiles(W3, A2, b3, z, A3, True, False)
+    _sigmoid_rows(z, A3)
     cost = _cross_entropy(A3, Y, nan_sum, scratch.ravel()) if with_cost else 0.0
     inv_m = 1.0 / m
     scale = 1.0 if mode == LOWER else inv_m
@@ -224,33 +97,29 @@ def _step(
             d = A3[i, j] - Y[i, j]
             dZ3[i, j] = inv_m * d if mode == LOWER else d
     _weights_and_bias(dZ3, A2, scale, lambd, m, W3, dW3, db3)
-    if D1.shape[0] == 0:
-        _masked_tiles(W3, dZ3, A2, unused, dZ2, False)
-    else:
-        for i in range(W2.shape[0]):
-            _row_product(W3, i, dZ3, z, True, zero)
-            _masked_gradient(z, A2, i, D2, keep_prob, dZ2)
+    # dZ2 = (W3.T dZ3) * (A2 > 0); with dropout A2 > 0 only where D2 kept the unit, and
+    # the course's (dA * D) / keep_prob there is dA / keep_prob
+    _masked_tiles(W3, dZ3, A2, unused, dZ2, False)
+    if D2.shape[0] > 0:
+        _divide(dZ2, keep_prob)
     _weights_and_bias(dZ2, A1, scale, lambd, m, W2, dW2, db2)
-    if D1.shape[0] == 0:
-        _masked_tiles(W2, dZ2, A1, unused, dZ1, False)
-    else:
-        for i in range(W1.shape[0]):
-            _row_product(W2, i, dZ2, z, True, zero)
-            _masked_gradient(z, A1, i, D1, keep_prob, dZ1)
+    _masked_tiles(W2, dZ2, A1, unused, dZ1, False)
+    if D1.shape[0] > 0:
+        _divide(dZ1, keep_prob)
     _weights_and_bias(dZ1, X, scale, lambd, m, W1, dW1, db1)
     return cost
 
 
 @njit(**SERIAL)
 def _buffers(dims, m):
-    """The loop's arrays for m examples: (A1, A2, A3, dZ1, dZ2, dZ3) and the scratch
-    rows (z, a row of zeros, the cost's terms)."""
+    """The loop's arrays for m examples: (A1, A2, A3, dZ1, dZ2, dZ3) and scratch rows
+    (Z3, the cost's terms)."""
     n0, n1, n2, n3 = dims
     acts = (
         np.empty((n1, m)), np.empty((n2, m)), np.empty((n3, m)),
         np.empty((n1, m)), np.empty((n2, m)), np.empty((n3, m)),
     )  # fmt: skip
-    deltas = (np.empty((1, m)), np.zeros((1, m)), np.empty((n3, m)))
+    deltas = (np.empty((n3, m)), np.empty((n3, m)))
     return acts, deltas
 
 
