@@ -410,3 +410,72 @@ def test_read_only_inputs_are_read_not_copied_into_results():
     assert cache[2] is p["W1"]
     grads = FR.backward_propagation(X, Y, cache)
     assert grads["dW1"].flags.writeable
+
+
+# ---------------------------------------------------- finite differences
+
+
+def _numeric_gradient(J, parameters, eps=1e-6):
+    """Central differences of ``J(parameters)`` in each entry of each W and b."""
+    out = {}
+    for k, P in parameters.items():
+        g = np.zeros_like(P)
+        for idx in np.ndindex(P.shape):
+            keep = P[idx]
+            P[idx] = keep + eps
+            plus = J(parameters)
+            P[idx] = keep - eps
+            minus = J(parameters)
+            P[idx] = keep
+            g[idx] = (plus - minus) / (2 * eps)
+        out["d" + k] = g
+    return out
+
+
+@pytest.mark.parametrize("lambd", [0.0, 0.7])
+def test_regularised_gradients_against_finite_differences(lambd):
+    X, Y, p = _network((3, 5, 4, 1), 9, seed=7, labels=np.uint8)
+
+    def J(params):
+        A3, _ = FR.forward_propagation(X, params)
+        return FR.compute_cost_with_regularization(A3, Y, params, lambd)
+
+    _, cache = FR.forward_propagation(X, p)
+    grads = FR.backward_propagation_with_regularization(X, Y, cache, lambd)
+    numeric = _numeric_gradient(J, {k: v.copy() for k, v in p.items()})
+    for k, g in numeric.items():
+        np.testing.assert_allclose(grads[k], g, rtol=1e-5, atol=1e-8, err_msg=k)
+
+
+def test_dropout_gradients_against_finite_differences():
+    """The dropout forward reseeds, so its masks are the same at every evaluation: the cost
+    is a function of the parameters, and its gradient is the dropout backward pass's."""
+    X, Y, p = _network((3, 6, 5, 1), 11, seed=8, labels=np.uint8)
+
+    def J(params):
+        A3, _ = FR.forward_propagation_with_dropout(X, params, 0.7)
+        return FR.compute_cost(A3, Y)
+
+    _, cache = FR.forward_propagation_with_dropout(X, p, 0.7)
+    grads = FR.backward_propagation_with_dropout(X, Y, cache, 0.7)
+    numeric = _numeric_gradient(J, {k: v.copy() for k, v in p.items()})
+    for k, g in numeric.items():
+        np.testing.assert_allclose(grads[k], g, rtol=1e-5, atol=1e-8, err_msg=k)
+
+
+@pytest.mark.parametrize("module", [FI, FO])
+def test_lowercase_gradients_against_finite_differences(module):
+    """init_utils and opt_utils_v1a fold 1/m into dz3: their gradients are those of the
+    mean cost (compute_loss's; opt_utils' compute_cost is the sum, divided here)."""
+    X, Y, p = _network((2, 4, 3, 1), 10, seed=9)
+    cost = getattr(module, "compute_loss", None)
+
+    def J(params):
+        a3, _ = module.forward_propagation(X, params)
+        return cost(a3, Y) if cost else module.compute_cost(a3, Y) / X.shape[1]
+
+    _, cache = module.forward_propagation(X, p)
+    grads = module.backward_propagation(X, Y, cache)
+    numeric = _numeric_gradient(J, {k: v.copy() for k, v in p.items()})
+    for k, g in numeric.items():
+        np.testing.assert_allclose(grads[k], g, rtol=1e-5, atol=1e-8, err_msg=k)
