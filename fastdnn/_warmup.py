@@ -133,6 +133,9 @@ def exercise_course2():
             O.update_parameters_with_gd(q, g, 0.1)
             O.update_parameters_with_momentum(q, g, O.initialize_velocity(q), 0.9, 0.1)
             O.update_parameters_with_adam(q, g, *O.initialize_adam(q), 2)
+            full = dict(p)  # three layers: the one-call momentum and Adam
+            O.update_parameters_with_momentum(full, grads, O.initialize_velocity(full), 0.9, 0.1)
+            O.update_parameters_with_adam(full, grads, *O.initialize_adam(full), 2)
             O.compute_cost(A3, Y)
             R.model(X, Y, num_iterations=2, lambd=0.1, plot_costs=False)
             R.model(X, Y, num_iterations=2, keep_prob=0.8, plot_costs=False)

@@ -173,10 +173,20 @@ def update_parameters_with_momentum(parameters, grads, v, beta, learning_rate):
     """``v = beta v + (1 - beta) dW``, ``W = W - learning_rate v`` (and b); both dicts
     updated in place and returned: ``(parameters, v)``."""
     where = "update_parameters_with_momentum"
-    pairs = net3.pairs(parameters, grads, where)
+    pairs = net3.three_layer_pairs(parameters, grads, where) or net3.pairs(parameters, grads, where)
     velocities = _state(v, "v", pairs, where)
     beta = _real(beta, "beta", where)
     rate = net3.learning_rate(learning_rate, where)
+    if len(pairs) == 6:  # the helpers' three layers: one kernel call (a type of its own)
+        news = tuple(np.empty(P.shape) for _, P, _ in pairs)
+        v_news = tuple(np.empty(P.shape) for _, P, _ in pairs)
+        Ps, dPs = tuple(P for _, P, _ in pairs), tuple(dP for _, _, dP in pairs)
+        if K._net3_momentum_all(Ps, dPs, tuple(velocities), beta, rate, news, v_news):
+            raise_nonfinite(where, {"d" + name: dP for name, _, dP in pairs})
+        for (name, _, _), P_new, v_new in zip(pairs, news, v_news, strict=True):
+            v["d" + name] = v_new
+            parameters[name] = P_new
+        return parameters, v
     for (name, P, dP), velocity in zip(pairs, velocities, strict=True):
         P_new, v_new = np.empty(P.shape), np.empty(P.shape)
         if K._net3_momentum(P, dP, velocity, beta, rate, P_new, v_new):
@@ -194,7 +204,7 @@ def update_parameters_with_adam(
     (sqrt(s_corrected) + epsilon)``. Returns ``(parameters, v, s, v_corrected,
     s_corrected)``."""
     where = "update_parameters_with_adam"
-    pairs = net3.pairs(parameters, grads, where)
+    pairs = net3.three_layer_pairs(parameters, grads, where) or net3.pairs(parameters, grads, where)
     firsts = _state(v, "v", pairs, where)
     seconds = _state(s, "s", pairs, where)
     t = whole_number(t, "t", where)
@@ -203,6 +213,17 @@ def update_parameters_with_adam(
     epsilon = _real(epsilon, "epsilon", where)
     c1, c2 = 1 - beta1**t, 1 - beta2**t
     v_corrected, s_corrected = {}, {}
+    if len(pairs) == 6:  # the helpers' three layers: one kernel call
+        outs = tuple(tuple(np.empty(P.shape) for _ in range(5)) for _, P, _ in pairs)
+        Ps, dPs = tuple(P for _, P, _ in pairs), tuple(dP for _, _, dP in pairs)
+        args = (tuple(firsts), tuple(seconds), c1, c2, rate, beta1, beta2, epsilon, outs)
+        if K._net3_adam_all(Ps, dPs, *args):
+            raise_nonfinite(where, {"d" + name: dP for name, _, dP in pairs})
+        for (name, _, _), (P_new, v_new, s_new, vc, sc) in zip(pairs, outs, strict=True):
+            key = "d" + name
+            v[key], v_corrected[key], s[key], s_corrected[key] = v_new, vc, s_new, sc
+            parameters[name] = P_new
+        return parameters, v, s, v_corrected, s_corrected
     for (name, P, dP), first, second in zip(pairs, firsts, seconds, strict=True):
         out = P_new, v_new, s_new, vc, sc = tuple(np.empty(P.shape) for _ in range(5))
         if K._net3_adam(P, dP, first, second, c1, c2, rate, beta1, beta2, epsilon, out):

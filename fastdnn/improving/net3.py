@@ -219,6 +219,24 @@ def l2_cost(A3, Y, parameters, lambd, where):
     return cross_entropy + K._net3_l2(W1, W2, W3, lambd, np.shape(Y)[1])
 
 
+def three_layer_pairs(parameters, grads, where):
+    """``pairs`` for the helpers' three layers (the notebooks' every call) in few steps,
+    or None for anything else (``pairs`` then checks and explains)."""
+    if type(parameters) is not dict or len(parameters) != 6 or type(grads) is not dict:
+        return None
+    try:
+        found = [
+            (k, matrix(parameters[k], k, where), matrix(grads["d" + k], "d" + k, where))
+            for k in NAMES
+        ]
+    except KeyError:
+        return None
+    for _, P, dP in found:
+        if P.shape != dP.shape:
+            return None
+    return found
+
+
 def pairs(parameters, grads, where, grads_name="grads"):
     """``[(name, P, dP)]`` for every W and b of ``parameters`` (any number of layers),
     with the matching gradient of ``grads``; clear errors for missing keys or shapes."""
@@ -249,22 +267,16 @@ def learning_rate(value, where):
 def gd_update(parameters, grads, learning_rate, where):
     """``P = P - learning_rate * dP`` for every parameter, written into ``parameters``."""
     rate = learning_rate_value(learning_rate, where)
-    if type(parameters) is dict and len(parameters) == 6 and type(grads) is dict:
-        # the helpers' three layers (the notebooks' every call): one kernel call
-        try:
-            P = [matrix(parameters[k], k, where) for k in NAMES]
-            dP = [matrix(grads["d" + k], "d" + k, where) for k in NAMES]
-        except KeyError:
-            pass  # not W1..b3 (or a gradient missing): the general path explains
-        else:
-            new = tuple(np.empty(p.shape) for p in P)
-            status = K._net3_sgd(*P, *dP, rate, new)
-            if status == _OK:
-                for k, P_new in zip(NAMES, new, strict=True):
-                    parameters[k] = P_new
-                return parameters
-            if status == _NONFINITE:
-                raise_nonfinite(where, {"d" + k: d for k, d in zip(NAMES, dP, strict=True)})
+    found = three_layer_pairs(parameters, grads, where)
+    if found is not None:  # the helpers' three layers (the notebooks' every call)
+        P = [p for _, p, _ in found]
+        dP = [d for _, _, d in found]
+        new = tuple(np.empty(p.shape) for p in P)
+        if K._net3_sgd(*P, *dP, rate, new):  # shapes were checked: NONFINITE
+            raise_nonfinite(where, {"d" + k: d for k, d in zip(NAMES, dP, strict=True)})
+        for k, P_new in zip(NAMES, new, strict=True):
+            parameters[k] = P_new
+        return parameters
     for name, P, dP in pairs(parameters, grads, where):
         P_new = np.empty(P.shape)
         if K._net3_step(P, dP, rate, P_new):

@@ -31,6 +31,14 @@ def kernel_plan():
         entry("_net3_sgd", *[M] * 12, f, types.UniTuple(M, 6), weight=1.0),
         entry("_net3_momentum", M, M, M, f, f, M, M),
         entry("_net3_adam", M, M, M, M, *[f] * 6, types.UniTuple(M, 5), weight=1.0),
+        entry("_net3_momentum_all", *[types.UniTuple(M, 6)] * 3, f, f, *[types.UniTuple(M, 6)] * 2),
+        entry(
+            "_net3_adam_all",
+            *[types.UniTuple(M, 6)] * 4,
+            *[f] * 6,
+            types.UniTuple(types.UniTuple(M, 5), 6),
+            weight=1.0,
+        ),
         entry("_net3_train", M, M, V, dims, f, f, mask, mask, f, i, b, i, i, i, V, weight=6.0),
         entry(
             "_net3_train_batches",

@@ -48,11 +48,13 @@ from .layer import (
 from .loss import _cross_entropy_dAL, _cross_entropy_parallel, _cross_entropy_span
 from .net3 import (
     _net3_adam,
+    _net3_adam_all,
     _net3_backward,
     _net3_cost,
     _net3_forward,
     _net3_l2,
     _net3_momentum,
+    _net3_momentum_all,
     _net3_sgd,
     _net3_step,
 )
@@ -104,11 +106,13 @@ __all__ = [
     "_int8_u8_parallel",
     "_int8_u8_rows",
     "_net3_adam",
+    "_net3_adam_all",
     "_net3_backward",
     "_net3_cost",
     "_net3_forward",
     "_net3_l2",
     "_net3_momentum",
+    "_net3_momentum_all",
     "_net3_sgd",
     "_net3_step",
     "_net3_train",

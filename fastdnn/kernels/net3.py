@@ -643,3 +643,24 @@ def _net3_adam(P, dP, v, s, c1, c2, learning_rate, beta1, beta2, epsilon, out):
             P_new[i, j] = P[i, j] - learning_rate * vc / (np.sqrt(sc) + epsilon)
             v_new[i, j], s_new[i, j], vc_new[i, j], sc_new[i, j] = vv, ss, vc, sc
     return bad
+
+
+@njit(**SERIAL)
+def _net3_momentum_all(Ps, dPs, vs, beta, learning_rate, P_news, v_news):
+    """``_net3_momentum`` on every parameter (tuples of arrays): one call instead of six;
+    whether a gradient held a NaN/inf (shapes: the caller's)."""
+    bad = False
+    for k in range(len(Ps)):
+        bad |= _net3_momentum(Ps[k], dPs[k], vs[k], beta, learning_rate, P_news[k], v_news[k])
+    return bad
+
+
+@njit(**SERIAL)
+def _net3_adam_all(Ps, dPs, vs, ss, c1, c2, learning_rate, beta1, beta2, epsilon, outs):
+    """``_net3_adam`` on every parameter: ``outs[k]`` is parameter k's five outputs."""
+    bad = False
+    for k in range(len(Ps)):
+        bad |= _net3_adam(
+            Ps[k], dPs[k], vs[k], ss[k], c1, c2, learning_rate, beta1, beta2, epsilon, outs[k]
+        )
+    return bad
