@@ -72,6 +72,21 @@ def test_another_architecture_takes_no_level():
     assert levels.choose(_shipped(*ALL), here, {"neon"} | VNNI.features) is None
 
 
+def test_course2_kernels_ship_in_the_baseline_level_only():
+    """Course 2's kernels (``levels.baseline_only``) are built once, for x86-64-v3, when the
+    build has that level; a build without it puts them in every level it builds."""
+    from fastdnn._build_kernels import plan_for
+    from fastdnn._internal import levels
+
+    built = ["x86-64-v4", levels.BASELINE, levels.HOST]
+    names = {n: {e[0] for e in plan_for(n, built)} for n in built}
+    course2 = {n for n in names[levels.BASELINE] if n.startswith("_net3_")}
+    assert {"_net3_forward", "_net3_backward", "_net3_train", "_net3_train_batches"} <= course2
+    assert not any(levels.baseline_only(n) for n in names["x86-64-v4"] | names[levels.HOST])
+    assert course2 <= {e[0] for e in plan_for(levels.HOST, [levels.HOST])}
+    assert names["x86-64-v4"] - course2 == names["x86-64-v4"]
+
+
 def test_levels_spell_out_every_feature_they_need():
     """The code generators read the level's features (``_internal.simd``): v4's must
     name AVX-512F itself, not only the features that imply it."""
