@@ -267,16 +267,31 @@ def learning_rate(value, where):
 def gd_update(parameters, grads, learning_rate, where):
     """``P = P - learning_rate * dP`` for every parameter, written into ``parameters``."""
     rate = learning_rate_value(learning_rate, where)
-    found = three_layer_pairs(parameters, grads, where)
-    if found is not None:  # the helpers' three layers (the notebooks' every call)
-        P = [p for _, p, _ in found]
-        dP = [d for _, _, d in found]
-        new = tuple(np.empty(p.shape) for p in P)
-        if K._net3_sgd(*P, *dP, rate, new):  # shapes were checked: NONFINITE
-            raise_nonfinite(where, {"d" + k: d for k, d in zip(NAMES, dP, strict=True)})
-        for k, P_new in zip(NAMES, new, strict=True):
-            parameters[k] = P_new
-        return parameters
+    if type(parameters) is dict and len(parameters) == 6 and type(grads) is dict:
+        # the helpers' three layers, the notebooks' every call: one kernel call, which
+        # checks the shapes (anything else, or a shape error, takes the general path)
+        try:
+            P = [matrix(parameters[k], k, where) for k in NAMES]
+            dP = [
+                matrix(grads["dW1"], "dW1", where), matrix(grads["db1"], "db1", where),
+                matrix(grads["dW2"], "dW2", where), matrix(grads["db2"], "db2", where),
+                matrix(grads["dW3"], "dW3", where), matrix(grads["db3"], "db3", where),
+            ]  # fmt: skip
+        except KeyError:
+            pass
+        else:
+            empty = np.empty
+            new = (
+                empty(P[0].shape), empty(P[1].shape), empty(P[2].shape),
+                empty(P[3].shape), empty(P[4].shape), empty(P[5].shape),
+            )  # fmt: skip
+            status = K._net3_sgd(*P, *dP, rate, new)
+            if status == _OK:
+                parameters["W1"], parameters["b1"], parameters["W2"] = new[0], new[1], new[2]
+                parameters["b2"], parameters["W3"], parameters["b3"] = new[3], new[4], new[5]
+                return parameters
+            if status == _NONFINITE:
+                raise_nonfinite(where, {"d" + k: d for k, d in zip(NAMES, dP, strict=True)})
     for name, P, dP in pairs(parameters, grads, where):
         P_new = np.empty(P.shape)
         if K._net3_step(P, dP, rate, P_new):
