@@ -200,3 +200,28 @@ def test_the_compiled_minibatch_loop_prints_and_returns_the_notebooks(optimizer,
     same_prints(capsys.readouterr().out, printed)
     for k in want:
         _close(got[k], want[k], 1e-9)
+
+
+@pytest.mark.parametrize("dims", [(2, 5, 3, 1), (3, 7, 6, 1)])
+def test_three_layer_momentum_and_adam_in_one_call(dims):
+    """The notebooks' own case: three layers, one kernel call for all six parameters."""
+    X, Y, p = _network(dims, 12)
+    _, cache = FO.forward_propagation(X, p)
+    g = FO.backward_propagation(X, Y, cache)
+    mine, theirs = dict(p), dict(p)
+    v, v_r = FO.initialize_velocity(p), O.initialize_velocity(p)
+    for _ in range(2):
+        mine, v = FO.update_parameters_with_momentum(mine, g, v, 0.9, 0.05)
+        theirs, v_r = O.update_parameters_with_momentum(theirs, g, v_r, 0.9, 0.05)
+    for k in theirs:
+        _close(mine[k], theirs[k])
+        _close(v["d" + k], v_r["d" + k])
+    (v, s), (v_r, s_r) = FO.initialize_adam(p), O.initialize_adam(p)
+    mine, theirs = dict(p), dict(p)
+    for t in (1, 2):
+        out = FO.update_parameters_with_adam(mine, g, v, s, t)
+        out_r = O.update_parameters_with_adam(theirs, g, v_r, s_r, t)
+        for got, want in zip(out, out_r, strict=True):
+            assert list(got) == list(want)
+            for k in want:
+                _close(got[k], want[k])
