@@ -10,7 +10,7 @@ initialisations, and ``model``, the notebook's loop run whole in compiled code.
 import numpy as np
 
 from .improving import common, data, loops, net3, plot
-from .improving.common import predict_dec, relu, sigmoid
+from .improving.common import predict, predict_dec, relu, sigmoid
 from .improving.plot import plot_decision_boundary
 
 __all__ = [
@@ -57,11 +57,6 @@ def update_parameters(parameters, grads, learning_rate):
     return net3.gd_update(parameters, grads, learning_rate, "update_parameters")
 
 
-def predict(X, y, parameters):
-    """Prints ``Accuracy: <mean>``; returns the int predictions (1, m)."""
-    return common.predict(X, y, parameters)
-
-
 def load_dataset(*, plot_data=True):
     """``(train_X (2, 300), train_Y (1, 300), test_X (2, 100), test_Y (1, 100))``: the
     circles the course draws (seed 1, then seed 2), its arrays to the bit; the training
@@ -93,4 +88,4 @@ def initialize_parameters_he(layers_dims):
 
 model = loops.initialization_model
 
-_ = (predict_dec, relu, sigmoid, plot_decision_boundary)
+_ = (predict, predict_dec, relu, sigmoid, plot_decision_boundary)

@@ -14,9 +14,14 @@ import numbers
 import numpy as np
 
 from ._internal.lazy import kernels as K
-from ._internal.validation import layer_count, raise_nonfinite, whole_number
+from ._internal.validation import (
+    layer_count,
+    learning_rate_value,
+    raise_nonfinite,
+    whole_number,
+)
 from .improving import common, data, loops, net3, plot
-from .improving.common import predict_dec, relu, sigmoid
+from .improving.common import predict, predict_dec, relu, sigmoid
 from .improving.plot import plot_decision_boundary
 
 __all__ = [
@@ -80,11 +85,6 @@ def compute_cost(a3, Y):
     """The SUM over the examples of ``-log(a3) Y - log(1 - a3) (1 - Y)`` (no ``1/m``: the
     notebook divides an epoch's total by m)."""
     return net3.cost(a3, Y, "compute_cost", nan_sum=False, mean=False)
-
-
-def predict(X, y, parameters):
-    """Prints ``Accuracy: <mean>``; returns the int predictions (1, m)."""
-    return common.predict(X, y, parameters)
 
 
 def update_parameters_with_gd(parameters, grads, learning_rate):
@@ -176,7 +176,7 @@ def update_parameters_with_momentum(parameters, grads, v, beta, learning_rate):
     pairs = net3.three_layer_pairs(parameters, grads, where) or net3.pairs(parameters, grads, where)
     velocities = _state(v, "v", pairs, where)
     beta = _real(beta, "beta", where)
-    rate = net3.learning_rate(learning_rate, where)
+    rate = learning_rate_value(learning_rate, where)
     if len(pairs) == 6:  # the helpers' three layers: one kernel call (a type of its own)
         news = tuple(np.empty(P.shape) for _, P, _ in pairs)
         v_news = tuple(np.empty(P.shape) for _, P, _ in pairs)
@@ -208,7 +208,7 @@ def update_parameters_with_adam(
     firsts = _state(v, "v", pairs, where)
     seconds = _state(s, "s", pairs, where)
     t = whole_number(t, "t", where)
-    rate = net3.learning_rate(learning_rate, where)
+    rate = learning_rate_value(learning_rate, where)
     beta1, beta2 = _real(beta1, "beta1", where), _real(beta2, "beta2", where)
     epsilon = _real(epsilon, "epsilon", where)
     c1, c2 = 1 - beta1**t, 1 - beta2**t
@@ -248,4 +248,4 @@ def schedule_lr_decay(learning_rate0, epoch_num, decay_rate, time_interval=1000)
 
 model = loops.optimization_model
 
-_ = (predict_dec, relu, sigmoid, plot_decision_boundary)
+_ = (predict, predict_dec, relu, sigmoid, plot_decision_boundary)

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from .improving import common, data, loops, net3, plot
-from .improving.common import predict_dec, relu, sigmoid
+from .improving.common import predict, predict_dec, relu, sigmoid
 from .improving.plot import plot_decision_boundary
 
 __all__ = [
@@ -108,11 +108,6 @@ def update_parameters(parameters, grads, learning_rate):
     return net3.gd_update(parameters, grads, learning_rate, "update_parameters")
 
 
-def predict(X, y, parameters):
-    """Prints ``Accuracy: <mean>``; returns the int predictions (1, m)."""
-    return common.predict(X, y, parameters)
-
-
 model = loops.regularization_model
 
-_ = (predict_dec, relu, sigmoid, plot_decision_boundary)
+_ = (predict, predict_dec, relu, sigmoid, plot_decision_boundary)

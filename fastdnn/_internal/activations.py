@@ -32,3 +32,8 @@ NET3_LOWER = 0
 write it: ``dz3 = 1/m (a3 - Y)``, then plain products and sums."""
 NET3_UPPER = 1
 """... as ``reg_utils`` writes it: ``dZ3 = A3 - Y``, ``1/m`` on each ``dW`` and ``db``."""
+
+NET3_GD = 0
+NET3_MOMENTUM = 1
+NET3_ADAM = 2
+"""The optimizers of the Optimization notebook's compiled loop (``kernels.net3_loops``)."""

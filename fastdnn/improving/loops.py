@@ -10,14 +10,19 @@ is drawn where matplotlib is installed (``plot=False`` skips it).
 
 import numpy as np
 
-from .._internal.activations import NET3_LOWER, NET3_UPPER
+from .._internal.activations import (
+    NET3_ADAM,
+    NET3_GD,
+    NET3_LOWER,
+    NET3_MOMENTUM,
+    NET3_UPPER,
+)
 from .._internal.lazy import kernels as K
 from .._internal.validation import learning_rate_value, whole_number
 from . import common, net3, plot
 
 _NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
-GD, MOMENTUM, ADAM = 0, 1, 2
-OPTIMIZERS = {"gd": GD, "momentum": MOMENTUM, "adam": ADAM}
+OPTIMIZERS = {"gd": NET3_GD, "momentum": NET3_MOMENTUM, "adam": NET3_ADAM}
 
 
 def flatten(parameters, where):

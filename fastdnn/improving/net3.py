@@ -260,10 +260,6 @@ def pairs(parameters, grads, where, grads_name="grads"):
     return out
 
 
-def learning_rate(value, where):
-    return learning_rate_value(value, where)
-
-
 def gd_update(parameters, grads, learning_rate, where):
     """``P = P - learning_rate * dP`` for every parameter, written into ``parameters``."""
     rate = learning_rate_value(learning_rate, where)

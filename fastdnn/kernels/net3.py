@@ -467,12 +467,7 @@ def _backward_into(
     whether ``A3 - Y`` held a NaN/inf."""
     m = X.shape[1]
     inv_m = 1.0 / m
-    bad = False
-    for i in range(A3.shape[0]):
-        for j in range(m):
-            d = A3[i, j] - Y[i, j]
-            bad |= (d - d) != 0
-            dZ3[i, j] = inv_m * d if mode == LOWER else d
+    bad = _output_gradient(A3, Y, mode, dZ3)
     # LOWER: products and sums as they are; UPPER: each scaled by 1/m, plus L2.
     scale = 1.0 if mode == LOWER else inv_m
     _weight_products(dZ3, A2, scale, dW3, db3, False)
@@ -491,6 +486,20 @@ def _backward_into(
         _add_l2(W1, lambd, m, dW1)
         _add_l2(W2, lambd, m, dW2)
         _add_l2(W3, lambd, m, dW3)
+    return bad
+
+
+@njit(**SERIAL)
+def _output_gradient(A3, Y, mode, dZ3):
+    """``dZ3 = A3 - Y`` (``UPPER``) or ``1/m (A3 - Y)`` (``LOWER``); whether it held a
+    NaN/inf."""
+    inv_m = 1.0 / A3.shape[1]
+    bad = False
+    for i in range(A3.shape[0]):
+        for j in range(A3.shape[1]):
+            d = A3[i, j] - Y[i, j]
+            bad |= (d - d) != 0
+            dZ3[i, j] = inv_m * d if mode == LOWER else d
     return bad
 
 

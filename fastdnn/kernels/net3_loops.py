@@ -11,21 +11,22 @@ import math
 import numpy as np
 from numba import njit
 
+from .._internal.activations import NET3_ADAM as ADAM
+from .._internal.activations import NET3_GD as GD
 from .._internal.activations import NET3_LOWER as LOWER
+from .._internal.activations import NET3_MOMENTUM as MOMENTUM
 from .._internal.config import SERIAL
 from .net3 import (
+    _add_l2,
     _cross_entropy,
     _dropout,
     _masked_tiles,
+    _net3_l2,
+    _output_gradient,
     _relu_tiles,
     _sigmoid_rows,
-    _square_sum,
     _weight_products,
 )
-
-GD = 0
-MOMENTUM = 1
-ADAM = 2
 
 
 @njit(**SERIAL)
@@ -59,9 +60,7 @@ def _weights_and_bias(dZ, A_prev, scale, lambd, m, W, dW, db):
     (``kernels.net3._weight_products``), then reg_utils' L2 term."""
     _weight_products(dZ, A_prev, scale, dW, db, True)
     if lambd != 0.0:
-        for i in range(W.shape[0]):
-            for k in range(W.shape[1]):
-                dW[i, k] = dW[i, k] + (lambd * W[i, k]) / m
+        _add_l2(W, lambd, m, dW)
 
 
 @njit(**SERIAL)
@@ -92,10 +91,7 @@ def _step(
     cost = _cross_entropy(A3, Y, nan_sum, scratch.ravel()) if with_cost else 0.0
     inv_m = 1.0 / m
     scale = 1.0 if mode == LOWER else inv_m
-    for i in range(A3.shape[0]):
-        for j in range(m):
-            d = A3[i, j] - Y[i, j]
-            dZ3[i, j] = inv_m * d if mode == LOWER else d
+    _output_gradient(A3, Y, mode, dZ3)
     _weights_and_bias(dZ3, A2, scale, lambd, m, W3, dW3, db3)
     # dZ2 = (W3.T dZ3) * (A2 > 0); with dropout A2 > 0 only where D2 kept the unit, and
     # the course's (dA * D) / keep_prob there is dA / keep_prob
@@ -147,7 +143,7 @@ def _net3_train(
             cost = (1.0 / m) * cost  # the helpers: 1./m * np.nansum(...)
             if lambd != 0.0:
                 W1, _, W2, _, W3, _ = _views(theta, dims)
-                cost += lambd * (_square_sum(W1) + _square_sum(W2) + _square_sum(W3)) / (2 * m)
+                cost += _net3_l2(W1, W2, W3, lambd, m)
             costs[i // every - first] = cost
         bad = False
         for k in range(theta.size):
