@@ -146,6 +146,10 @@ def main(argv=None):
                 **({"gflops": case["flops"] / fast / 1e9} if "flops" in case else {}),
             )
         )
+    from fastdnn._internal import variants
+
+    # The kernel variants as the rows ran them (chosen on first use during the run).
+    env.update(kernel_variants=variants.status(), variant_choices=variants.summary())
     payload = {
         "mode": mode,
         "repeats": repeats,
@@ -245,6 +249,9 @@ def _printed_run(args, name, run):
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         env = harness.environment()
+        # The CPU model and the kernel variants it ran, in the table too (issue #38).
+        lines.append(f"# CPU: {env['cpu_model']}; kernel variants: {env['kernel_variants']}")
+        lines.extend(f"#   {key}: {value}" for key, value in env["variant_choices"].items())
         harness.write_json(
             os.path.join(args.out, f"{name}.json"), {"environment": env, "rows": rows}
         )

@@ -10,9 +10,10 @@ checkout on ``PYTHONPATH``, as an editable install: its kernels compile on first
 use) and **wheel** (``pip wheel`` of the checkout, which compiles the kernels for
 every CPU level, installed with its dependencies into a fresh virtual
 environment; the build's time and the wheel's size are reported). Every
-measurement is a fresh process with its own empty ``NUMBA_CACHE_DIR`` (cold, as
-right after ``pip install``), then a second process on the cache the first one
-filled (warm):
+measurement is a fresh process with its own empty ``NUMBA_CACHE_DIR`` and no
+kernel variant choices (cold, as right after ``pip install``: the variants are
+calibrated on first use), then a second process on the cache and choices the
+first one left (warm):
 
 * **notebook**: the application notebook top to bottom
   (``benchmarks.first_run_notebook``: load the data, the notebook's own
@@ -205,7 +206,10 @@ SOURCE = Install("source", sys.executable, ROOT, ROOT)
 
 
 def _env(install, cache, **extra):
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache, **extra)
+    # The kernel variants' choices live beside the cache: a cold process has none and
+    # calibrates on first use (issue #38), the warm one reads what it saved.
+    choices = os.path.join(cache, "variants.json")
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache, FASTDNN_VARIANTS_FILE=choices, **extra)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [install.path, env.get("PYTHONPATH")]))
     return env
 

@@ -64,14 +64,9 @@ def environment():
 
 
 def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+    from fastdnn._internal.variants import cpu_model
+
+    return cpu_model()
 
 
 def write_json(path, payload):

@@ -1,5 +1,6 @@
 import os
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -20,6 +21,14 @@ TOL = {
 
 # A developer's test run always tests the sources (CI starts without a cache).
 drop_stale_kernel_cache()
+
+# The kernel variants: today's default rule, no calibration and no choices file, so
+# that every test (and every process it starts) runs the same kernels; the tests of
+# the calibration (tests/test_variants.py) unset the pin, with a file of their own.
+os.environ["FASTDNN_VARIANTS"] = "default"
+os.environ["FASTDNN_VARIANTS_FILE"] = os.path.join(
+    tempfile.mkdtemp(prefix="fastdnn-variants-"), "variants.json"
+)
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0").strip() not in ("", "0")
 
@@ -42,3 +51,18 @@ def layouts(x):
     wide = np.zeros((x.shape[0], 2 * x.shape[1]), dtype=x.dtype)
     wide[:, ::2] = x
     return {"C": np.ascontiguousarray(x), "F": np.asfortranarray(x), "view": wide[:, ::2]}
+
+
+@pytest.fixture
+def pin_variants(monkeypatch):
+    """``pin_variants("dW=tiles,dA_prev=tiles")``: run the kernel variants named
+    (``FASTDNN_VARIANTS``) for the rest of the test, then today's rule again."""
+    from fastdnn._internal import variants
+
+    def pin(text):
+        monkeypatch.setenv("FASTDNN_VARIANTS", text)
+        variants._reset()
+
+    yield pin
+    monkeypatch.setenv("FASTDNN_VARIANTS", "default")
+    variants._reset()

@@ -289,6 +289,28 @@ def test_a_cpu_without_avx512_takes_the_v3_level_and_the_same_results(venv, tmp_
         np.testing.assert_allclose(value, jit_results[key], err_msg=key, **tol)
 
 
+@needs_wheel
+def test_calibrating_on_first_use_compiles_nothing(venv, tmp_path, jit_results):
+    """With no pin (a user's first run on a CPU), each product's first call measures
+    its variants, the host level's missing forms (no register tiles without
+    AVX-512) loaded from the generic level: nothing compiles, the choices are
+    saved, and the results equal the default rule's to rounding."""
+    file = tmp_path / "variants.json"
+    env = dict(FASTDNN_VARIANTS="", FASTDNN_VARIANTS_FILE=str(file))
+    info, results, err = _run(venv, tmp_path, "calibrated", **env)
+    assert info["compiled"] == [], info["compiled"]
+    assert "compiling" not in err and "ignored" not in err, err
+    choices = json.loads(file.read_text())["choices"]
+    for family in ("forward", "dW", "dA_prev", "predict"):
+        assert any(k.startswith(f"{family} float64 n=20 ") for k in choices), choices.keys()
+    for key, value in results.items():
+        tol = dict(rtol=1e-10, atol=1e-12) if key.startswith(("float64", "course2")) else {}
+        np.testing.assert_allclose(value, jit_results[key], err_msg=key, **(tol or TOL32))
+
+
+TOL32 = dict(rtol=1e-4, atol=1e-6)
+
+
 def _installed_copy(venv, tmp_path, change):
     """A copy of the installed package, changed by ``change(folder)``, for PYTHONPATH."""
     target = tmp_path / "copy"

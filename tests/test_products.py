@@ -42,9 +42,10 @@ SHAPES = [
 
 
 @pytest.fixture(params=[False, True], ids=["axpy", "tiles"])
-def tiles(request, monkeypatch):
+def tiles(request, pin_variants):
     """Both forms of the skinny products, whatever this CPU would choose."""
-    monkeypatch.setattr(products, "use_tiles", request.param)
+    form = "tiles" if request.param else "axpy"
+    pin_variants(f"dW={form},dA_prev={form}")
     return request.param
 
 
@@ -106,19 +107,20 @@ def test_weight_step_flags_nonfinite(dtype, value, tiles, rng):
     assert products.weight_step(dZ, XT.T, W, 0.1, np.empty_like(W))
 
 
-def test_register_tiles_are_chosen_where_they_measured_faster(monkeypatch):
+def test_register_tiles_are_the_default_where_they_measured_faster():
+    from fastdnn._internal.variants import default
+
     f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
-    monkeypatch.setattr(products, "use_tiles", True)
-    assert products._tiles_for_dW(20, f32)
-    assert products._tiles_for_dW(20, f64)
-    assert not products._tiles_for_dW(7, f32)  # 4-row tiles only
-    assert not products._tiles_for_dW(7, f64)
-    assert products._tiles_for_dA_prev(209, f32)
-    assert not products._tiles_for_dA_prev(209, f64)  # as fast on the axpy form
-    assert products._tiles_for_dA_prev(TILE_MIN_EXAMPLES_FLOAT64, f64)
-    monkeypatch.setattr(products, "use_tiles", False)  # a CPU without AVX-512
-    assert not products._tiles_for_dW(20, f32)
-    assert not products._tiles_for_dA_prev(4096, f32)
+    assert default("dW", f32, 20, 209, wide=True) == "tiles"
+    assert default("dW", f64, 20, 209, wide=True) == "tiles"
+    assert default("dW", f32, 7, 209, wide=True) == "axpy"  # 4-row tiles only
+    assert default("dW", f64, 7, 209, wide=True) == "axpy"
+    assert default("dA_prev", f32, 20, 209, wide=True) == "tiles"
+    assert default("dA_prev", f64, 20, 209, wide=True) == "axpy"  # as fast on the axpy form
+    assert default("dA_prev", f64, 20, TILE_MIN_EXAMPLES_FLOAT64, wide=True) == "tiles"
+    # a CPU without AVX-512
+    assert default("dW", f32, 20, 209, wide=False) == "axpy"
+    assert default("dA_prev", f32, 20, 4096, wide=False) == "axpy"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -64,9 +64,10 @@ class region:
         return False
 
 
-def work_items():
-    """Four parallel work items per thread numba may use (``NUMBA_NUM_THREADS``;
-    a lower per-thread setting just gets more, smaller items)."""
+def work_items(per_thread=4):
+    """``per_thread`` parallel work items per thread numba may use (``NUMBA_NUM_THREADS``;
+    a lower per-thread setting just gets more, smaller items). The dot-product
+    kernels' split: a ``forward`` or ``predict`` variant's ``items``."""
     import numba
 
-    return 4 * numba.config.NUMBA_NUM_THREADS
+    return per_thread * numba.config.NUMBA_NUM_THREADS

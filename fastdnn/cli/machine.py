@@ -19,7 +19,7 @@ def environment():
 
     from .. import __version__
     from .. import kernels as K
-    from .._internal import dispatch, installed, precompile
+    from .._internal import dispatch, installed, precompile, variants
     from .._internal.activations import RELU
 
     # One tiny parallel call starts the threading layer; through the dispatcher,
@@ -43,6 +43,9 @@ def environment():
         "blas": _blas_name(),
         "kernels": installed.choice().describe(),
         "int8_sums": _int8_sums(),
+        "cpu_model": variants.cpu_model(),
+        "kernel_variants": variants.status(),
+        "variant_choices": variants.summary(),
     }
 
 
@@ -96,6 +99,48 @@ def cmd_warmup(args):
     )
 
 
+TUNE_SHAPES = ((20, 12288, 209), (7, 12288, 209), (20, 12288, 1024))
+"""(units, inputs, examples) of the skinny layers ``fastdnn tune`` calibrates: the
+application notebook's two first layers on its training set, and a larger batch."""
+
+TUNE_NETWORK = (12288, 20, 7, 5, 1)
+TUNE_BATCHES = (256, 8192)
+
+
+def cmd_tune(args):
+    """Calibrate the kernel variants for the shapes that matter, afresh, and print them."""
+    from .._internal import variants
+    from ..course import products
+    from ..serving.model import Model
+
+    pin = os.environ.pop(variants.ENV, "").strip()  # this command measures whatever is pinned
+    if pin:
+        print(f"fastdnn tune: {variants.ENV}={pin} still pins the variants where it is set")
+    variants.forget()
+    if args.reset:
+        print(f"fastdnn tune: choices dropped ({variants.path()}); calibrated on first use")
+        return
+    t = time.perf_counter()
+    rng = np.random.default_rng(0)
+    for dtype in map(np.dtype, args.dtype):
+        for n, n_x, m in TUNE_SHAPES:
+            products.forward_variant(n, n_x, m, dtype)
+            products.dW_variant(n, n_x, m, dtype)
+            products.dA_prev_variant(n, n_x, m, dtype)
+        dims = TUNE_NETWORK
+        parameters = {}
+        for l in range(1, len(dims)):
+            parameters[f"W{l}"] = rng.standard_normal((dims[l], dims[l - 1])) * 0.01
+            parameters[f"b{l}"] = np.zeros((dims[l], 1))
+        model = Model.from_parameters(parameters, dtype=dtype.name)
+        for m in TUNE_BATCHES:
+            model.predict_proba(np.asfortranarray(np.full((dims[0], m), 0.5, dtype)))
+    print(f"fastdnn tune: {variants.cpu_model()}, in {time.perf_counter() - t:.1f} s")
+    print(variants.status())
+    for text, record in sorted(variants.decided().items()):
+        print(f"  {text:58} {record['variant']:14} {record['gain']:.2f}x {record['default']}")
+
+
 def register(sub):
     """Add this module's commands to the ``fastdnn`` parser's subcommands."""
     p = sub.add_parser("info", help="versions, threads, threading layer, cache location")
@@ -121,3 +166,18 @@ def register(sub):
         help="default: both",
     )
     p.set_defaults(func=cmd_warmup)
+
+    p = sub.add_parser(
+        "tune",
+        help="measure the kernel variants on this CPU afresh and keep the fastest "
+        "(otherwise done on first use)",
+    )
+    p.add_argument(
+        "--dtype",
+        nargs="+",
+        choices=["float64", "float32"],
+        default=["float64", "float32"],
+        help="default: both",
+    )
+    p.add_argument("--reset", action="store_true", help="only drop this CPU's choices")
+    p.set_defaults(func=cmd_tune)

@@ -21,7 +21,6 @@ from .._internal.config import (
     PARALLEL_MIN_ELEMENTS,
     SKINNY_MAX_UNITS,
     SKINNY_MIN_INPUTS,
-    TILE_MIN_EXAMPLES_FLOAT64,
     TINY_MAX_ELEMENTS,
 )
 from .._internal.precompile import entry
@@ -103,20 +102,22 @@ def sgd(T, size):
     return [entry("_sgd_span", T.C1, T.C1, T.lr, T.C1, T.i, T.i)]
 
 
-def skinny_products(T, n, n_x, m, dW=True, dA_prev=True, weight_step=False):
+def skinny_products(T, n, n_x, m, dW=True, dA_prev=True, weight_step=False, every_form=False):
     """``course.products``: ``forward`` and, as asked, ``weight_gradient``,
-    ``input_gradient`` and ``weight_step`` for an (n, n_x) layer on m examples."""
+    ``input_gradient`` and ``weight_step`` for an (n, n_x) layer on m examples, in
+    the forms their variants may take (``products.forms``: the chosen one, or all
+    that a calibration tries), or with ``every_form`` both (``every_kernel``)."""
     parallel = _parallel(n * n_x * m)  # every product's region: C.size * A.shape[1]
     if parallel:
         out = [entry("_first_layer_parallel", T.C2, T.C2, T.F2, T.i, weight=_DOT_DRIVER)]
     else:
         out = [entry("_first_layer_rows", T.C2, T.C2, T.F2, T.i, T.i, weight=_DOT_BLOCK)]
-    forms = []
-    if dW or weight_step:
-        forms.append(products._tiles_for_dW(n, T.dtype))
-    if dA_prev:
-        forms.append(products._tiles_for_dA_prev(m, T.dtype))
-    for tiles in sorted(set(forms)):
+    forms = {False, True} if every_form else set()
+    if (dW or weight_step) and not every_form:
+        forms.update(products.forms("dW", n, n_x, m, T.dtype))
+    if dA_prev and not every_form:
+        forms.update(products.forms("dA_prev", n, n_x, m, T.dtype))
+    for tiles in sorted(forms):
         name = ("_tiles" if tiles else "_axpy") + ("_parallel" if parallel else "_rows")
         depth_ahead = (T.i, T.i) if tiles else ()  # the tiles' chunk depth and prefetch
         out.append(
@@ -213,8 +214,8 @@ def course_forward(dtype, dims, m, fortran):
 
 def every_kernel(dtype):
     """Every kernel the course API and the trainer can reach in ``dtype``, at every
-    size tier (``fastdnn.warmup``). The register tiles only where the products
-    choose them (a CPU with AVX-512)."""
+    size tier (``fastdnn.warmup``), both forms of the skinny products (every
+    variant ships compiled: ``_internal.variants``)."""
     T = _Types(dtype)
     C1, C2, i = T.C1, T.C2, T.i
     plan = [
@@ -246,14 +247,8 @@ def every_kernel(dtype):
         entry("_activation_backward_parallel", C1, C1, C1, i, weight=_LAYER_DRIVER),
         entry("_activation_backward_span", C1, C1, C1, i, i, i, weight=_LAYER),
     ]
-    # The skinny products, serial and parallel, in every form the products pick:
-    # a layer small enough to stay serial, the two notebook networks' first
-    # layers, and one with enough examples for float64 tiles.
-    for n, n_x, m in (
-        (4, SKINNY_MIN_INPUTS, 4),
-        (7, 12288, 209),
-        (20, 12288, 209),
-        (20, 12288, TILE_MIN_EXAMPLES_FLOAT64),
-    ):
-        plan += skinny_products(T, n, n_x, m)
+    # The skinny products, serial and parallel, in both forms: a layer small
+    # enough to stay serial, and the cat network's first layer.
+    for n, n_x, m in ((4, SKINNY_MIN_INPUTS, 4), (20, 12288, 209)):
+        plan += skinny_products(T, n, n_x, m, every_form=True)
     return plan

@@ -12,60 +12,130 @@ spinning. ``A_prev`` in C order keeps all three on BLAS, where OpenBLAS is the
 faster (figures: docs/performance.md, "Skinny products").
 
 ``linear_forward`` and ``linear_backward`` (and everything above them) call
-these, so a notebook's own loop gets the speed. Where numba's CPU has
-AVX-512, ``dW`` and ``dA_prev`` run on register tiles (``kernels.tiles``) in the
-cases where they measured faster (``_tiles_for_dW``, ``_tiles_for_dA_prev``);
-elsewhere on the loop-vectorized axpy form (figures: docs/performance.md,
-"Register tiles"). Results equal the course's
-products to rounding (sums in another order), run to run and serial against
-parallel bit for bit.
+these, so a notebook's own loop gets the speed. How each product runs (the
+register tiles of ``kernels.tiles`` or the loop-vectorized axpy form, block
+and chunk sizes, the parallel split) is a variant of its family (``dW``,
+``dA_prev``, ``forward``) chosen by measurement on this CPU
+(``_internal.variants``); the default rule, which a variant must beat, is the
+tiles on AVX-512 where they measured faster (docs/performance.md, "Register
+tiles"), the axpy form elsewhere. Results equal the course's products to
+rounding (sums in another order), run to run and serial against parallel bit
+for bit.
 """
 
 import numpy as np
 
-from .._internal import dispatch
+from .._internal import dispatch, variants
 from .._internal.config import (
-    GRAD_BLOCK,
+    PARALLEL_MIN_ELEMENTS,
     SKINNY_MAX_UNITS,
     SKINNY_MIN_INPUTS,
-    TILE_AHEAD_BYTES,
-    TILE_CHUNK_BYTES,
-    TILE_MIN_EXAMPLES_FLOAT64,
-    TILE_ROW_BYTES,
 )
 from .._internal.lazy import kernels as K
 from .._internal.validation import _F32, _F64, kernel_view
 
-_TALL_ROWS = 64
-"""Rows of ``dA_prev`` per work item (a multiple of the kernel's 4-row pass)."""
+_TRIAL_EXAMPLES = 1024
+_TRIAL_INPUTS = 16384
+"""A calibration's arrays: the call's shape with at most this many examples and
+inputs, so that a trial takes milliseconds (``_internal.variants``)."""
 
-use_tiles = None
-"""Whether the products may run on register tiles (``kernels.tiles``): None
-until the first call, which asks ``_internal.simd.wide_vectors`` (a property
-of the CPU, the same for every call; the tests set it to check both forms)."""
+_wide_vectors = None
 
 
 def _wide():
-    global use_tiles
-    if use_tiles is None:
-        from .._internal.simd import wide_vectors  # imports numba: not at fastdnn's import
+    """Whether the kernels run on AVX-512 (the default rule's question; a property
+    of the loaded kernels' level, asked once: it imports numba)."""
+    global _wide_vectors
+    if _wide_vectors is None:
+        from .._internal.simd import wide_vectors
 
-        use_tiles = wide_vectors()
-    return use_tiles
-
-
-def _tiles_for_dW(n, dtype):
-    """``dW`` (and the trainer's weight step) on register tiles: on AVX-512, when the
-    layer's ``n`` units fill 4-row tiles. A layer of 7 units would run 4-, 2- and
-    1-row tiles, and the last two re-read ``X.T`` for too little arithmetic
-    (slower than the axpy form from m = 512; docs/performance.md, "Register tiles")."""
-    return _wide() and n % 4 == 0
+        _wide_vectors = wide_vectors()
+    return _wide_vectors
 
 
-def _tiles_for_dA_prev(m, dtype):
-    """``dA_prev`` on register tiles: on AVX-512, in float32, and in float64 from
-    ``TILE_MIN_EXAMPLES_FLOAT64`` examples (at m = 209 the axpy form is as fast)."""
-    return _wide() and (dtype is _F32 or m >= TILE_MIN_EXAMPLES_FLOAT64)
+def _threads(size):
+    """The key's thread count: numba's for a call that goes parallel, else 0."""
+    if size < PARALLEL_MIN_ELEMENTS:
+        return 0
+    import numba
+
+    return numba.get_num_threads()
+
+
+def _key(family, dtype, n, n_prev, m):
+    return variants.key(family, dtype, n, n_prev, m, _threads(n * n_prev * m))
+
+
+def dW_variant(n, n_prev, m, dtype):
+    """The ``dW`` family's variant for an (n, n_prev) layer on m examples (and the trial
+    that calibrates it: the product on synthetic arrays of that shape)."""
+    k = _key("dW", dtype, n, n_prev, m)
+    return variants.choose(k, variants.default("dW", dtype, n, m, _wide()), _DWTrial(k, n_prev, m))
+
+
+def dA_prev_variant(n, n_prev, m, dtype):
+    """The ``dA_prev`` family's variant (as ``dW_variant``)."""
+    k = _key("dA_prev", dtype, n, n_prev, m)
+    default = variants.default("dA_prev", dtype, n, m, _wide())
+    return variants.choose(k, default, _DATrial(k, n_prev, m))
+
+
+def forward_variant(n, n_prev, m, dtype):
+    """The ``forward`` family's variant (its split) for a parallel call."""
+    k = _key("forward", dtype, n, n_prev, m)
+    default = variants.default("forward", dtype, n, m, _wide())
+    return variants.choose(k, default, _ZTrial(k, n_prev, m))
+
+
+def forms(family, n, n_prev, m, dtype):
+    """The forms (True: register tiles) that ``family``'s calls of this shape may run
+    from now on: the plans compile these (``course.plans.skinny_products``)."""
+    k = _key(family, np.dtype(dtype), n, n_prev, m)
+    default = variants.default(family, np.dtype(dtype), n, m, _wide())
+    return sorted({v.tiles for v in variants.candidates(k, default)})
+
+
+class _Trial:
+    """A calibration's runs for the call of key ``k`` (``_internal.variants.calibrate``):
+    synthetic arrays of the call's shape (at most ``_TRIAL_INPUTS`` inputs and
+    ``_TRIAL_EXAMPLES`` examples), allocated on the first run."""
+
+    def __init__(self, k, n_prev, m):
+        self.k, self.n_prev, self.m = k, n_prev, m
+        self.arrays = None
+
+    def __call__(self, variant):
+        if self.arrays is None:
+            n_prev, m = min(self.n_prev, _TRIAL_INPUTS), min(self.m, _TRIAL_EXAMPLES)
+            self.arrays = self.allocate(np.dtype(self.k[1]), self.k[2], n_prev, m)
+        self.run(variant, bool(self.k[5]), *self.arrays)
+
+
+class _DWTrial(_Trial):
+    def allocate(self, dtype, n, n_prev, m):
+        XT = np.full((m, n_prev), 0.25, dtype)
+        return np.full((n, m), 0.5, dtype), XT, np.empty((n, n_prev), dtype)
+
+    def run(self, variant, parallel, dZ, XT, dW):
+        _axpy_kernel(parallel, variant, dZ, XT, dW, dZ.dtype.type(1), dZ.shape[0], True)
+
+
+class _DATrial(_Trial):
+    def allocate(self, dtype, n, n_prev, m):
+        W = np.full((n, n_prev), 0.25, dtype)
+        return W, np.full((n, m), 0.5, dtype), np.empty((n_prev, m), dtype)
+
+    def run(self, variant, parallel, W, dZ, dA_prev):
+        _axpy_kernel(parallel, variant, W.T, dZ, dA_prev, dZ.dtype.type(1), variant.rows, False)
+
+
+class _ZTrial(_Trial):
+    def allocate(self, dtype, n, n_prev, m):
+        W = np.full((n, n_prev), 0.25, dtype)
+        return W, np.full((m, n_prev), 0.5, dtype), np.empty((n, m), dtype)
+
+    def run(self, variant, parallel, W, XT, Z):
+        K._first_layer_parallel(XT, W, Z.T, dispatch.work_items(variant.items))
 
 
 def skinny(W, A_prev):
@@ -90,15 +160,20 @@ def forward(W, A_prev):
     """``W @ A_prev`` as a fresh C-contiguous (n, m) array (``skinny(W, A_prev)``).
 
     Dot products of example rows (``A_prev.T``, C-contiguous) with rows of
-    ``W``, written through the view ``Z.T`` (the inference tile).
+    ``W``, written through the view ``Z.T`` (the inference tile); in parallel,
+    split as the ``forward`` family's variant says.
     """
-    Z = np.empty((W.shape[0], A_prev.shape[1]), dtype=W.dtype)
+    (n, n_prev), m = W.shape, A_prev.shape[1]
+    Z = np.empty((n, m), dtype=W.dtype)
+    items = 0
+    if n * n_prev * m >= PARALLEL_MIN_ELEMENTS:
+        items = dispatch.work_items(forward_variant(n, n_prev, m, W.dtype).items)
     W, A_prev = kernel_view(W), kernel_view(A_prev)
-    with dispatch.region(Z.size * W.shape[1]) as parallel:
+    with dispatch.region(Z.size * n_prev) as parallel:
         if parallel:
-            K._first_layer_parallel(A_prev.T, W, Z.T, dispatch.work_items())
+            K._first_layer_parallel(A_prev.T, W, Z.T, items)
         else:
-            K._first_layer_rows(A_prev.T, W, Z.T, 0, Z.shape[1])
+            K._first_layer_rows(A_prev.T, W, Z.T, 0, m)
     return Z
 
 
@@ -110,20 +185,17 @@ def weight_gradient(dZ, A_prev):
     """
     n, m = dZ.shape
     dW = np.empty((n, A_prev.shape[0]), dtype=dZ.dtype)
-    tiles = _tiles_for_dW(n, dZ.dtype)
-    cols = TILE_ROW_BYTES // dZ.itemsize if tiles else GRAD_BLOCK
-    _axpy(dZ, A_prev.T, dW, dZ.dtype.type(1 / m), n, cols, tiles, ahead=True)
+    variant = dW_variant(n, A_prev.shape[0], m, dZ.dtype)
+    _axpy(dZ, A_prev.T, dW, dZ.dtype.type(1 / m), n, variant, ahead=True)
     return dW
 
 
 def input_gradient(W, dZ):
     """``W.T @ dZ`` (n_prev, m), C-contiguous; ``dZ`` (n, m) C-contiguous."""
-    m = dZ.shape[1]
-    dA_prev = np.empty((W.shape[1], m), dtype=dZ.dtype)
-    # Register tiles: whole rows of examples per block (209: 3 tiles of 64 float32 columns).
-    tiles = _tiles_for_dA_prev(m, dZ.dtype)
-    cols = max(m, 1) if tiles else GRAD_BLOCK
-    _axpy(W.T, dZ, dA_prev, dZ.dtype.type(1), _TALL_ROWS, cols, tiles, ahead=False)
+    (n, n_prev), m = W.shape, dZ.shape[1]
+    dA_prev = np.empty((n_prev, m), dtype=dZ.dtype)
+    variant = dA_prev_variant(n, n_prev, m, dZ.dtype)
+    _axpy(W.T, dZ, dA_prev, dZ.dtype.type(1), variant.rows, variant, ahead=False)
     return dA_prev
 
 
@@ -133,31 +205,38 @@ _NO_UPDATE = {_F64: np.empty((0, 0), _F64), _F32: np.empty((0, 0), _F32)}
 it has no element to write."""
 
 
-def _axpy(A, B, C, scale, rows, cols, tiles, ahead, W=None, learning_rate=0.0):
-    """C = scale * A @ B in blocks of (rows x cols): ``kernels.tiles`` or ``kernels.products``;
-    with ``W``, ``W -= learning_rate * C`` block by block. Returns the number of
-    blocks whose part of C holds NaN or inf (counted only with ``W``).
+def _axpy(A, B, C, scale, rows, variant, ahead, W=None, learning_rate=0.0):
+    """C = scale * A @ B in blocks of ``rows`` rows, by ``variant`` (its form and
+    sizes); with ``W``, ``W -= learning_rate * C`` block by block. Returns the number
+    of blocks whose part of C holds NaN or inf (counted only with ``W``)."""
+    with dispatch.region(C.size * A.shape[1]) as parallel:
+        return _axpy_kernel(parallel, variant, A, B, C, scale, rows, ahead, W, learning_rate)
 
-    The tiles reduce over B's rows in chunks that stay in L2 (``TILE_CHUNK_BYTES``)
-    and, with ``ahead``, prefetch B's rows (``TILE_AHEAD_BYTES``): where B is
-    ``X.T``, read from memory once per call, not where it is the small ``dZ``.
 
-    ``A`` (C or Fortran order) goes to the kernels as its flat buffer and strides,
-    so both layouts run one compiled kernel (``kernels.products``).
+def _axpy_kernel(parallel, variant, A, B, C, scale, rows, ahead, W=None, learning_rate=0.0):
+    """``_axpy``'s kernel call, serial or ``parallel`` (the caller holds the region).
+
+    The tiles (``variant.tiles``) reduce over B's rows in chunks that stay in L2
+    (``variant.depth_bytes``) and, with ``ahead``, prefetch B's rows
+    (``variant.ahead_bytes``): where B is ``X.T``, read from memory once per call,
+    not where it is the small ``dZ``. ``A`` (C or Fortran order) goes to the
+    kernels as its flat buffer and strides, so both layouts run one compiled
+    kernel (``kernels.products``).
     """
     a = kernel_view(A.ravel(order="K"))  # a view: A is contiguous in one order or the other
     B = kernel_view(B)
     strides = (A.strides[0] // A.itemsize, A.strides[1] // A.itemsize)
     if W is None:
         W = _NO_UPDATE[C.dtype]
-    with dispatch.region(C.size * A.shape[1]) as parallel:
-        if tiles:
-            kernel = K._tiles_parallel if parallel else K._tiles_rows
-            depth = max(1, TILE_CHUNK_BYTES // (min(cols, C.shape[1]) * C.itemsize or 1))
-            fetch = TILE_AHEAD_BYTES // C.itemsize if ahead else 0
-            return kernel(a, strides, B, C, scale, rows, cols, W, learning_rate, depth, fetch)
-        kernel = K._axpy_parallel if parallel else K._axpy_rows
-        return kernel(a, strides, B, C, scale, rows, cols, W, learning_rate)
+    N = C.shape[1]
+    if variant.tiles:
+        cols = variant.block // C.itemsize if variant.block else max(N, 1)
+        kernel = K._tiles_parallel if parallel else K._tiles_rows
+        depth = max(1, variant.depth_bytes // (min(cols, N) * C.itemsize or 1))
+        fetch = variant.ahead_bytes // C.itemsize if ahead else 0
+        return kernel(a, strides, B, C, scale, rows, cols, W, learning_rate, depth, fetch)
+    kernel = K._axpy_parallel if parallel else K._axpy_rows
+    return kernel(a, strides, B, C, scale, rows, variant.block or max(N, 1), W, learning_rate)
 
 
 def weight_step(dZ1, X, W1, learning_rate, dW1):
@@ -167,12 +246,11 @@ def weight_step(dZ1, X, W1, learning_rate, dW1):
     For ``skinny(W1, X)`` (``X`` (n_x, m) in Fortran order, so ``X.T`` is
     C-contiguous). The trainer owns its parameters, so it can update ``W1`` in
     place, and it never needs ``dA0``. Work items are blocks of features over all
-    units (``GRAD_BLOCK``, or ``TILE_ROW_BYTES`` of them on the tiles), so a block of
-    ``X.T`` stays in L2 while the passes over the rows of ``dW1`` re-read it, as in
-    ``weight_gradient``. Returns a true value if dW1 holds NaN or inf.
+    units (the ``dW`` family's variant's), so a block of ``X.T`` stays in L2 while
+    the passes over the rows of ``dW1`` re-read it, as in ``weight_gradient``.
+    Returns a true value if dW1 holds NaN or inf.
     """
     n, m = dZ1.shape
-    tiles = _tiles_for_dW(n, dZ1.dtype)
+    variant = dW_variant(n, X.shape[0], m, dZ1.dtype)
     scale = dZ1.dtype.type(1 / m)
-    cols = TILE_ROW_BYTES // dZ1.itemsize if tiles else GRAD_BLOCK
-    return _axpy(dZ1, X.T, dW1, scale, n, cols, tiles, True, W1, learning_rate)
+    return _axpy(dZ1, X.T, dW1, scale, n, variant, True, W1, learning_rate)

@@ -5,7 +5,7 @@ import contextlib
 
 import numpy as np
 
-from .._internal import dispatch
+from .._internal import dispatch, variants
 from .._internal.config import PREDICT_PARALLEL_MIN_MACS
 from .._internal.lazy import kernels as K
 from .._internal.threads import threads
@@ -28,7 +28,8 @@ def proba(model, X, parallel, where, first):
     if X.flags.f_contiguous:
         args = (X.T, model._W1, model._theta, model._dims, model._offsets, PT)
         size = X.size * model.layer_dims[1] if parallel else 0
-        bad = _dispatched(K._predict_parallel, K._predict_rows, args, m, size)
+        items = _items(model, m, size)
+        bad = _dispatched(K._predict_parallel, K._predict_rows, args, m, size, items=items)
     else:
         # C order: one BLAS product for layer 1 beats copying X to examples-as-rows.
         # W1 @ X, not X.T @ W1.T: the faster orientation (docs/performance.md).
@@ -56,14 +57,47 @@ def proba_int8(model, X, scale, parallel, where, first):
     return _probabilities(PT, bad, X, where, first)
 
 
-def _dispatched(parallel_kernel, rows_kernel, args, m, size, tiles=()):
+def _items(model, m, size):
+    """The parallel kernel's work items: the ``predict`` family's variant's split for
+    this model and batch (``_internal.variants``), or 0 for a serial call."""
+    if size < PREDICT_PARALLEL_MIN_MACS:
+        return 0
+    import numba
+
+    n1, n_x = model._W1.shape
+    k = variants.key("predict", model.dtype, n1, n_x, m, numba.get_num_threads())
+    trial = _PredictTrial(model, min(m, _TRIAL_EXAMPLES))
+    return dispatch.work_items(variants.choose(k, "split4", trial).items)
+
+
+_TRIAL_EXAMPLES = 4096
+"""A ``predict`` calibration's batch: the call's, at most this many examples."""
+
+
+class _PredictTrial:
+    """A ``predict`` calibration's runs: the model's own weights on a synthetic batch."""
+
+    def __init__(self, model, m):
+        self.model, self.m, self.XT = model, m, None
+
+    def __call__(self, variant):
+        model = self.model
+        if self.XT is None:
+            self.XT = np.full((self.m, model.layer_dims[0]), 0.5, model.dtype)
+            self.PT = np.empty((self.m, model.layer_dims[-1]), model.dtype)
+        weights = (model._W1, model._theta, model._dims, model._offsets, self.PT)
+        K._predict_parallel(self.XT, *weights, dispatch.work_items(variant.items))
+
+
+def _dispatched(parallel_kernel, rows_kernel, args, m, size, tiles=(), items=None):
     """A forward kernel pair on ``args``: the parallel one when ``size`` first-layer
     multiply-adds reach the threshold and no other thread holds the parallel region
     (``_internal.dispatch``), else the serial one on examples [0, m). Returns its
-    non-finite flag; ``tiles`` are the int8 kernels' last argument."""
+    non-finite flag; ``tiles`` are the int8 kernels' last argument; ``items`` the
+    parallel kernel's work items (default: 4 per thread)."""
     with dispatch.region(size, PREDICT_PARALLEL_MIN_MACS) as in_region:
         if in_region:
-            bad = parallel_kernel(*args, dispatch.work_items(), *tiles)
+            bad = parallel_kernel(*args, items or dispatch.work_items(), *tiles)
     if not in_region:
         bad = rows_kernel(*args, 0, m, *tiles)
     return bad
