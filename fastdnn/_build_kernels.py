@@ -6,8 +6,8 @@
 The wheel build runs this (``setup.py``); ``FASTDNN_KERNEL_LEVELS`` chooses the
 levels there (default ``all``: the generic levels of ``_internal.levels`` and the
 building machine's own CPU). Each level's kernels are those ``fastdnn warmup``
-compiles (``fastdnn._warmup.plan``, for float64 and float32), every kernel
-variant's form included (``plan_for``). Worker processes (``_internal.precompile``'s)
+compiles (``fastdnn._warmup.plan``, for float64 and float32), with every kernel
+variant a calibration on that level may try (``plan_for``). Worker processes (``_internal.precompile``'s)
 compile them with numba told the level's CPU name and features, into a fresh
 numba cache per level, all levels' shares spread over the cores at once. The
 cache files are then copied to ``OUT/<level>/`` and ``OUT/manifest.json`` names
@@ -42,20 +42,19 @@ def level_names(spec):
 
 
 def plan_for(name, names=None):
-    """The plan entries of level ``name``: ``fastdnn warmup``'s, every variant's form
-    in each generic level, while the building machine's own level (``levels.HOST``)
-    carries only the forms its default rule runs (no register tiles without
-    AVX-512): a calibration that tries the others loads them from the best generic
-    level (``_internal.installed``). The ``levels.baseline_only`` kernels only in
-    ``levels.BASELINE`` when ``names`` (the levels being built) has it, else in
-    every level."""
+    """The plan entries of level ``name``: ``fastdnn warmup``'s for that level, every
+    kernel variant a calibration there may try (the register tiles only with
+    AVX-512: ``_internal.variants.usable``). The ``levels.baseline_only`` kernels
+    only in ``levels.BASELINE`` when ``names`` (the levels being built) has it, else
+    in every level."""
     from . import _warmup
     from ._internal.simd import wide_vectors
 
-    plan = precompile._unique(_warmup.plan(DTYPES))
-    if name == levels.HOST and not wide_vectors(levels.parse_features(compile_target()[2])):
-        if names is not None and any(n != levels.HOST for n in names):
-            plan = [e for e in plan if not e[0].startswith("_tiles_")]
+    if name == levels.HOST:
+        wide = wide_vectors(levels.parse_features(compile_target()[2]))
+    else:
+        wide = wide_vectors(levels.by_name(name).features)
+    plan = precompile._unique(_warmup.plan(DTYPES, wide))
     if names is not None and levels.BASELINE in names and name != levels.BASELINE:
         plan = [e for e in plan if not levels.baseline_only(e[0])]
     return plan

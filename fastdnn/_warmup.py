@@ -23,13 +23,16 @@ def _network(dtype, n_x, n_h, m):
     return X, Y, parameters
 
 
-def plan(dtypes):
-    """Every kernel, with its argument types, for ``dtypes``."""
+def plan(dtypes, wide=None):
+    """Every kernel, with its argument types, for ``dtypes``; ``wide``: for a level with
+    AVX-512 or not (default: the loaded kernels' level)."""
     from .course.plans import every_kernel
     from .improving import plans as course2
     from .serving.forward import kernel_plan
 
-    plan = [e for dtype in map(np.dtype, dtypes) for e in every_kernel(dtype) + kernel_plan(dtype)]
+    plan = [
+        e for dtype in map(np.dtype, dtypes) for e in every_kernel(dtype, wide) + kernel_plan(dtype)
+    ]
     if np.dtype(np.float64) in map(np.dtype, dtypes):  # Course 2 runs in float64 only
         plan += course2.kernel_plan()
     return plan

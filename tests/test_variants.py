@@ -141,7 +141,7 @@ def test_first_use_calibrates_once_and_saves(fresh, rng):
     assert saved["cpu"] == variants.cpu_model() and saved["format"] == variants.FORMAT
     ((text, record),) = saved["choices"].items()
     assert text.startswith("dW float64 n=8 n_prev=1024+ m=128+ threads=")
-    assert set(record["seconds"]) == {v.name for v in variants.FAMILIES["dW"]}
+    assert set(record["seconds"]) == {v.name for v in variants.usable("dW", products._wide())}
     # The next process reads the choice: no calibration (a trial would fail here).
     variants._reset()
     k = products._key("dW", np.dtype(np.float64), n, n_prev, m)
@@ -243,8 +243,12 @@ def test_a_pin_decides_without_measuring(pin_variants):
     assert variants.candidates(dA_key, "axpy") == [variants.by_name("dA_prev", "tiles-rows32")]
 
 
-def test_plans_list_every_form_a_calibration_may_try(fresh):
+def test_plans_list_every_form_a_calibration_may_try(fresh, monkeypatch):
     dtype = np.dtype(np.float64)
+    monkeypatch.setattr(products, "_wide_vectors", False)  # AVX2: no register tiles
+    assert products.forms("dW", 20, 12288, 209, dtype) == [False]
+    assert all(not v.tiles for v in variants.usable("dA_prev", wide=False))
+    monkeypatch.setattr(products, "_wide_vectors", True)  # AVX-512: both forms
     assert products.forms("dW", 20, 12288, 209, dtype) == [False, True]
     variants._memo[products._key("dW", dtype, 20, 12288, 209)] = variants.by_name("dW", "axpy")
     assert products.forms("dW", 20, 12288, 209, dtype) == [False]
@@ -279,3 +283,14 @@ def test_tune_and_info_name_the_cpu_and_the_choices(tmp_path):
     assert pinned.returncode == 0, pinned.stderr
     assert "FASTDNN_VARIANTS=default still pins the variants where it is set" in pinned.stdout
     assert json.loads(open(file).read())["choices"]
+
+
+def test_a_failing_calibration_runs_the_default_and_says_so(fresh, caplog):
+    def trial(variant):
+        raise MemoryError("no room for the trial arrays")
+
+    with caplog.at_level(logging.WARNING, logger="fastdnn"):
+        assert variants.choose(KEY, "axpy", trial).name == "axpy"
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert "calibrating dW float64 n=20" in message and "no room" in message
+    assert variants.choose(KEY, "axpy", None).name == "axpy"  # kept: not retried per call

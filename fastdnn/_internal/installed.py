@@ -18,12 +18,8 @@ damaged, no files at all in a development checkout) falls through to numba's own
 cache and compiler, as before: slower once, never wrong. Only fastdnn's
 dispatchers are touched; numba's settings and other packages' functions are not.
 
-The building machine's own level (``levels.HOST``) leaves out the kernel variants
-its default rule never runs (``_build_kernels.plan_for``); a kernel its index lacks
-is looked up in the best generic level this CPU runs before anything compiles.
-
-The Python side's CPU-dependent choices (the variants' default rule, the int8
-form that ``fastdnn info`` names) ask ``features()``: the chosen level's, or, where
+The Python side's CPU-dependent choices (register tiles, the int8 form that
+``fastdnn info`` names) ask ``features()``: the chosen level's, or, where
 nothing installed is used, those of the CPU numba compiles for.
 
 ``FASTDNN_KERNELS=compile`` ignores the installed kernels; ``FASTDNN_KERNELS=<level>``
@@ -66,15 +62,11 @@ class Choice:
     here), ``reason`` (why not installed, when compiled), ``features`` (what the
     Python side may assume of the code it runs), ``manifest``."""
 
-    def __init__(self, level, reason, features, manifest=None, baseline=None, generic=None):
+    def __init__(self, level, reason, features, manifest=None, baseline=None):
         self.level = level
         self.baseline = baseline
         """The manifest's ``levels.BASELINE`` entry when this CPU can run it (where the
         ``levels.baseline_only`` kernels load from), else None."""
-        self.generic = generic
-        """Where ``level`` is the building machine's own (``levels.HOST``): the best
-        generic level this CPU runs, where the kernel variants the host level leaves
-        out load from (``_build_kernels.plan_for``), else None."""
         self.reason = reason
         self.features = frozenset(features)
         self.manifest = manifest
@@ -152,12 +144,7 @@ def _decide(forced):
         return fallback(f"this CPU lacks instructions of every installed level ({names})")
     baseline = [entry for entry in manifest["levels"] if entry["name"] == levels.BASELINE]
     baseline = levels.choose(baseline, here, host)
-    generic = None
-    if level["name"] == levels.HOST:
-        generic = [entry for entry in manifest["levels"] if entry["name"] != levels.HOST]
-        generic = levels.choose(generic, here, host)
-    features = levels.parse_features(level["magic"][2])
-    return Choice(level, None, features, manifest, baseline, generic)
+    return Choice(level, None, levels.parse_features(level["magic"][2]), manifest, baseline)
 
 
 def read_manifest(folder=FOLDER):
@@ -353,12 +340,11 @@ class _KernelCache:
     def __init__(self, cache, chosen):
         self._cache = cache
         self._chosen = chosen
-        self._levels = [] if chosen.level is None else [chosen.level]
+        self._level = chosen.level
         if chosen.baseline is not None and levels.baseline_only(cache._py_func.__name__):
-            self._levels = [chosen.baseline]  # shipped for the baseline level only
-        elif chosen.generic is not None:
-            self._levels.append(chosen.generic)  # the variants the host level leaves out
-        self._overloads = {}
+            self._level = chosen.baseline  # shipped for the baseline level only
+        self._folder = None if self._level is None else os.path.join(FOLDER, self._level["name"])
+        self._overloads = None
 
     def __getattr__(self, name):
         return getattr(self._cache, name)
@@ -375,50 +361,47 @@ class _KernelCache:
 
     def load_quietly(self, sig, target_context):
         """The installed kernel, or numba's cached one, or None (no notice: a probe)."""
-        failed = self._chosen.failed
-        for level in self._levels:
-            cres = self._load_installed(level, sig, target_context)
-            if cres is not None:
-                return cres
-            if self._chosen.failed != failed:  # damaged, not left out: compile (docstring)
-                break
+        cres = self._load_installed(sig, target_context)
+        if cres is not None:
+            return cres
         return self._cache.load_overload(sig, target_context)
 
-    def _load_installed(self, level, sig, target_context):
+    def _load_installed(self, sig, target_context):
+        if self._folder is None:
+            return None
         try:
             target_context.refresh()
-            key = self._cache._index_key(sig, _LevelKey(level["magic"]))
-            name = self._index(level).get(key)
-            if name is None:  # not installed for this level: the next, numba's cache, or compile
+            key = self._cache._index_key(sig, _LevelKey(self._level["magic"]))
+            name = self._index().get(key)
+            if name is None:  # not installed for this level: numba's cache, or compile
                 return None
-            return self._cache._impl.rebuild(target_context, pickle.loads(self._read(level, name)))
+            return self._cache._impl.rebuild(target_context, pickle.loads(self._read(name)))
         except Exception:  # damaged or missing: compile instead (module docstring)
             self._chosen.failed += 1
             return None
 
-    def _index(self, level):
-        """The installed index of this kernel in ``level``: {numba key: data file name},
-        empty when it belongs to another numba or another version of the source."""
-        overloads = self._overloads.get(level["name"])
-        if overloads is None:
-            overloads = self._overloads[level["name"]] = {}
+    def _index(self):
+        """The installed index of this kernel: {numba key: data file name}, empty
+        when it belongs to another numba or another version of the source."""
+        if self._overloads is None:
+            self._overloads = {}
             impl = self._cache._impl
             try:
-                index = self._read(level, impl.filename_base + ".nbi")
+                index = self._read(impl.filename_base + ".nbi")
             except FileNotFoundError:  # a kernel the build does not list (a scalar helper)
-                return overloads
-            version, stamp, found = read_index(index)
+                return self._overloads
+            version, stamp, overloads = read_index(index)
             if version == self._chosen.manifest["numba"] and (
                 stamp == impl.locator.get_source_stamp()
             ):
-                overloads.update(found)
-        return overloads
+                self._overloads = overloads
+        return self._overloads
 
-    def _read(self, level, name):
-        """A file of ``level``, whose SHA-256 must be the manifest's."""
-        with open(os.path.join(FOLDER, level["name"], name), "rb") as f:
+    def _read(self, name):
+        """A file of the chosen level, whose SHA-256 must be the manifest's."""
+        with open(os.path.join(self._folder, name), "rb") as f:
             data = f.read()
-        expected = self._chosen.manifest["files"].get(f"{level['name']}/{name}")
+        expected = self._chosen.manifest["files"].get(f"{self._level['name']}/{name}")
         if hashlib.sha256(data).hexdigest() != expected:
             raise ValueError(f"{name}: not the file the build wrote")
         return data

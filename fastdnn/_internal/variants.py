@@ -32,6 +32,7 @@ reason on the ``fastdnn`` logger and replaced at the next save; a file that
 cannot be written leaves the choices in this process's memory.
 """
 
+import functools
 import hashlib
 import json
 import logging
@@ -129,6 +130,16 @@ def default(family, dtype, n, m, wide):
     return "split4"
 
 
+def usable(family, wide):
+    """The variants of ``family`` a calibration tries where the kernels run on AVX-512
+    (``wide``) or not: the register tiles only with AVX-512. Their 4 x 4 tile of sums
+    needs 21 vector registers, and AVX2 has 16: on an AVX2 CPU they spill, and ran at
+    0.25-0.86x the axpy form in every shape measured (docs/performance.md, "Kernel
+    variants"), so they are neither shipped for ``x86-64-v3`` nor tried there (a pin
+    still runs them, compiled on first use)."""
+    return tuple(v for v in FAMILIES[family] if wide or not v.tiles)
+
+
 def by_name(family, name):
     for variant in FAMILIES[family]:
         if variant.name == name:
@@ -157,21 +168,22 @@ _store = None
 _store_reason = None
 
 
-def choose(k, default_name, trial):
+def choose(k, default_name, trial, wide=False):
     """The variant to run for key ``k``.
 
-    ``default_name``: the default rule's variant; ``trial(variant)``: runs the
+    ``default_name``: the default rule's variant; ``wide``: the kernels run on
+    AVX-512 (``usable``); ``trial(variant)``: runs the
     family's kernels once on synthetic arrays of the call's shape (for a
     calibration; it must not take the parallel region itself: the caller of
     ``choose`` must not hold it, and the calibration holds it for the trials
     of a parallel key)."""
     variant = _memo.get(k)
     if variant is None:
-        variant = _decide(k, default_name, trial)
+        variant = _decide(k, default_name, trial, wide)
     return variant
 
 
-def candidates(k, default_name):
+def candidates(k, default_name, wide=False):
     """The variants that a call of key ``k`` may run from now on (a plan's forms):
     the decided one, or every one the calibration would try."""
     variant = _memo.get(k)
@@ -183,7 +195,7 @@ def candidates(k, default_name):
     record = _stored().get(key_text(k))
     if record is not None and _known(k[0], record.get("variant")):
         return [by_name(k[0], record["variant"])]
-    return list(FAMILIES[k[0]])
+    return list(usable(k[0], wide))
 
 
 def _pinned(family, default_name):
@@ -213,7 +225,7 @@ def _known(family, name):
     return any(v.name == name for v in FAMILIES[family])
 
 
-def _decide(k, default_name, trial):
+def _decide(k, default_name, trial, wide):
     pinned = _pinned(k[0], default_name)
     if pinned is not None:
         _memo[k] = pinned
@@ -225,7 +237,14 @@ def _decide(k, default_name, trial):
     if not _lock.acquire(blocking=False):  # another thread calibrates: today's rule for now
         return by_name(k[0], default_name)
     try:
-        record = calibrate(k, default_name, trial)
+        try:
+            record = calibrate(k, default_name, trial, usable(k[0], wide))
+        except Exception as exc:  # never the user's call's failure: today's rule, kept
+            _log.warning(
+                "fastdnn: calibrating %s failed (%s); the default rule runs", key_text(k), exc
+            )
+            variant = _memo[k] = by_name(k[0], default_name)
+            return variant
         if record is None:  # the parallel region was busy
             return by_name(k[0], default_name)
         _memo[k] = by_name(k[0], record["variant"])
@@ -236,13 +255,14 @@ def _decide(k, default_name, trial):
     return _memo[k]
 
 
-def calibrate(k, default_name, trial, budget=BUDGET_SECONDS):
-    """Time every variant of ``k``'s family by ``trial``; the record kept for it
-    (``variant``, ``default``, ``gain``: the default's median over the chosen one's,
-    ``seconds``: each variant's median), or None when the parallel region is busy."""
+def calibrate(k, default_name, trial, variants=None, budget=BUDGET_SECONDS):
+    """Time ``variants`` (default: every one of ``k``'s family) by ``trial``; the record
+    kept for it (``variant``, ``default``, ``gain``: the default's median over the
+    chosen one's, ``seconds``: each variant's median), or None when the parallel
+    region is busy."""
     from . import dispatch
 
-    variants = FAMILIES[k[0]]
+    variants = FAMILIES[k[0]] if variants is None else variants
     with dispatch.region(1, threshold=0 if k[5] else 2) as held:
         if k[5] and not held:
             return None
@@ -299,6 +319,7 @@ def summary():
 # -- the choices file ------------------------------------------------------------
 
 
+@functools.cache
 def cpu_model():
     """This CPU's model name (``/proc/cpuinfo``; elsewhere what the platform says)."""
     try:
@@ -318,6 +339,7 @@ def _kernels_label():
     return level["name"] if level is not None else "compiled here"
 
 
+@functools.cache
 def _identity():
     """What a file must match to be this machine's: CPU model, kernels, fastdnn."""
     try:

@@ -102,21 +102,25 @@ def sgd(T, size):
     return [entry("_sgd_span", T.C1, T.C1, T.lr, T.C1, T.i, T.i)]
 
 
-def skinny_products(T, n, n_x, m, dW=True, dA_prev=True, weight_step=False, every_form=False):
+def skinny_products(T, n, n_x, m, dW=True, dA_prev=True, weight_step=False, every_form=None):
     """``course.products``: ``forward`` and, as asked, ``weight_gradient``,
     ``input_gradient`` and ``weight_step`` for an (n, n_x) layer on m examples, in
     the forms their variants may take (``products.forms``: the chosen one, or all
-    that a calibration tries), or with ``every_form`` both (``every_kernel``)."""
+    that a calibration tries), or, given ``every_form`` (whether the level has
+    AVX-512), every form a calibration there may try (``every_kernel``)."""
     parallel = _parallel(n * n_x * m)  # every product's region: C.size * A.shape[1]
     if parallel:
         out = [entry("_first_layer_parallel", T.C2, T.C2, T.F2, T.i, weight=_DOT_DRIVER)]
     else:
         out = [entry("_first_layer_rows", T.C2, T.C2, T.F2, T.i, T.i, weight=_DOT_BLOCK)]
-    forms = {False, True} if every_form else set()
-    if (dW or weight_step) and not every_form:
-        forms.update(products.forms("dW", n, n_x, m, T.dtype))
-    if dA_prev and not every_form:
-        forms.update(products.forms("dA_prev", n, n_x, m, T.dtype))
+    if every_form is not None:
+        forms = {False, True} if every_form else {False}  # variants.usable
+    else:
+        forms = set()
+        if dW or weight_step:
+            forms.update(products.forms("dW", n, n_x, m, T.dtype))
+        if dA_prev:
+            forms.update(products.forms("dA_prev", n, n_x, m, T.dtype))
     for tiles in sorted(forms):
         name = ("_tiles" if tiles else "_axpy") + ("_parallel" if parallel else "_rows")
         depth_ahead = (T.i, T.i) if tiles else ()  # the tiles' chunk depth and prefetch
@@ -212,10 +216,13 @@ def course_forward(dtype, dims, m, fortran):
     return plan
 
 
-def every_kernel(dtype):
+def every_kernel(dtype, wide=None):
     """Every kernel the course API and the trainer can reach in ``dtype``, at every
-    size tier (``fastdnn.warmup``), both forms of the skinny products (every
-    variant ships compiled: ``_internal.variants``)."""
+    size tier (``fastdnn.warmup``), with every form of the skinny products that a
+    calibration may try (``_internal.variants.usable``: the register tiles where the
+    kernels run on AVX-512, ``wide``; by default, the loaded kernels' level)."""
+    if wide is None:
+        wide = products._wide()
     T = _Types(dtype)
     C1, C2, i = T.C1, T.C2, T.i
     plan = [
@@ -250,5 +257,5 @@ def every_kernel(dtype):
     # The skinny products, serial and parallel, in both forms: a layer small
     # enough to stay serial, and the cat network's first layer.
     for n, n_x, m in ((4, SKINNY_MIN_INPUTS, 4), (20, 12288, 209)):
-        plan += skinny_products(T, n, n_x, m, every_form=True)
+        plan += skinny_products(T, n, n_x, m, every_form=wide)
     return plan

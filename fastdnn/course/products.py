@@ -70,21 +70,22 @@ def dW_variant(n, n_prev, m, dtype):
     """The ``dW`` family's variant for an (n, n_prev) layer on m examples (and the trial
     that calibrates it: the product on synthetic arrays of that shape)."""
     k = _key("dW", dtype, n, n_prev, m)
-    return variants.choose(k, variants.default("dW", dtype, n, m, _wide()), _DWTrial(k, n_prev, m))
+    default = variants.default("dW", dtype, n, m, _wide())
+    return variants.choose(k, default, _DWTrial(k, n_prev, m), _wide())
 
 
 def dA_prev_variant(n, n_prev, m, dtype):
     """The ``dA_prev`` family's variant (as ``dW_variant``)."""
     k = _key("dA_prev", dtype, n, n_prev, m)
     default = variants.default("dA_prev", dtype, n, m, _wide())
-    return variants.choose(k, default, _DATrial(k, n_prev, m))
+    return variants.choose(k, default, _DATrial(k, n_prev, m), _wide())
 
 
 def forward_variant(n, n_prev, m, dtype):
     """The ``forward`` family's variant (its split) for a parallel call."""
     k = _key("forward", dtype, n, n_prev, m)
     default = variants.default("forward", dtype, n, m, _wide())
-    return variants.choose(k, default, _ZTrial(k, n_prev, m))
+    return variants.choose(k, default, _ZTrial(k, n_prev, m), _wide())
 
 
 def forms(family, n, n_prev, m, dtype):
@@ -92,7 +93,7 @@ def forms(family, n, n_prev, m, dtype):
     from now on: the plans compile these (``course.plans.skinny_products``)."""
     k = _key(family, np.dtype(dtype), n, n_prev, m)
     default = variants.default(family, np.dtype(dtype), n, m, _wide())
-    return sorted({v.tiles for v in variants.candidates(k, default)})
+    return sorted({v.tiles for v in variants.candidates(k, default, _wide())})
 
 
 class _Trial:

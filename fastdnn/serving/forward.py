@@ -70,7 +70,7 @@ def _items(model, m, size):
     return dispatch.work_items(variants.choose(k, "split4", trial).items)
 
 
-_TRIAL_EXAMPLES = 4096
+_TRIAL_EXAMPLES = 1024
 """A ``predict`` calibration's batch: the call's, at most this many examples."""
 
 
