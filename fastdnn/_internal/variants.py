@@ -321,15 +321,26 @@ def summary():
 
 @functools.cache
 def cpu_model():
-    """This CPU's model name (``/proc/cpuinfo``; elsewhere what the platform says)."""
+    """This CPU's model name and, where the name may not tell them apart (a virtual
+    machine's "AMD EPYC"), its family and model numbers (``/proc/cpuinfo``; elsewhere
+    what the platform says)."""
+    fields = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                name, sep, value = line.partition(":")
+                if not line.strip():
+                    break  # the first processor's block is enough
+                if sep:
+                    fields.setdefault(name.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+    name = fields.get("model name")
+    if not name:
+        return platform.processor() or platform.machine() or "unknown CPU"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']} model {fields['model']})"
+    return name
 
 
 def _kernels_label():
@@ -352,15 +363,17 @@ def _identity():
 
 
 def path():
-    """This CPU's choices file: ``FASTDNN_VARIANTS_FILE``, else one per CPU model in the
-    user's cache folder (``$XDG_CACHE_HOME/fastdnn``, ``~/.cache/fastdnn``)."""
+    """This CPU's choices file: ``FASTDNN_VARIANTS_FILE``, else one per CPU model and
+    kernel level in the user's cache folder (``$XDG_CACHE_HOME/fastdnn``,
+    ``~/.cache/fastdnn``): a process told to run another level
+    (``FASTDNN_KERNELS``) keeps its choices beside, not over, the usual ones."""
     explicit = os.environ.get(FILE_ENV, "").strip()
     if explicit:
         return explicit
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    model = cpu_model()
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", model).strip("-")[:48]
-    digest = hashlib.sha256(model.encode()).hexdigest()[:8]
+    model, kernels = cpu_model(), _kernels_label()
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{model} {kernels}").strip("-")[:64]
+    digest = hashlib.sha256(f"{model}\0{kernels}".encode()).hexdigest()[:8]
     return os.path.join(base, "fastdnn", f"variants-{slug}-{digest}.json")
 
 
