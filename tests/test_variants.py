@@ -113,10 +113,29 @@ def test_the_fastest_variant_wins_and_the_default_within_noise_stays(fake_clock)
     record = variants.calibrate(KEY, "axpy", trial)
     assert record["variant"] == "tiles-wide" and record["gain"] == 1.25
     assert record["seconds"]["axpy"] == 1.0
+    assert calls.count("tiles-wide") == 1 + 3 + 3  # warm-up, 3 rounds (over budget), again
     durations["tiles-wide"] = 0.97  # within NOISE of the default: not worth a change
     trial, calls, clock = _fake(durations)
     fake_clock(clock)
     assert variants.calibrate(KEY, "axpy", trial)["variant"] == "axpy"
+
+
+def test_a_win_that_does_not_hold_a_second_time_keeps_the_default(fake_clock):
+    """One disturbed measurement (the default's rounds slowed by a pool spinning down)
+    must not make a choice that is kept for good."""
+    durations = {v.name: 1.0 for v in variants.FAMILIES["dW"]}
+    clock, calls = [0.0], []
+
+    def trial(variant):
+        calls.append(variant.name)
+        slow = variant.name == "axpy" and calls.count("axpy") <= 1 + 3  # the first rounds
+        clock[0] += (
+            durations[variant.name] * (3 if slow else 1) - (variant.name == "axpy-256") * 0.02
+        )
+
+    fake_clock(clock)
+    record = variants.calibrate(KEY, "axpy", trial)
+    assert record["variant"] == "axpy", record
 
 
 def test_a_calibration_is_bounded(fake_clock):
