@@ -187,16 +187,20 @@ def choose(k, default_name, trial, wide=False):
 def candidates(k, default_name, wide=False):
     """The variants that a call of key ``k`` may run from now on (a plan's forms):
     the decided one, or every one the calibration would try."""
-    variant = _memo.get(k)
-    if variant is not None:
-        return [variant]
+    variant = _memo.get(k) or _known_choice(k, default_name)
+    return [variant] if variant is not None else list(usable(k[0], wide))
+
+
+def _known_choice(k, default_name):
+    """The variant for ``k`` that needs no measuring: pinned, or in the choices file
+    (None: a calibration decides)."""
     pinned = _pinned(k[0], default_name)
     if pinned is not None:
-        return [pinned]
+        return pinned
     record = _stored().get(key_text(k))
     if record is not None and _known(k[0], record.get("variant")):
-        return [by_name(k[0], record["variant"])]
-    return list(usable(k[0], wide))
+        return by_name(k[0], record["variant"])
+    return None
 
 
 def _pinned(family, default_name):
@@ -227,13 +231,9 @@ def _known(family, name):
 
 
 def _decide(k, default_name, trial, wide):
-    pinned = _pinned(k[0], default_name)
-    if pinned is not None:
-        _memo[k] = pinned
-        return pinned
-    record = _stored().get(key_text(k))
-    if record is not None and _known(k[0], record.get("variant")):
-        variant = _memo[k] = by_name(k[0], record["variant"])
+    variant = _known_choice(k, default_name)
+    if variant is not None:
+        _memo[k] = variant
         return variant
     if not _lock.acquire(blocking=False):  # another thread calibrates: today's rule for now
         return by_name(k[0], default_name)

@@ -141,6 +141,17 @@ def cmd_tune(args):
         print(f"  {text:58} {record['variant']:14} {record['gain']:.2f}x {record['default']}")
 
 
+def _dtype_argument(p):
+    """``--dtype``: the dtypes ``warmup`` and ``tune`` cover (default: both)."""
+    p.add_argument(
+        "--dtype",
+        nargs="+",
+        choices=["float64", "float32"],
+        default=["float64", "float32"],
+        help="default: both",
+    )
+
+
 def register(sub):
     """Add this module's commands to the ``fastdnn`` parser's subcommands."""
     p = sub.add_parser("info", help="versions, threads, threading layer, cache location")
@@ -158,13 +169,7 @@ def register(sub):
     p = sub.add_parser(
         "warmup", help="compile every kernel for this CPU now, on all cores (once per install)"
     )
-    p.add_argument(
-        "--dtype",
-        nargs="+",
-        choices=["float64", "float32"],
-        default=["float64", "float32"],
-        help="default: both",
-    )
+    _dtype_argument(p)
     p.set_defaults(func=cmd_warmup)
 
     p = sub.add_parser(
@@ -172,12 +177,6 @@ def register(sub):
         help="measure the kernel variants on this CPU afresh and keep the fastest "
         "(otherwise done on first use)",
     )
-    p.add_argument(
-        "--dtype",
-        nargs="+",
-        choices=["float64", "float32"],
-        default=["float64", "float32"],
-        help="default: both",
-    )
+    _dtype_argument(p)
     p.add_argument("--reset", action="store_true", help="only drop this CPU's choices")
     p.set_defaults(func=cmd_tune)

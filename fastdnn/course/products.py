@@ -69,23 +69,23 @@ def _key(family, dtype, n, n_prev, m):
 def dW_variant(n, n_prev, m, dtype):
     """The ``dW`` family's variant for an (n, n_prev) layer on m examples (and the trial
     that calibrates it: the product on synthetic arrays of that shape)."""
-    k = _key("dW", dtype, n, n_prev, m)
-    default = variants.default("dW", dtype, n, m, _wide())
-    return variants.choose(k, default, _DWTrial(k, n_prev, m), _wide())
+    return _variant("dW", _DWTrial, n, n_prev, m, dtype)
 
 
 def dA_prev_variant(n, n_prev, m, dtype):
     """The ``dA_prev`` family's variant (as ``dW_variant``)."""
-    k = _key("dA_prev", dtype, n, n_prev, m)
-    default = variants.default("dA_prev", dtype, n, m, _wide())
-    return variants.choose(k, default, _DATrial(k, n_prev, m), _wide())
+    return _variant("dA_prev", _DATrial, n, n_prev, m, dtype)
 
 
 def forward_variant(n, n_prev, m, dtype):
     """The ``forward`` family's variant (its split) for a parallel call."""
-    k = _key("forward", dtype, n, n_prev, m)
-    default = variants.default("forward", dtype, n, m, _wide())
-    return variants.choose(k, default, _ZTrial(k, n_prev, m), _wide())
+    return _variant("forward", _ZTrial, n, n_prev, m, dtype)
+
+
+def _variant(family, trial, n, n_prev, m, dtype):
+    k = _key(family, dtype, n, n_prev, m)
+    default = variants.default(family, dtype, n, m, _wide())
+    return variants.choose(k, default, trial(k, n_prev, m), _wide())
 
 
 def forms(family, n, n_prev, m, dtype):
