@@ -8,35 +8,12 @@ and the kernels are compiled (or loaded from the on-disk cache) on first use.
 """
 
 from ._internal.threads import threads
-from .course.backward import L_model_backward, linear_activation_backward, linear_backward
-from .course.cost import compute_cost
-from .course.dnn_utils import relu, relu_backward, sigmoid, sigmoid_backward
-from .course.forward import L_model_forward, linear_activation_forward, linear_forward
-from .course.init import initialize_parameters, initialize_parameters_deep
-from .course.update import update_parameters
+from ._internal.version import __version__ as __version__
+from .course import api as _course
+from .course.api import *  # noqa: F403 (the course's functions, listed in course/api.py)
 from .serving.model import Model
 
-__version__ = "0.1.0"
-
-__all__ = [
-    "L_model_backward",
-    "L_model_forward",
-    "Model",
-    "compute_cost",
-    "initialize_parameters",
-    "initialize_parameters_deep",
-    "linear_activation_backward",
-    "linear_activation_forward",
-    "linear_backward",
-    "linear_forward",
-    "relu",
-    "relu_backward",
-    "sigmoid",
-    "sigmoid_backward",
-    "threads",
-    "update_parameters",
-    "warmup",
-]
+__all__ = [*_course.__all__, "Model", "threads", "warmup"]
 
 
 def warmup(dtypes=("float64", "float32")):

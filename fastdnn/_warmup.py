@@ -47,11 +47,11 @@ def run(dtypes):
 
 def exercise(dtypes):
     """One call of each path on small inputs, in every size tier."""
-    import fastdnn as F
-
     from ._internal.activations import RELU
     from ._internal.lazy import kernels as K
     from .app.train import train
+    from .course import api as F
+    from .serving.model import Model
 
     side = int(np.ceil(np.sqrt(PARALLEL_MIN_ELEMENTS)))
     for dtype in map(np.dtype, dtypes):
@@ -91,7 +91,7 @@ def exercise(dtypes):
         # Inference: the serial, parallel (at least PREDICT_PARALLEL_MIN_MACS)
         # and BLAS (C-ordered X) paths.
         _, _, parameters = _network(dtype, 1 << 13, 20, 1)
-        model = F.Model.from_parameters(parameters)
+        model = Model.from_parameters(parameters)
         X = np.ones((1 << 13, 32), dtype)  # 32 x 8192 x 20 MACs: above the parallel threshold
         for X_in in (np.asfortranarray(X), np.ascontiguousarray(X)):
             model.predict_proba(X_in)

@@ -8,45 +8,20 @@ application's ``load_data``, ``initialize_parameters_deep`` (seed 1,
 
 import numpy as np
 
-from .. import (
-    L_model_backward,
-    L_model_forward,
-    compute_cost,
-    initialize_parameters,
-    linear_activation_backward,
-    linear_activation_forward,
-    linear_backward,
-    linear_forward,
-    relu,
-    relu_backward,
-    sigmoid,
-    sigmoid_backward,
-    update_parameters,
-)
-from ..course.init import checked_layer_dims, initialize_parameters_deep_app
+from ..course import api
+from ..course.api import *  # noqa: F403 (every step-by-step function, course/api.py)
+from ..course.forward import L_model_forward
+from ..course.init import checked_layer_dims, initialize_parameters, initialize_parameters_deep_app
 from .data import load_data
 from .train import train
 
 __all__ = [
+    *api.__all__,
     "L_layer_model",
-    "L_model_backward",
-    "L_model_forward",
-    "compute_cost",
-    "initialize_parameters",
-    "initialize_parameters_deep",
-    "linear_activation_backward",
-    "linear_activation_forward",
-    "linear_backward",
-    "linear_forward",
     "load_data",
     "predict",
     "print_mislabeled_images",
-    "relu",
-    "relu_backward",
-    "sigmoid",
-    "sigmoid_backward",
     "two_layer_model",
-    "update_parameters",
 ]
 
 

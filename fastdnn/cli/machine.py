@@ -17,10 +17,10 @@ def environment():
     import llvmlite
     import numba
 
-    from .. import __version__
     from .. import kernels as K
     from .._internal import dispatch, installed, precompile, variants
     from .._internal.activations import RELU
+    from .._internal.version import __version__
 
     # One tiny parallel call starts the threading layer; through the dispatcher,
     # like every parallel call, so it never overlaps another thread's region.

@@ -97,8 +97,8 @@ def save_model(path, parameters, dtype=None, training=None, int8=None):
     """
     import h5py
 
-    from .. import __version__
     from .._internal.validation import chosen_dtype
+    from .._internal.version import __version__
 
     dims, activations = architecture(parameters)
     dtype = chosen_dtype(dtype, "save_model", [np.asarray(v) for v in parameters.values()])

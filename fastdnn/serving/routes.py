@@ -177,7 +177,7 @@ def create_app(
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from .. import __version__
+    from .._internal.version import __version__
 
     metrics = _Metrics()
     state = _State(model, name, path)
