@@ -371,13 +371,9 @@ def _kernels_label():
 @functools.cache
 def _identity():
     """What a file must match to be this machine's: CPU model, kernels, fastdnn."""
-    try:
-        from importlib.metadata import version
+    from .version import __version__
 
-        fastdnn = version("fastdnn")
-    except Exception:  # a source tree on sys.path, not installed
-        fastdnn = "source"
-    return {"cpu": cpu_model(), "kernels": _kernels_label(), "fastdnn": fastdnn}
+    return {"cpu": cpu_model(), "kernels": _kernels_label(), "fastdnn": __version__}
 
 
 def path():
