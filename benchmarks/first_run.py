@@ -119,24 +119,14 @@ def _child_iteration(data):
 def _child_kernels(data):
     """Compile events of a course-API step and a trainer iteration, compiling in this
     process alone: seconds per kernel (top level, nested compiles included)."""
-    from numba.core import event
+    from fastdnn._internal.numba_internals import compilations
 
-    times, depth = {}, []
-
-    class Listener(event.Listener):
-        def on_start(self, ev):
-            depth.append(time.perf_counter())
-
-        def on_end(self, ev):
-            t0 = depth.pop()
-            if not depth:
-                f = getattr(ev.data.get("dispatcher"), "py_func", None)
-                name = f.__name__ if f else "?"
-                times[name] = times.get(name, 0.0) + time.perf_counter() - t0
-
-    with event.install_listener("numba:compile", Listener()):
+    with compilations() as found:
         _child_step(data)
         _child_iteration(data)
+    times = {}
+    for name, seconds in zip(found.names, found.seconds, strict=True):
+        times[name] = times.get(name, 0.0) + seconds
     print(json.dumps({"kernels": times}))
 
 

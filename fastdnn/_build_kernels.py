@@ -9,7 +9,8 @@ building machine's own CPU). Each level's kernels are those ``fastdnn warmup``
 compiles (``fastdnn._warmup.plan``, for float64 and float32), with every kernel
 variant a calibration on that level may try (``plan_for``). Worker processes (``_internal.precompile``'s)
 compile them with numba told the level's CPU name and features, into a fresh
-numba cache per level, all levels' shares spread over the cores at once. The
+numba cache per level, all levels' shares spread over the cores at once
+(``precompile.run_jobs``: the one worker pool). The
 cache files are then copied to ``OUT/<level>/`` and ``OUT/manifest.json`` names
 what they are for (see ``_internal.installed``, which loads them).
 """
@@ -24,7 +25,8 @@ import tempfile
 import time
 
 from ._internal import levels, precompile
-from ._internal.installed import MANIFEST, compile_target, read_index
+from ._internal.installed import MANIFEST
+from ._internal.numba_internals import compile_target, object_code, read_index
 
 DTYPES = ("float64", "float32")
 
@@ -89,7 +91,7 @@ def build(out, names, processes=None, log=print):
             f"fastdnn: compiling {sum(len(j[2]) for j in jobs)} kernels for "
             f"{', '.join(names)} in {processes} processes"
         )
-        _run(jobs, processes)
+        precompile.run_jobs(jobs, processes)
         manifest = {
             "fastdnn_kernels": 1,
             "numba": numba.__version__,
@@ -110,41 +112,6 @@ def build(out, names, processes=None, log=print):
         f"in {manifest['build_seconds']} s"
     )
     return manifest
-
-
-def _run(jobs, processes):
-    """Run the jobs' workers, ``processes`` at a time; raise if one fails."""
-    pending, running = list(jobs), []
-    with tempfile.TemporaryFile() as errors:  # the workers' stderr, shown if one fails
-        while pending or running:
-            while pending and len(running) < processes:
-                name, env, share = pending.pop(0)
-                process = subprocess.Popen(
-                    [sys.executable, "-c", precompile.WORKER.format(root=_root())],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=errors,
-                    env=env,
-                )
-                with process.stdin:
-                    process.stdin.write(precompile.share_bytes(share))
-                running.append((name, process))
-            time.sleep(0.05)
-            for name, process in list(running):
-                if process.poll() is None:
-                    continue
-                running.remove((name, process))
-                if process.returncode != 0:
-                    for _, other in running:
-                        other.kill()
-                    errors.seek(0)
-                    tail = errors.read().decode(errors="replace")[-4000:]
-                    raise RuntimeError(f"compiling the {name} kernels failed:\n{tail}")
-
-
-def _root():
-    """The folder holding the ``fastdnn`` package being built."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _collect(cache, out, manifest, name):
@@ -175,16 +142,15 @@ registers, mask registers, embedded broadcasts, VNNI."""
 
 def disassembly(folder, level, scratch):
     """``objdump -d`` of every kernel of ``level`` in ``folder`` (needs binutils)."""
-    import pickle
-
     text = []
     for file in sorted(os.listdir(os.path.join(folder, level))):
         if not file.endswith(".nbc"):
             continue
         with open(os.path.join(folder, level, file), "rb") as f:
-            name, kind, (code, _) = pickle.loads(f.read())[0]  # numba's library data
-        if kind != "object":
-            raise ValueError(f"{level}/{file}: {kind!r}, not machine code")
+            try:
+                code = object_code(f.read())
+            except ValueError as exc:
+                raise ValueError(f"{level}/{file}: {exc}") from None
         obj = os.path.join(scratch, "kernel.o")
         with open(obj, "wb") as f:
             f.write(code)

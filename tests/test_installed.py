@@ -104,21 +104,9 @@ needs_wheel = pytest.mark.skipif(
 PROBE = r"""
 import json, sys
 import numpy as np
-from numba.core import event
+from fastdnn._internal.numba_internals import watch_compilations
 
-compiled, depth = [], []
-
-class Listener(event.Listener):
-    def on_start(self, ev):
-        if not depth:
-            f = getattr(ev.data.get("dispatcher"), "py_func", None)
-            compiled.append(f.__name__ if f else str(ev.data)[:60])
-        depth.append(1)
-
-    def on_end(self, ev):
-        depth.pop()
-
-event.register("numba:compile", Listener())
+compiled = watch_compilations().names
 import fastdnn as F
 from fastdnn._internal import installed, simd
 from fastdnn.app.train import train
@@ -321,12 +309,8 @@ def _installed_copy(venv, tmp_path, change):
 
 SMALL = r"""
 import json, numpy as np
-from numba.core import event
-compiled = []
-class Listener(event.Listener):
-    def on_start(self, ev): compiled.append(1)
-    def on_end(self, ev): pass
-event.register("numba:compile", Listener())
+from fastdnn._internal.numba_internals import watch_compilations
+compiled = watch_compilations().names
 import fastdnn as F
 from fastdnn._internal import installed
 A, _ = F.relu(np.array([[-1.0, 2.0]]))
@@ -512,14 +496,10 @@ exec setpriv --reuid=65534 --regid=65534 --clear-groups \
 READ_ONLY_RUN = r"""
 import json, os, sys
 import numpy as np
-from numba.core import event
-compiled = []
-class Listener(event.Listener):
-    def on_start(self, ev): compiled.append(1)
-    def on_end(self, ev): pass
-event.register("numba:compile", Listener())
+from fastdnn._internal.numba_internals import watch_compilations
+compiled = watch_compilations().names
 import fastdnn as F
-from fastdnn._internal import installed
+from fastdnn._internal import installed, numba_internals
 from fastdnn.cli.machine import environment
 assert os.getuid() != 0 and not os.access(F.__file__, os.W_OK)
 p = F.initialize_parameters_deep([12288, 20, 7, 5, 1])
@@ -529,7 +509,7 @@ grads = F.L_model_backward(AL, np.ones((1, 32)), caches)
 P = F.Model.from_parameters(p).predict_proba(X)
 A, _ = F.relu(np.array([[-1.0, 2.0]]))
 print(json.dumps({"compiled": len(compiled), "kernels": installed.choice().describe(),
-                  "cache": installed.can_cache(), "AL": AL.tolist(), "A": A.tolist(),
+                  "cache": numba_internals.can_cache(), "AL": AL.tolist(), "A": A.tolist(),
                   "cache_dir": environment()["numba_cache_dir"]}))
 """
 

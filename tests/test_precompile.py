@@ -26,32 +26,11 @@ pytestmark = pytest.mark.skipif(JIT_DISABLED, reason="numba compiles nothing wit
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
-class Compiles:
-    """``with Compiles() as c:`` the top-level numba compilations inside, by kernel name."""
+def Compiles():
+    """``with Compiles() as c:`` the top-level numba compilations inside, ``c.names``."""
+    from fastdnn._internal.numba_internals import compilations
 
-    def __enter__(self):
-        from numba.core import event
-
-        self.names, depth = [], []
-        names = self.names
-
-        class Listener(event.Listener):
-            def on_start(self, ev):
-                if not depth:
-                    f = getattr(ev.data.get("dispatcher"), "py_func", None)
-                    names.append(f.__name__ if f else str(ev.data)[:60])
-                depth.append(1)
-
-            def on_end(self, ev):
-                depth.pop()
-
-        self._scope = event.install_listener("numba:compile", Listener())
-        self._scope.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._scope.__exit__(*exc)
-        return False
+    return compilations()
 
 
 def _network(dims, m, dtype, rng):
@@ -131,16 +110,9 @@ def test_workers_share_the_plan_by_weight():
 PROBE = r"""
 import json, sys
 import numpy as np
-from numba.core import event
+from fastdnn._internal.numba_internals import compilations
 
-compiled = []
-class Listener(event.Listener):
-    def on_start(self, ev):
-        compiled.append(1)
-    def on_end(self, ev):
-        pass
-
-with event.install_listener("numba:compile", Listener()):
+with compilations() as found:
     import fastdnn as F
     rng = np.random.default_rng(0)
     X = np.asfortranarray(rng.random((1030, 9)))
@@ -150,7 +122,7 @@ with event.install_listener("numba:compile", Listener()):
     F.compute_cost(AL, Y)
     grads = F.L_model_backward(AL, Y, caches)
     F.update_parameters(params, grads, 0.01)
-print(json.dumps({"compiled": len(compiled), "dA0": float(np.abs(grads["dA0"]).sum())}))
+print(json.dumps({"compiled": len(found.names), "dA0": float(np.abs(grads["dA0"]).sum())}))
 """
 
 
@@ -221,16 +193,15 @@ def test_every_kernel_sets_its_own_fastmath_flags():
     """numba compiles a kernel that leaves ``fastmath`` unset with the flags of the first
     (fast-math) caller that compiles it, and caches that copy for every later caller:
     NaN checks then stopped seeing NaN. Every dispatcher must set it explicitly."""
-    from numba.core.registry import CPUDispatcher
-
     import fastdnn.kernels as K
+    from fastdnn._internal.numba_internals import is_kernel
     from fastdnn.kernels import _scalar, int8, layer, loss, products, sgd, tiles
 
     dispatchers = {
         f"{module.__name__}.{name}": d
         for module in (K, _scalar, int8, layer, loss, products, sgd, tiles)
         for name, d in vars(module).items()
-        if isinstance(d, CPUDispatcher)
+        if is_kernel(d)
     }
     assert len(dispatchers) > 40
     unset = [name for name, d in dispatchers.items() if "fastmath" not in d.targetoptions]

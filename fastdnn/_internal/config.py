@@ -45,7 +45,7 @@ def __getattr__(name):
     global _options
     if name in _OPTION_NAMES:
         if _options is None:
-            from .installed import can_cache
+            from .numba_internals import can_cache
 
             _options = _decorator_options(can_cache())
         return _options[name]

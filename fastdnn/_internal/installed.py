@@ -25,7 +25,7 @@ nothing installed is used, those of the CPU numba compiles for.
 ``FASTDNN_KERNELS=compile`` ignores the installed kernels; ``FASTDNN_KERNELS=<level>``
 (``x86-64-v3``, ...) asks for that level, if this CPU can run it.
 
-Where numba can keep no cache at all (``can_cache()`` false: a read-only install,
+Where numba can keep no cache at all (``numba_internals.can_cache()`` false: a read-only install,
 no writable home, no ``NUMBA_CACHE_DIR``), the kernels are defined without one
 (``_internal.config``) and ``attach`` gives each a cache of its own that reads the
 installed files and saves nothing: they load as anywhere else, and a kernel that
@@ -33,17 +33,15 @@ must compile compiles in memory. Whichever way a kernel ends up compiling, the
 process says so once (``tell``), naming why.
 """
 
-import functools
 import hashlib
-import io
 import json
 import logging
 import os
-import pickle
 import sys
 import threading
 
 from . import levels
+from . import numba_internals as N
 
 FOLDER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_compiled")
 """Where a wheel keeps the compiled kernels (``fastdnn/_compiled``)."""
@@ -97,21 +95,13 @@ def features():
     return choice().features
 
 
-def compile_target():
-    """numba's ``(triple, cpu, features)`` for code compiled in this process."""
-    from numba.core.registry import cpu_target
-
-    return cpu_target.target_context.codegen().magic_tuple()
-
-
 def _decide(forced):
     import llvmlite.binding as ll
-    from numba.core import config
 
     host = {name for name, on in ll.get_host_cpu_features().items() if on}
-    if config.DISABLE_JIT:  # the kernels run as Python: the choices follow this CPU
+    if N.jit_disabled():  # the kernels run as Python: the choices follow this CPU
         return Choice(None, "the JIT is off (NUMBA_DISABLE_JIT)", host)
-    here = compile_target()
+    here = N.compile_target()
     compiled = levels.parse_features(here[2])
 
     def fallback(reason):
@@ -119,8 +109,8 @@ def _decide(forced):
 
     if forced == "compile":
         return fallback("FASTDNN_KERNELS=compile")
-    if config.CPU_NAME is not None:
-        return fallback(f"NUMBA_CPU_NAME={config.CPU_NAME} asks numba to compile for that CPU")
+    if N.cpu_name() is not None:
+        return fallback(f"NUMBA_CPU_NAME={N.cpu_name()} asks numba to compile for that CPU")
     manifest, reason = read_manifest()
     if manifest is None:
         return fallback(reason)
@@ -220,7 +210,7 @@ def tell(count, processes, background, first, folder):
             "argument types (or are damaged)"
         )
     what = f"{count} kernels" if count > 1 else f"the kernel {first}"
-    if can_cache():
+    if N.can_cache():
         keep = (
             f"This happens once: numba caches them in {folder or 'its cache folder'}, and "
             "later runs load them in a moment."
@@ -242,92 +232,17 @@ def tell(count, processes, background, first, folder):
     )
 
 
-def read_index(data):
-    """(numba version, source stamp, {lookup key: data file name}) of a numba cache
-    index file's bytes (numba's ``IndexDataCacheFile`` layout)."""
-    stream = io.BytesIO(data)
-    version = pickle.load(stream)
-    stamp, overloads = pickle.loads(stream.read())
-    return version, stamp, overloads
-
-
-_can_cache = None
-
-
-def can_cache():
-    """Whether numba can keep a disk cache of fastdnn's kernels: some folder numba
-    would use (``NUMBA_CACHE_DIR``, the kernels' ``__pycache__``, the user's cache
-    folder) is writable. Asked once per process, the way numba asks when a kernel is
-    defined with ``cache=True`` (it raises "no locator available" where none is)."""
-    global _can_cache
-    if _can_cache is None:
-        from numba.core.caching import FunctionCache
-
-        source = os.path.join(os.path.dirname(FOLDER), "kernels", "__init__.py")
-        namespace = {}
-        exec(compile("def probe():\n    pass\n", source, "exec"), namespace)
-        try:
-            FunctionCache(namespace["probe"])
-            _can_cache = True
-        except RuntimeError:  # no locator: nothing writable
-            _can_cache = False
-    return _can_cache
-
-
 def attach(dispatchers):
     """Put, in front of each dispatcher's numba cache, the installed kernels and the
     one-time notice that fastdnn compiles (``_KernelCache``)."""
     chosen = choice()
     for dispatcher in dispatchers:
-        cache = getattr(dispatcher, "_cache", None)
+        cache = N.cache_of(dispatcher)
         if cache is None or isinstance(cache, _KernelCache):
             continue
-        if not getattr(cache, "cache_path", None):  # defined without a cache (config)
-            cache = _read_only_cache(dispatcher.py_func)
-        dispatcher._cache = _KernelCache(cache, chosen)
-
-
-def _read_only_cache(py_func):
-    """A numba function cache for ``py_func`` that needs no writable folder: it can
-    compute the installed files' keys and rebuild their code, and keeps nothing
-    itself (loads find nothing, saves are dropped)."""
-    return _read_only_cache_class()(py_func)
-
-
-@functools.cache
-def _read_only_cache_class():
-    """``_read_only_cache``'s class, defined once (on first use: it subclasses numba's)."""
-    from numba.core import caching
-
-    class Locator(caching.InTreeCacheLocator):
-        @classmethod
-        def from_function(cls, py_func, py_file):
-            return cls(py_func, py_file) if os.path.exists(py_file) else None
-
-    class Impl(caching.CompileResultCacheImpl):
-        _locator_classes = [Locator]
-
-    class ReadOnlyCache(caching.FunctionCache):
-        _impl_class = Impl
-
-        def load_overload(self, sig, target_context):
-            return None
-
-        def save_overload(self, sig, data):
-            pass
-
-    return ReadOnlyCache
-
-
-class _LevelKey:
-    """Stands in for numba's code generator when the cache computes a lookup key:
-    the key of code compiled for the chosen level, not for this CPU."""
-
-    def __init__(self, magic):
-        self._magic = tuple(magic)
-
-    def magic_tuple(self):
-        return self._magic
+        if not N.has_folder(cache):  # defined without a cache (config)
+            cache = N.read_only_cache(dispatcher.py_func)
+        N.put_cache(dispatcher, _KernelCache(cache, chosen))
 
 
 class _KernelCache:
@@ -338,25 +253,25 @@ class _KernelCache:
     here because nothing installed fits) goes to numba's cache as before."""
 
     def __init__(self, cache, chosen):
-        self._cache = cache
+        self._numba = cache
         self._chosen = chosen
         self._level = chosen.level
-        if chosen.baseline is not None and levels.baseline_only(cache._py_func.__name__):
+        if chosen.baseline is not None and levels.baseline_only(N.kernel_name(cache)):
             self._level = chosen.baseline  # shipped for the baseline level only
         self._folder = None if self._level is None else os.path.join(FOLDER, self._level["name"])
         self._overloads = None
 
     def __getattr__(self, name):
-        return getattr(self._cache, name)
+        return getattr(self._numba, name)
 
     def save_overload(self, sig, data):
-        self._cache.save_overload(sig, data)
+        self._numba.save_overload(sig, data)
 
     def load_overload(self, sig, target_context):
         """What numba's dispatcher calls before compiling: a miss means it compiles."""
         cres = self.load_quietly(sig, target_context)
         if cres is None:
-            tell(1, 1, False, self._cache._py_func.__name__, self._cache.cache_path)
+            tell(1, 1, False, N.kernel_name(self._numba), N.cache_path(self._numba))
         return cres
 
     def load_quietly(self, sig, target_context):
@@ -364,18 +279,17 @@ class _KernelCache:
         cres = self._load_installed(sig, target_context)
         if cres is not None:
             return cres
-        return self._cache.load_overload(sig, target_context)
+        return self._numba.load_overload(sig, target_context)
 
     def _load_installed(self, sig, target_context):
         if self._folder is None:
             return None
         try:
-            target_context.refresh()
-            key = self._cache._index_key(sig, _LevelKey(self._level["magic"]))
+            key = N.index_key(self._numba, sig, self._level["magic"])
             name = self._index().get(key)
             if name is None:  # not installed for this level: numba's cache, or compile
                 return None
-            return self._cache._impl.rebuild(target_context, pickle.loads(self._read(name)))
+            return N.rebuild(self._numba, target_context, self._read(name))
         except Exception:  # damaged or missing: compile instead (module docstring)
             self._chosen.failed += 1
             return None
@@ -385,15 +299,12 @@ class _KernelCache:
         when it belongs to another numba or another version of the source."""
         if self._overloads is None:
             self._overloads = {}
-            impl = self._cache._impl
             try:
-                index = self._read(impl.filename_base + ".nbi")
+                index = self._read(N.index_file(self._numba))
             except FileNotFoundError:  # a kernel the build does not list (a scalar helper)
                 return self._overloads
-            version, stamp, overloads = read_index(index)
-            if version == self._chosen.manifest["numba"] and (
-                stamp == impl.locator.get_source_stamp()
-            ):
+            version, stamp, overloads = N.read_index(index)
+            if version == self._chosen.manifest["numba"] and (stamp == N.source_stamp(self._numba)):
                 self._overloads = overloads
         return self._overloads
 

@@ -29,10 +29,9 @@ failure to start or finish one (no ``sys.executable``, a crash) leaves its
 entries to this process, which compiles them as numba would have: slower,
 never wrong. Workers still running when the interpreter exits are stopped.
 
-Loading from the cache without compiling uses two numba internals
-(``Dispatcher._cache.load_overload`` and ``add_overload``, the lines of
-``Dispatcher.compile`` that handle a cache hit); should they change, every
-entry counts as missing and is compiled by a worker, then loaded by
+Loading from the cache without compiling is the cache-hit half of
+``Dispatcher.compile`` (``numba_internals.load_cached``); should numba's internals
+change, every entry counts as missing and is compiled by a worker, then loaded by
 ``Dispatcher.compile`` (correct, with one extra load per kernel).
 """
 
@@ -43,6 +42,7 @@ import subprocess
 import sys
 import threading
 
+from . import numba_internals as N
 from .installed import tell
 from .lazy import kernels as K
 
@@ -121,9 +121,7 @@ def missing(plan):
 
 
 def _jit_disabled():
-    from numba.core import config
-
-    return bool(config.DISABLE_JIT)
+    return N.jit_disabled()
 
 
 def _unique(plan):
@@ -141,39 +139,14 @@ def _dispatcher(name):
 
 def _load(e):
     """True when entry ``e`` is compiled in this process, or loads from numba's disk cache."""
-    name, argtypes, _ = e
-    dispatcher = _dispatcher(name)
-    if argtypes in dispatcher.overloads:
-        return True
-    try:
-        from numba.core.compiler_lock import global_compiler_lock
-
-        with global_compiler_lock:
-            # Dispatcher.compile's cache-hit branch, without its fall-through to compiling
-            # (nor the notice that it compiles: this is a probe).
-            cache = dispatcher._cache
-            load = getattr(cache, "load_quietly", cache.load_overload)
-            cres = load(argtypes, dispatcher.targetctx)
-            if cres is None:
-                return False
-            dispatcher._cache_hits[argtypes] += 1
-            if not cres.objectmode:
-                dispatcher.targetctx.insert_user_function(
-                    cres.entry_point, cres.fndesc, [cres.library]
-                )
-            dispatcher.add_overload(cres)
-        return True
-    except Exception:  # numba's internals moved: count it as missing (module docstring)
-        return False
+    return N.load_cached(_dispatcher(e[0]), e[1])
 
 
 def _cores():
     """Processes that compile at once: ``FASTDNN_COMPILE_PROCESSES`` (1: this process
     alone, as numba itself would), else the cores this process may run on; 1 where
     numba keeps no cache (workers could not hand their results over)."""
-    from .installed import can_cache
-
-    if not can_cache():
+    if not N.can_cache():
         return 1
     setting = os.environ.get("FASTDNN_COMPILE_PROCESSES", "").strip()
     if setting.isdigit() and int(setting) > 0:
@@ -200,17 +173,7 @@ def _balance(entries, n):
 def _worker_environment():
     """This process's environment, plus the numba settings it changed in code that
     decide where the cache is and which CPU it compiles for."""
-    from numba.core import config
-
-    env = dict(os.environ)
-    for name, value in (
-        ("NUMBA_CACHE_DIR", config.CACHE_DIR),
-        ("NUMBA_CPU_NAME", config.CPU_NAME),
-        ("NUMBA_CPU_FEATURES", config.CPU_FEATURES),
-    ):
-        if value:
-            env[name] = str(value)
-    return env
+    return dict(os.environ, **N.cache_settings())
 
 
 WORKER = (
@@ -219,9 +182,10 @@ WORKER = (
 )
 
 
-def _spawn(share):
+def _spawn(share, env=None, stderr=subprocess.DEVNULL):
     """A worker process compiling ``share``: (Popen, share), or (None, share) when
-    none could start (this process compiles the share when it loads it)."""
+    none could start (this process compiles the share when it loads it). ``env``: the
+    worker's environment (default: ``_worker_environment``)."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if not sys.executable:
         return None, share
@@ -230,14 +194,46 @@ def _spawn(share):
             [sys.executable, "-c", WORKER.format(root=root)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=_worker_environment(),
+            stderr=stderr,
+            env=_worker_environment() if env is None else env,
         )
         with process.stdin:
             process.stdin.write(share_bytes(share))
     except (OSError, ValueError, pickle.PicklingError):
         return None, share
     return process, share
+
+
+def run_jobs(jobs, processes):
+    """Compile every job, ``processes`` workers at a time, and raise if one fails: the
+    wheel build's use of the pool (``fastdnn._build_kernels``), where a kernel that does
+    not compile is an error, not something to compile later in this process.
+
+    ``jobs``: (label, environment, share) triples; the RuntimeError names the failed
+    job's label and ends with the workers' stderr."""
+    import tempfile
+    import time
+
+    pending, running = list(jobs), []
+    with tempfile.TemporaryFile() as errors:  # the workers' stderr, shown if one fails
+        while pending or running:
+            while pending and len(running) < processes:
+                label, env, share = pending.pop(0)
+                process, _ = _spawn(share, env, errors)
+                if process is None:
+                    raise RuntimeError(f"could not start a worker for the {label} kernels")
+                running.append((label, process))
+            time.sleep(0.05)
+            for label, process in list(running):
+                if process.poll() is None:
+                    continue
+                running.remove((label, process))
+                if process.returncode != 0:
+                    for _, other in running:
+                        other.kill()
+                    errors.seek(0)
+                    tail = errors.read().decode(errors="replace")[-4000:]
+                    raise RuntimeError(f"compiling the {label} kernels failed:\n{tail}")
 
 
 def share_bytes(share):
@@ -282,14 +278,9 @@ def cache_folder(name="_sgd_span"):
 
 
 def _cache_folder(name):
-    from .installed import can_cache
-
-    if not can_cache():
+    if not N.can_cache():
         return None
-    try:
-        return _dispatcher(name)._cache._cache_path
-    except Exception:
-        return None
+    return N.cache_folder(_dispatcher(name))
 
 
 @atexit.register

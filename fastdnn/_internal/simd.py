@@ -43,7 +43,8 @@ fit in the registers, and the kernels keep the loop-vectorized form
 """
 
 import numpy as np
-from numba.core import config as _numba_config
+
+from .numba_internals import compiling_for, jit_disabled, llvm_function
 
 VECTOR_BYTES = 64
 """Bytes per vector: one AVX-512 register."""
@@ -91,10 +92,10 @@ def _compiling_for(context):
     level being built, or this CPU (numba's ``NUMBA_CPU_FEATURES`` or the host's)."""
     from .levels import parse_features
 
-    return parse_features(context.codegen().magic_tuple()[2])
+    return parse_features(compiling_for(context))
 
 
-if _numba_config.DISABLE_JIT:
+if jit_disabled():
 
     def _width(dtype):
         return VECTOR_BYTES // np.dtype(dtype).itemsize
@@ -154,7 +155,6 @@ if _numba_config.DISABLE_JIT:
 else:
     from llvmlite import ir
     from numba import types
-    from numba.core import cgutils
     from numba.extending import intrinsic, models, register_model
 
     class Vector(types.Type):
@@ -231,9 +231,7 @@ else:
         )
         types_ = [a.type for a in arguments]
         returns = vector_type if operation == "load" else ir.VoidType()
-        function = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(returns, types_), name
-        )
+        function = llvm_function(builder.module, ir.FunctionType(returns, types_), name)
         return builder.call(function, arguments)
 
     @intrinsic
@@ -275,7 +273,7 @@ else:
         def codegen(context, builder, sig, args):
             i8, i32 = ir.IntType(8), ir.IntType(32)
             pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1], i8)
-            function = cgutils.get_or_insert_function(
+            function = llvm_function(
                 builder.module,
                 ir.FunctionType(ir.VoidType(), [pointer.type, i32, i32, i32]),
                 "llvm.prefetch.p0",
@@ -306,9 +304,7 @@ else:
             vector_type = args[0].type
             name = f"llvm.fmuladd.v{vector_type.count}{vector_type.element.intrinsic_name}"
             function_type = ir.FunctionType(vector_type, [vector_type] * 3)
-            return builder.call(
-                cgutils.get_or_insert_function(builder.module, function_type, name), args
-            )
+            return builder.call(llvm_function(builder.module, function_type, name), args)
 
         return x(x, y, acc), codegen
 
@@ -342,9 +338,7 @@ else:
             return acc
         n = 64 // parts  # bytes per pmaddwd
         halves, pairs = ir.VectorType(i16, n), ir.VectorType(i32, n // 2)
-        pmaddwd = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(pairs, [halves, halves]), name
-        )
+        pmaddwd = llvm_function(builder.module, ir.FunctionType(pairs, [halves, halves]), name)
         sums = []
         for p in range(parts):
             part = ir.Constant(ir.VectorType(i32, n), list(range(p * n, (p + 1) * n)))
@@ -371,9 +365,7 @@ else:
             if dpbusd_form(features) != "vnni":
                 return _dpbusd_portable(builder, features, *args)
             function_type = ir.FunctionType(lanes, [lanes] * 3)
-            function = cgutils.get_or_insert_function(
-                builder.module, function_type, "llvm.x86.avx512.vpdpbusd.512"
-            )
+            function = llvm_function(builder.module, function_type, "llvm.x86.avx512.vpdpbusd.512")
             return builder.call(
                 function,
                 [args[0], builder.bitcast(args[1], lanes), builder.bitcast(args[2], lanes)],
@@ -391,15 +383,13 @@ else:
             if isinstance(v.dtype, types.Integer):
                 name = f"llvm.vector.reduce.add.v{vector_type.count}i{v.dtype.bitwidth}"
                 function_type = ir.FunctionType(vector_type.element, [vector_type])
-                return builder.call(
-                    cgutils.get_or_insert_function(builder.module, function_type, name), args
-                )
+                return builder.call(llvm_function(builder.module, function_type, name), args)
             # In order from -0.0 (no fast-math flags): a NaN or inf lane gives NaN or inf.
             element = vector_type.element
             name = f"llvm.vector.reduce.fadd.v{vector_type.count}{element.intrinsic_name}"
             function_type = ir.FunctionType(element, [element, vector_type])
             return builder.call(
-                cgutils.get_or_insert_function(builder.module, function_type, name),
+                llvm_function(builder.module, function_type, name),
                 [ir.Constant(element, -0.0), args[0]],
             )
 
@@ -433,9 +423,7 @@ else:
                 vector_type = args[0].type
                 full = f"llvm.vector.reduce.{name}.v{vector_type.count}{vector_type.element.intrinsic_name}"
                 function_type = ir.FunctionType(vector_type.element, [vector_type])
-                return builder.call(
-                    cgutils.get_or_insert_function(builder.module, function_type, full), args
-                )
+                return builder.call(llvm_function(builder.module, function_type, full), args)
 
             return v.dtype(v), codegen
 

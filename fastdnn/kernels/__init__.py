@@ -7,6 +7,7 @@ each kernel compiles (or loads from the on-disk cache) on its first call.
 """
 
 from .._internal import installed as _installed
+from .._internal.numba_internals import is_kernel as _is_kernel
 from .elementwise import (
     _activation_backward_into,
     _activation_backward_parallel,
@@ -68,11 +69,9 @@ def _dispatchers():
     """Every numba kernel of this package (scalar helpers too)."""
     import sys
 
-    from numba.core.registry import CPUDispatcher
-
     for name, module in list(sys.modules.items()):
         if name.startswith(__name__ + "."):
-            yield from (v for v in vars(module).values() if isinstance(v, CPUDispatcher))
+            yield from (v for v in vars(module).values() if _is_kernel(v))
 
 
 # The kernels installed compiled (a wheel) load before numba's cache and compiler.

@@ -10,8 +10,7 @@ from ``np.exp`` on [-746, 0], denormal results included (tested).
 
 import numpy as np
 from llvmlite import ir
-from numba import config, njit
-from numba.core import types
+from numba import config, njit, types
 from numba.extending import intrinsic, overload
 
 from .._internal.config import SCALAR
