@@ -306,11 +306,10 @@ def test_a_reload_is_served_on_grpc_too(cat, tmp_path):
 
 
 def test_a_taken_port_is_a_clear_error():
-    import types
-
     from fastdnn.serving.grpc_service import GrpcServer
+    from fastdnn.serving.service import InferenceService
 
-    core = types.SimpleNamespace(state=None, metrics=None, predict=None, metadata=None, server={})
+    core = InferenceService(_Slow(0), "slow")
     first = GrpcServer(core, "127.0.0.1:0", 1 << 20)
     first.start()
     try:
@@ -354,3 +353,76 @@ def test_a_full_queue_is_resource_exhausted_on_grpc_too():
             assert "busy" in info.value.details() and "max_queue 1" in info.value.details()
             running.result(30)
             waiting.result(30)
+
+
+class _Refusing(_Slow):
+    """A stand-in whose predictions fail with ``error``: a subclass of one of the
+    protocol's errors must get its parent's answer on both transports."""
+
+    def __init__(self, error):
+        super().__init__(0)
+        self.error = error
+
+    def predict_proba(self, X, n_threads=None):
+        raise self.error
+
+
+def test_one_status_table_serves_both_transports_and_subclasses():
+    from starlette.testclient import TestClient
+
+    from fastdnn.serving.batcher import QueueFull
+    from fastdnn.serving.protocol import BadRequest, UnknownModel
+    from fastdnn.serving.routes import create_app
+    from fastdnn.serving.service import STATUSES, status_of
+
+    class Unseen(BadRequest):  # a new subclass nobody listed
+        pass
+
+    status, message = status_of(Unseen("x must be y"))
+    assert (status.http, status.grpc, message) == (400, "INVALID_ARGUMENT", "x must be y")
+    assert status_of(UnknownModel("m"))[0].grpc == "NOT_FOUND"
+    assert status_of(QueueFull("9 waiting"))[1] == "busy: 9 waiting; retry shortly"
+    assert status_of(RuntimeError("ours")) is None  # the server's own error: 500 / UNKNOWN
+    assert {kind.__name__ for kind, _ in STATUSES} >= {"BadRequest", "UnknownModel", "QueueFull"}
+
+    app = create_app(_Refusing(Unseen("refused by the model")), "slow", grpc_address="127.0.0.1:0")
+    with TestClient(app) as client:
+        r = client.post(
+            "/v2/models/slow/infer",
+            json={
+                "inputs": [
+                    {"name": "input", "shape": [1, 4], "datatype": "FP64", "data": [1.0] * 4}
+                ]
+            },
+        )
+        assert r.status_code == 400 and r.json() == {"error": "refused by the model"}
+        with pytest.raises(grpc.RpcError) as info:
+            _infer(f"127.0.0.1:{app.state.grpc.port}", np.ones((1, 4)))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert info.value.details() == "refused by the model"
+        text = client.get("/metrics").text
+    assert 'fastdnn_requests_total{endpoint="infer",status="400"} 1.0' in text
+    assert 'fastdnn_requests_total{endpoint="grpc_infer",status="INVALID_ARGUMENT"} 1.0' in text
+
+
+def test_the_service_keeps_and_awaits_every_task_it_starts():
+    import asyncio
+
+    from fastdnn.serving.service import InferenceService
+
+    finished = []
+
+    async def slow_work():
+        await asyncio.sleep(0.2)
+        finished.append(True)
+
+    async def scenario():
+        service = InferenceService(_Slow(0), "slow")
+        service.start()
+        task = service.spawn(slow_work())
+        assert task in service._tasks  # kept: the loop holds tasks only weakly
+        await service.stop()  # awaits it before the batcher closes
+        assert finished == [True] and not service._tasks
+        assert service.batcher._closed
+
+    asyncio.run(scenario())

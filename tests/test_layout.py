@@ -107,3 +107,25 @@ def test_no_import_cycles():
     for m in sorted(edges):
         if m not in state:
             visit(m, [])
+
+
+SCREEN = 40
+"""Lines a function defined inside another may take: one screen."""
+
+
+def test_no_closure_is_longer_than_a_screen():
+    # A long closure is a module hidden in a function: its state and contract (what
+    # another part reaches through) show nowhere (issue #41: create_app was 299 lines).
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for outer in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(outer, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for inner in ast.walk(outer):
+                if inner is not outer and isinstance(
+                    inner, (ast.FunctionDef, ast.AsyncFunctionDef)
+                ):
+                    lines = inner.end_lineno - inner.lineno + 1
+                    if lines > SCREEN:
+                        long.append(f"{path.name}: {outer.name}.{inner.name} ({lines} lines)")
+    assert not long, long

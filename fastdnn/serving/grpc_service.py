@@ -8,13 +8,13 @@ comes back the way the request came: raw bytes for raw input, typed contents for
 typed.
 
 The gRPC server (``grpc.aio``) runs on a thread of its own, with its own event loop,
-and shares everything else with HTTP (``serving.routes.create_app`` starts and stops
-it in the app's lifespan): the model being served (a reload swaps it for both), the
-batcher (one queue: a batch may hold requests from both), the limits (a message
-over ``max_body_bytes`` is refused by gRPC itself; a full queue is
-``RESOURCE_EXHAUSTED``) and the metrics (endpoints ``grpc_infer``, ...). On
-shutdown it stops taking calls and finishes those in flight before the batcher
-answers what it holds. Errors are status codes with the reason HTTP would give:
+over the same ``serving.service.InferenceService`` as HTTP (``serving.routes.create_app``
+starts and stops it in the app's lifespan): the model being served (a reload swaps it
+for both), the batcher (one queue: a batch may hold requests from both), the limits (a
+message over ``max_body_bytes`` is refused by gRPC itself; a full queue is
+``RESOURCE_EXHAUSTED``) and the metrics (endpoints ``grpc_infer``, ...). On shutdown it
+stops taking calls and finishes those in flight before the batcher answers what it
+holds. Errors are the status codes of ``service.STATUSES`` with the reason HTTP gives:
 ``INVALID_ARGUMENT`` (HTTP's 400), ``NOT_FOUND`` (404), ``RESOURCE_EXHAUSTED`` (503).
 """
 
@@ -25,7 +25,6 @@ import time
 import numpy as np
 
 from . import memory
-from .batcher import QueueFull
 from .grpc_messages import METHODS, SERVICE, messages
 from .protocol import (
     DATATYPES,
@@ -33,28 +32,20 @@ from .protocol import (
     NAMES,
     OUTPUT,
     BadRequest,
-    UnknownModel,
     check_answer,
     check_binary,
     check_datatype,
     check_shape,
-    reason,
     shown,
     tensor_bytes,
     tensor_rows,
 )
+from .service import status_of
 
 _TYPED = {"FP32": "fp32_contents", "FP64": "fp64_contents", "UINT8": "uint_contents"}
 """Where each datatype's values sit in ``InferTensorContents`` (Triton's convention:
 8-, 16- and 32-bit unsigned integers all in ``uint_contents``)."""
 
-
-_STATUSES = (
-    (UnknownModel, "NOT_FOUND", "{}"),
-    (BadRequest, "INVALID_ARGUMENT", "{}"),
-    (QueueFull, "RESOURCE_EXHAUSTED", "busy: {}; retry shortly"),
-)
-"""Each error class (and its subclasses) to a status and reason: HTTP's 404, 400, 503."""
 
 _SLICE = 1 << 16
 """Typed contents are converted this many values at a time, the GIL let go between
@@ -121,67 +112,88 @@ def encode_response(P, name, version, request_id, raw):
     return reply
 
 
-def handlers(core):
-    """The service's generic handler over ``core`` (``routes.create_app``'s shared parts:
-    ``state``, ``predict``, ``metrics``, ``metadata``, ``server``)."""
+def handlers(service):
+    """The gRPC service's generic handler over ``service`` (an ``InferenceService``)."""
     import grpc
 
-    state, metrics = core.state, core.metrics
-    M = messages
+    behaviours = _Behaviours(service)
+    methods = {}
+    for method, label in _LABELS.items():
+        request_type, response_type = (messages[name] for name in METHODS[method])
+        recorder = service.metrics.endpoint(f"grpc_{label}")
+        methods[method] = grpc.unary_unary_rpc_method_handler(
+            _call(recorder, getattr(behaviours, method), request_type),
+            response_serializer=response_type.SerializeToString,
+        )
+    return grpc.method_handlers_generic_handler(SERVICE, methods)
 
-    def call(label, behaviour, request_type):
-        """Errors to status codes, metrics for every answer (as HTTP's ``endpoint``). The
-        request is parsed here, not by grpc: a malformed message is the client's error
-        (``INVALID_ARGUMENT``), which grpc's own parsing would report as ``UNKNOWN``."""
-        from google.protobuf.message import DecodeError
 
-        # The metric children, looked up once each (labels() validates and locks each call).
-        counters = {}
+_LABELS = {
+    "ServerLive": "live",
+    "ServerReady": "ready",
+    "ModelReady": "ready",
+    "ServerMetadata": "metadata",
+    "ModelMetadata": "metadata",
+    "ModelInfer": "infer",
+}
+"""Each method's metrics endpoint (``grpc_<label>``), as HTTP's."""
 
-        async def handle(data, context):
-            start, status = time.perf_counter(), "OK"
+
+def _call(recorder, behaviour, request_type):
+    """One method's handler: the request parsed here, not by grpc (a malformed message is
+    the client's error, ``INVALID_ARGUMENT``, which grpc's own parsing would report as
+    ``UNKNOWN``), errors to status codes (``service.STATUSES``), metrics for every answer."""
+    import grpc
+    from google.protobuf.message import DecodeError
+
+    async def handle(data, context):
+        start, status = time.perf_counter(), "OK"
+        try:
             try:
-                try:
-                    request = request_type.FromString(data)
-                except DecodeError:
-                    name = request_type.DESCRIPTOR.full_name
-                    raise BadRequest(f"not a valid {name} message") from None
-                return await behaviour(request)
-            except (BadRequest, UnknownModel, QueueFull) as exc:
-                status, form = next(
-                    (status, form) for kind, status, form in _STATUSES if isinstance(exc, kind)
-                )
-                await context.abort(getattr(grpc.StatusCode, status), reason(form.format(exc)))
-            except asyncio.CancelledError:  # the client went away: its batch slot is dropped
-                status = "CANCELLED"
+                request = request_type.FromString(data)
+            except DecodeError:
+                name = request_type.DESCRIPTOR.full_name
+                raise BadRequest(f"not a valid {name} message") from None
+            return await behaviour(request)
+        except asyncio.CancelledError:  # the client went away: its batch slot is dropped
+            status = "CANCELLED"
+            raise
+        except Exception as exc:
+            answer = status_of(exc)
+            if answer is None:
+                status = "UNKNOWN"
                 raise
-            finally:
-                memory.released(len(data))
-                counter = counters.get(status)
-                if counter is None:
-                    counter = counters[status] = metrics.requests.labels(f"grpc_{label}", status)
-                    counters.setdefault(None, metrics.latency.labels(f"grpc_{label}"))
-                counter.inc()
-                counters[None].observe(time.perf_counter() - start)
+            status = answer[0].grpc
+            await context.abort(getattr(grpc.StatusCode, status), answer[1])
+        finally:
+            memory.released(len(data))
+            recorder.record(status, time.perf_counter() - start)
 
-        return handle
+    return handle
 
-    async def server_live(request):
-        return M["ServerLiveResponse"](live=True)
 
-    async def server_ready(request):
-        return M["ServerReadyResponse"](ready=True)
+class _Behaviours:
+    """What each method answers, over ``service``."""
 
-    async def model_ready(request):
-        state.served(request.name, request.version)
-        return M["ModelReadyResponse"](ready=True)
+    def __init__(self, service):
+        self.service = service
 
-    async def server_metadata(request):
-        return M["ServerMetadataResponse"](**core.server)
+    async def ServerLive(self, request):
+        return messages["ServerLiveResponse"](live=True)
 
-    async def model_metadata(request):
-        meta = core.metadata(*state.served(request.name, request.version))
-        reply = M["ModelMetadataResponse"](
+    async def ServerReady(self, request):
+        return messages["ServerReadyResponse"](ready=True)
+
+    async def ModelReady(self, request):
+        self.service.served(request.name, request.version)
+        return messages["ModelReadyResponse"](ready=True)
+
+    async def ServerMetadata(self, request):
+        return messages["ServerMetadataResponse"](**self.service.server)
+
+    async def ModelMetadata(self, request):
+        meta = self.service.metadata(*self.service.served(request.name, request.version))
+        reply = messages["ModelMetadataResponse"](
             name=meta["name"], versions=meta["versions"], platform=meta["platform"]
         )
         for field in ("inputs", "outputs"):
@@ -189,53 +201,39 @@ def handlers(core):
                 getattr(reply, field).add(**tensor)
         return reply
 
-    async def model_infer(request):
-        model, version = state.served(request.model_name, request.model_version)
-        dtype = np.dtype(model.dtype)
+    async def ModelInfer(self, request):
+        service = self.service
+        model, version = service.served(request.model_name, request.model_version)
+        dtype, n_x = np.dtype(model.dtype), model.layer_dims[0]
         if request.raw_input_contents:
-            rows, raw = decode_request(request, model.layer_dims[0], dtype)
+            rows, raw = decode_request(request, n_x, dtype)
         else:  # typed contents: a large tensor's conversion runs beside the event loop
-            rows, raw = await asyncio.to_thread(decode_request, request, model.layer_dims[0], dtype)
-        check_answer(len(rows), model.layer_dims[-1], dtype.itemsize, core.max_answer_bytes)
-        P = await core.predict(model, rows)
+            rows, raw = await asyncio.to_thread(decode_request, request, n_x, dtype)
+        check_answer(len(rows), model.layer_dims[-1], dtype.itemsize, service.max_body_bytes)
+        P = await service.predict(model, rows)
+        name = service.state.name
         if raw:
-            return encode_response(P, state.name, version, request.id, raw)
-        return await asyncio.to_thread(encode_response, P, state.name, version, request.id, raw)
-
-    behaviours = {
-        "ServerLive": ("live", server_live),
-        "ServerReady": ("ready", server_ready),
-        "ModelReady": ("ready", model_ready),
-        "ServerMetadata": ("metadata", server_metadata),
-        "ModelMetadata": ("metadata", model_metadata),
-        "ModelInfer": ("infer", model_infer),
-    }
-    methods = {}
-    for method, (label, behaviour) in behaviours.items():
-        request_type, response_type = (M[name] for name in METHODS[method])
-        methods[method] = grpc.unary_unary_rpc_method_handler(
-            call(label, behaviour, request_type),
-            response_serializer=response_type.SerializeToString,
-        )
-    return grpc.method_handlers_generic_handler(SERVICE, methods)
+            return encode_response(P, name, version, request.id, raw)
+        return await asyncio.to_thread(encode_response, P, name, version, request.id, raw)
 
 
 class GrpcServer:
-    """``grpc.aio`` serving ``handlers(core)`` on ``address`` ("host:port"; port 0: any
+    """``grpc.aio`` serving ``handlers(service)`` on ``address`` ("host:port"; port 0: any
     free one, then ``.port``) from a thread and event loop of its own.
 
     ``start()`` returns once the port is bound (or raises ``OSError`` if it cannot
     be); ``stop(grace)`` stops taking calls, waits up to ``grace`` seconds for the
     calls in flight, and joins the thread."""
 
-    def __init__(self, core, address, max_message_bytes):
-        self.core, self.address, self.port = core, address, None
+    def __init__(self, service, address, max_message_bytes):
+        self.service, self.address, self.port = service, address, None
         self.options = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.so_reuseport", 0),  # a second server on a taken port must fail, not share it
         ]
-        self._loop = self._server = self._thread = self._error = self._stopped = None
+        self._loop = self._server = self._thread = self._error = self._stop = None
+        self._grace = None
 
     def start(self):
         # A plain asyncio loop: grpc.aio does not run on uvloop, which uvicorn may install.
@@ -258,7 +256,7 @@ class GrpcServer:
 
         try:
             self._server = grpc.aio.server(options=self.options)
-            self._server.add_generic_rpc_handlers((handlers(self.core),))
+            self._server.add_generic_rpc_handlers((handlers(self.service),))
             self.port = self._server.add_insecure_port(self.address)
             if not self.port:  # older grpcio report a failed bind as port 0
                 raise RuntimeError("the port could not be bound")
@@ -267,22 +265,19 @@ class GrpcServer:
             self._error = exc
             ready.set()
             return
-        self._stopped = asyncio.Event()
+        self._stop = asyncio.Event()
         ready.set()
-        # Until _shutdown has finished: the loop must run until grpc's stop() returns
+        await self._stop.wait()
+        # The shutdown runs here, in the coroutine the thread's loop runs to completion:
+        # no task of its own to lose, and the loop runs until grpc's stop() returns
         # (waiting for the server's termination instead ended the loop under it).
-        await self._stopped.wait()
-
-    async def _shutdown(self, grace):
-        try:
-            await self._server.stop(grace)
-        finally:
-            self._stopped.set()
+        await self._server.stop(self._grace)
 
     def stop(self, grace=30.0):
         if self._thread is None or self._error is not None:
             return
-        self._loop.call_soon_threadsafe(lambda: self._loop.create_task(self._shutdown(grace)))
+        self._grace = grace
+        self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join()
         self._loop.close()
         self._thread = None

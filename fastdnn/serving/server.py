@@ -6,12 +6,15 @@ and uvicorn do that. The pieces, in the order a request meets them:
 
 - ``serving.protocol``: what a request's body may hold (tensors, images) and
   how it is decoded and checked;
-- ``serving.routes``: ``create_app(model, name)``, the ASGI app (routes,
-  errors, metrics, reloads);
+- ``serving.routes``: ``create_app(model, name)``, the ASGI app: the protocol's
+  HTTP routes over the service;
+- ``serving.grpc_service``: the same protocol over gRPC (``--grpc-port``), over
+  the same service;
+- ``serving.service``: ``InferenceService``, what both transports share: the
+  model and its reloads, the batcher, limits, metrics, metadata, and the one
+  table from errors to statuses;
 - ``serving.batcher``: ``Batcher``, concurrent requests coalesced into one
   ``Model.predict_proba`` on a worker thread;
-- ``serving.grpc_service``: the same protocol over gRPC (``--grpc-port``), on the
-  same model, batcher, limits and metrics;
 - this module: ``run(path, ...)``, what the command calls: the process set-up
   (threads, kernels, garbage collector), uvicorn, reload on SIGHUP, SIGTERM
   drains the requests in flight and exits 0.
