@@ -20,7 +20,6 @@ import pytest
 import naive
 from conftest import JIT_DISABLED
 from fastdnn.kernels import int8 as K8
-from fastdnn.serving import forward as forward_module
 from fastdnn.serving.model import Model
 from fastdnn.serving.modelfile import FORMAT_VERSION, ModelFileError
 
@@ -32,8 +31,8 @@ SIZES = [1, 5, 9] if JIT_DISABLED else [1, 3, 4, 5, 9, 65, 131]
 
 
 @pytest.fixture(params=[True, False], ids=["tiles", "portable"])
-def sums_path(request, monkeypatch):
-    monkeypatch.setattr(forward_module, "int8_tiles", request.param)
+def sums_path(request):
+    """The int8 sums a test's quantized model runs (``Model._int8_tiles``, set on it)."""
     return request.param
 
 
@@ -135,6 +134,7 @@ def test_quantize_rows_reports_nonfinite(rng, bad):
 @pytest.mark.parametrize("dims", DIMS, ids=str)
 def test_int8_model_equals_numpy_twin(rng, dims, sums_path):
     q = Model.from_parameters(network(rng, dims)).quantize()
+    q._int8_tiles = sums_path
     assert q.precision == "int8" and q.dtype == np.float32
     for m in SIZES:
         pixels = rng.integers(0, 256, size=(m, dims[0]), dtype=np.uint8)
@@ -153,13 +153,13 @@ def test_int8_model_equals_numpy_twin(rng, dims, sums_path):
         np.testing.assert_array_equal(q.predict_proba(Xf.astype(np.float64)), Pf)
 
 
-def test_paths_agree_bit_for_bit(rng, monkeypatch):
+def test_paths_agree_bit_for_bit(rng):
     q = Model.from_parameters(network(rng, [700, 20, 7, 1])).quantize()
     X8 = rng.integers(0, 256, size=(300, 700), dtype=np.uint8).T
     Xf = np.asfortranarray(rng.standard_normal((700, 300)).astype(np.float32))
     results = []
     for tiles in (True, False):
-        monkeypatch.setattr(forward_module, "int8_tiles", tiles)
+        q._int8_tiles = tiles
         results.append((q.predict_proba(X8, scale=0.5), q.predict_proba(Xf)))
     for a, b in zip(*results, strict=True):
         np.testing.assert_array_equal(a, b)

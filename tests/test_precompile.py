@@ -72,6 +72,50 @@ def test_trainer_plan_lists_what_training_compiles(dims, m, dtype, rng):
     assert c.names == [], c.names
 
 
+TRAINER_ALONE = r"""
+import json, sys
+import numpy as np
+from fastdnn._internal import precompile
+from fastdnn.app.train import train
+if sys.argv[1] == "unplanned":  # numba compiles exactly what the trainer calls, as it calls it
+    precompile.ensure = lambda plan: None
+rng = np.random.default_rng(0)
+X = np.asfortranarray(rng.random((1030, 12)))  # a skinny first layer: the fused weight step
+Y = (rng.random((1, 12)) > 0.5).astype(float)
+params = {"W1": rng.standard_normal((6, 1030)) * 0.01, "b1": np.zeros((6, 1)),
+          "W2": rng.standard_normal((1, 6)) * 0.01, "b2": np.zeros((1, 1))}
+train(X, Y, params, 0.01, 3)
+from fastdnn import kernels  # every kernel's specialisations: compiled here (the cache was empty)
+print(json.dumps(sorted(f"{d.py_func.__name__}{s}" for d in kernels._dispatchers() for s in d.signatures)))
+"""
+
+
+def test_the_trainer_alone_compiles_only_what_it_calls(tmp_path):
+    """A fresh process with an empty cache, training only: the kernels its plan compiles
+    are the ones numba compiles when nothing is planned (what the trainer calls), not
+    the course step's too (the course API's forward planned its own step as well, and
+    compiled _cross_entropy_dAL and the course's dA_prev products for the trainer)."""
+    found = {}
+    for how in ("unplanned", "planned"):
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / how), FASTDNN_COMPILE_PROCESSES="1")
+        env.pop("NUMBA_DISABLE_JIT", None)
+        r = subprocess.run(
+            [sys.executable, "-c", TRAINER_ALONE, how],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        assert r.returncode == 0, r.stderr
+        found[how] = json.loads(r.stdout.strip().splitlines()[-1])
+    assert any(s.startswith("_axpy_rows(") for s in found["unplanned"])  # the fused step ran
+    # Nothing the trainer does not call; unplanned, numba may compile a second
+    # specialisation where a call's types convert to a planned one.
+    assert set(found["planned"]) <= set(found["unplanned"])
+    names = {s.split("(")[0] for s in found["planned"]}
+    assert names == {s.split("(")[0] for s in found["unplanned"]}
+
+
 def test_the_notebooks_two_loops_compile_nothing_after_the_prefetched_plan(rng):
     """``load_data``'s plan covers the notebook's two networks, through the course API
     (the two-layer loop calls the step-by-step functions layer by layer) and the trainer."""

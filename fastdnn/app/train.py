@@ -118,7 +118,7 @@ def train(
                 As, Zs = [X], []
                 for l in range(L):
                     code = SIGMOID if l == L - 1 else RELU
-                    A, Z = layer_forward(As[-1], Ws[l], bs[l], code, where)
+                    A, Z = layer_forward(As[-1], Ws[l], bs[l], code, where, planned=True)
                     As.append(A)
                     Zs.append(Z)
                 AL = As[-1]

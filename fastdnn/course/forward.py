@@ -68,12 +68,15 @@ def matmul(a, b):
     return np.matmul(a, b)
 
 
-def _product(A_prev, W):
-    """Z = W @ A_prev as a fresh C-contiguous (n, m) array."""
+def _product(A_prev, W, planned=False):
+    """Z = W @ A_prev as a fresh C-contiguous (n, m) array; ``planned``: the caller has
+    its own plan's kernels ready (the trainer), else a skinny layer readies the course
+    step's (``plans.prepare_skinny_step``)."""
     n, n_prev = W.shape
     if n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS:
         if products.skinny(W, A_prev):  # A_prev in Fortran order: fastdnn's kernel
-            plans.prepare_skinny_step(W.dtype, n, n_prev, A_prev.shape[1])
+            if not planned:
+                plans.prepare_skinny_step(W.dtype, n, n_prev, A_prev.shape[1])
             return products.forward(W, A_prev)
     if n * n_prev * A_prev.shape[1] < SMALL_PRODUCT_MACS:  # as in matmul(), one call less
         return W.dot(A_prev)
@@ -127,14 +130,15 @@ def validated_layer_forward(A_prev, W, b, code, where, names=("A_prev", "W", "b"
     return A_prev, W, b, A, Z
 
 
-def layer_forward(A_prev, W, b, code, where, names=("A_prev", "W", "b")):
+def layer_forward(A_prev, W, b, code, where, names=("A_prev", "W", "b"), planned=False):
     """One checked layer: (A, Z) with Z = W @ A_prev + b and A = g(Z).
 
     For the identity activation, ``A`` is ``Z``. ``A_prev``, ``W`` and ``b`` must
     already be validated (``checked_layer`` or the lean check above); ``b``
-    C-contiguous.
+    C-contiguous. ``planned``: the caller has ensured its own plan (the trainer's
+    ``plans.trainer_step``), so the course step's is not ensured as well.
     """
-    Z = _product(A_prev, W)
+    Z = _product(A_prev, W, planned)
     A = bias_activation(Z, b, code)
     if A is None:
         a_name, w_name, b_name = names

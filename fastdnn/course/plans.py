@@ -13,6 +13,8 @@ matrix of the dtype, Python ints as ``int64``, Python floats (the learning
 rate) as ``float64``, the products' scales in the arrays' dtype.
 """
 
+import functools
+
 import numpy as np
 
 from .._internal import precompile
@@ -159,19 +161,13 @@ def skinny_layer_step(dtype, n, n_x, m):
     return course_step(dtype, (n_x, n, 1), m, fortran=True)
 
 
-_prepared = set()
-"""(dtype, n, n_x, m) of the skinny layers whose step this process has compiled or loaded."""
-
-
+@functools.cache
 def prepare_skinny_step(dtype, n, n_x, m):
     """Before a skinny layer's products (``course.forward`` and ``course.backward`` call
     this): the kernels of the step around it, all at once, in parallel worker
     processes where numba's cache lacks them, instead of one by one as the step
-    meets them. Once per (dtype, n, n_x, m) and process: a set look-up after that."""
-    key = (dtype, n, n_x, m)
-    if key not in _prepared:
-        precompile.ensure(skinny_layer_step(dtype, n, n_x, m))
-        _prepared.add(key)
+    meets them. Once per (dtype, n, n_x, m) and process (a cached call after that)."""
+    precompile.ensure(skinny_layer_step(dtype, n, n_x, m))
 
 
 def trainer_step(dtype, dims, m, fused):

@@ -11,11 +11,6 @@ from .._internal.lazy import kernels as K
 from .._internal.threads import threads
 from .._internal.validation import kernel_view, whole_number
 
-int8_tiles = True
-"""The int8 kernels' sums: True, the register tiles (``vpdpbusd`` where the CPU has
-AVX-512 VNNI, widening multiply-adds elsewhere); False, the portable scalar loop,
-the tests' oracle (the sums are exact, so both give the same results)."""
-
 
 def proba(model, X, parallel, where, first):
     """P (n_L, m) for X (n_x, m) in the model's dtype, C or Fortran order
@@ -53,7 +48,7 @@ def proba_int8(model, X, scale, parallel, where, first):
         kernels = (K._int8_float_parallel, K._int8_float_rows)
         args = (X.T, W1q, w_sum, unit_scale, *weights)
     size = X.size * model.layer_dims[1] if parallel else 0
-    bad = _dispatched(*kernels, args, m, size, tiles=(int8_tiles,))
+    bad = _dispatched(*kernels, args, m, size, tiles=(model._int8_tiles,))
     return _probabilities(PT, bad, X, where, first)
 
 

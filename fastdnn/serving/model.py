@@ -68,6 +68,11 @@ class Model(Streaming):
         # int8: (W1q (n_1p, n_x) int8, w_sum (n_1p,) int32, unit_scale (n_1p,) float32),
         # n_1p = n_1 rounded up to the int8 tile's 5 units (zero rows past n_1).
         self._int8 = int8
+        self._int8_tiles = True
+        """The int8 kernels' sums: the register tiles (``vpdpbusd`` where the CPU has
+        AVX-512 VNNI, widening multiply-adds elsewhere), or, False, the portable scalar
+        loop: the tests' oracle, set on the model they test (the sums are exact, so
+        both give the same results)."""
         self.precision = "int8" if int8 is not None else self.dtype.name
 
     # ---------------------------------------------------------------- building
