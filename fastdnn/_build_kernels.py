@@ -58,7 +58,7 @@ def plan_for(name, names=None):
         wide = wide_vectors(levels.by_name(name).features)
     plan = precompile._unique(_warmup.plan(DTYPES, wide))
     if names is not None and levels.BASELINE in names and name != levels.BASELINE:
-        plan = [e for e in plan if not levels.baseline_only(e[0])]
+        plan = [e for e in plan if not levels.baseline_only(e.kernel)]
     return plan
 
 
@@ -86,9 +86,9 @@ def build(out, names, processes=None, log=print):
             cache = os.path.join(scratch, name)
             entries = plan_for(name, names)
             for share in precompile._balance(entries, processes):
-                jobs.append((name, _environment(name, cache), share))
+                jobs.append(precompile.Job(name, _environment(name, cache), share))
         log(
-            f"fastdnn: compiling {sum(len(j[2]) for j in jobs)} kernels for "
+            f"fastdnn: compiling {sum(len(job.share) for job in jobs)} kernels for "
             f"{', '.join(names)} in {processes} processes"
         )
         precompile.run_jobs(jobs, processes)

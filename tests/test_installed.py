@@ -79,11 +79,11 @@ def test_course2_kernels_ship_in_the_baseline_level_only():
     from fastdnn._internal import levels
 
     built = ["x86-64-v4", levels.BASELINE, levels.HOST]
-    names = {n: {e[0] for e in plan_for(n, built)} for n in built}
+    names = {n: {e.kernel for e in plan_for(n, built)} for n in built}
     course2 = {n for n in names[levels.BASELINE] if n.startswith("_net3_")}
     assert {"_net3_forward", "_net3_backward", "_net3_train", "_net3_train_batches"} <= course2
     assert not any(levels.baseline_only(n) for n in names["x86-64-v4"] | names[levels.HOST])
-    assert course2 <= {e[0] for e in plan_for(levels.HOST, [levels.HOST])}
+    assert course2 <= {e.kernel for e in plan_for(levels.HOST, [levels.HOST])}
     assert names["x86-64-v4"] - course2 == names["x86-64-v4"]
 
 

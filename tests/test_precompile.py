@@ -142,9 +142,10 @@ def test_warmup_plan_lists_every_kernel_the_warmup_calls():
 
 
 def test_workers_share_the_plan_by_weight():
-    entries = [("a", (), 7.0), ("b", (), 3.5), ("c", (), 1.0), ("d", (), 1.0), ("e", (), 0.3)]
+    weights = {"a": 7.0, "b": 3.5, "c": 1.0, "d": 1.0, "e": 0.3}
+    entries = [precompile.entry(name, weight=w) for name, w in weights.items()]
     shares = precompile._balance(entries, 2)
-    assert [sum(e[2] for e in s) for s in shares] == [7.0, 5.8]
+    assert [sum(e.weight for e in s) for s in shares] == [7.0, 5.8]
     assert sorted(e for s in shares for e in s) == sorted(entries)
     assert precompile._balance(entries[:1], 4) == [entries[:1]]
 
@@ -214,7 +215,7 @@ import json, numpy as np
 from fastdnn._internal import precompile
 from fastdnn.course import plans
 precompile.prefetch(plans.course_step(np.float64, (12288, 20, 1), 209, fortran=True))
-print(json.dumps([p.pid for p, _ in precompile._running]))
+print(json.dumps([worker.process.pid for worker in precompile._running]))
 """
 
 
@@ -292,13 +293,15 @@ def test_prefetch_leaves_what_running_workers_compile_to_them(monkeypatch):
         def wait(self):
             pass
 
-    a, b = ("_sgd_span", ("a",), 0.3), ("_sgd_parallel", ("b",), 0.3)
+    a, b = precompile.entry("_sgd_span", "a"), precompile.entry("_sgd_parallel", "b")
     spawned = []
     monkeypatch.setattr(precompile, "_load", lambda e: False)
-    monkeypatch.setattr(precompile, "_spawn", lambda share: spawned.append(share) or (None, share))
+    monkeypatch.setattr(
+        precompile, "_spawn", lambda share: spawned.append(share) or precompile.Worker(None, share)
+    )
     monkeypatch.setattr(precompile, "_cores", lambda: 2)
     monkeypatch.setattr(installed, "_told", True)
-    monkeypatch.setattr(precompile, "_running", [(Running(), [a])])
+    monkeypatch.setattr(precompile, "_running", [precompile.Worker(Running(), [a])])
     precompile.prefetch([a, b])
     assert spawned == [[b]]
     precompile.prefetch([a])

@@ -41,6 +41,7 @@ import pickle
 import subprocess
 import sys
 import threading
+from typing import NamedTuple
 
 from . import numba_internals as N
 from .installed import tell
@@ -48,16 +49,44 @@ from .lazy import kernels as K
 
 _lock = threading.Lock()
 _running = []
-"""Prefetch workers not yet joined: (Popen, entries) pairs."""
+"""Prefetch workers not yet joined (``Worker``s)."""
+
+
+class Worker(NamedTuple):
+    """A worker process (None: it could not start) and the share of entries it compiles."""
+
+    process: subprocess.Popen | None
+    share: list
+
+
+class Job(NamedTuple):
+    """A share of entries for ``run_jobs``: its ``label`` (the errors name it) and the
+    worker's environment."""
+
+    label: str
+    env: dict
+    share: list
+
+
+class Entry(NamedTuple):
+    """One plan entry: ``fastdnn.kernels.<kernel>`` for the numba ``argtypes``;
+    ``weight``, about how many seconds it takes to compile (it balances the entries
+    over the workers)."""
+
+    kernel: str
+    argtypes: tuple
+    weight: float
+
+    @property
+    def key(self):
+        """What the entry compiles: (kernel, argtypes); two entries alike but for weight
+        are one."""
+        return self.kernel, self.argtypes
 
 
 def entry(kernel, *argtypes, weight=0.3):
-    """One plan entry: ``fastdnn.kernels.<kernel>`` for these numba argument types.
-
-    ``weight``: about how many seconds the kernel takes to compile; it balances
-    the entries over the workers.
-    """
-    return (kernel, tuple(argtypes), weight)
+    """``Entry(kernel, argtypes, weight)``, the argument types given one by one."""
+    return Entry(kernel, tuple(argtypes), weight)
 
 
 def ensure(plan):
@@ -71,15 +100,16 @@ def ensure(plan):
         return
     workers = max(0, min(_cores(), len(todo)) - 1)
     shares = _balance(todo, workers + 1)
-    tell(len(todo), workers + 1, False, todo[0][0], _cache_folder(todo[0][0]))
+    first = todo[0].kernel
+    tell(len(todo), workers + 1, False, first, _cache_folder(first))
     started = [_spawn(share) for share in shares[1:]]
-    for name, argtypes, _ in shares[0]:
-        _dispatcher(name).compile(argtypes)
-    for process, _ in started:
-        if process is not None:
-            process.wait()
-    for name, argtypes, _ in todo:  # loads what the workers wrote (or compiles, if one failed)
-        _dispatcher(name).compile(argtypes)
+    for e in shares[0]:
+        _dispatcher(e.kernel).compile(e.argtypes)
+    for worker in started:
+        if worker.process is not None:
+            worker.process.wait()
+    for e in todo:  # loads what the workers wrote (or compiles, if one failed)
+        _dispatcher(e.kernel).compile(e.argtypes)
 
 
 def prefetch(plan):
@@ -89,15 +119,16 @@ def prefetch(plan):
     if _jit_disabled() or _cores() == 1:
         return
     with _lock:  # what running prefetch workers compile already
-        busy = {e[:2] for _, share in _running for e in share}
-    todo = [e for e in missing(plan) if e[:2] not in busy]
+        busy = {e.key for worker in _running for e in worker.share}
+    todo = [e for e in missing(plan) if e.key not in busy]
     if not todo:
         return
     shares = _balance(todo, min(_cores(), len(todo)))
-    tell(len(todo), len(shares), True, todo[0][0], _cache_folder(todo[0][0]))
+    first = todo[0].kernel
+    tell(len(todo), len(shares), True, first, _cache_folder(first))
     started = [_spawn(share) for share in shares]
     with _lock:
-        _running.extend(p for p in started if p[0] is not None)
+        _running.extend(worker for worker in started if worker.process is not None)
 
 
 def wait():
@@ -105,8 +136,8 @@ def wait():
     with _lock:
         running = _running[:]
         _running.clear()
-    for process, _ in running:
-        process.wait()
+    for worker in running:
+        worker.process.wait()
 
 
 def missing(plan):
@@ -127,8 +158,8 @@ def _jit_disabled():
 def _unique(plan):
     seen, out = set(), []
     for e in plan:
-        if e[:2] not in seen:
-            seen.add(e[:2])
+        if e.key not in seen:
+            seen.add(e.key)
             out.append(e)
     return out
 
@@ -139,7 +170,7 @@ def _dispatcher(name):
 
 def _load(e):
     """True when entry ``e`` is compiled in this process, or loads from numba's disk cache."""
-    return N.load_cached(_dispatcher(e[0]), e[1])
+    return N.load_cached(_dispatcher(e.kernel), e.argtypes)
 
 
 def _cores():
@@ -162,10 +193,10 @@ def _balance(entries, n):
     share 0 is the heaviest."""
     shares = [[] for _ in range(max(1, n))]
     loads = [0.0] * len(shares)
-    for e in sorted(entries, key=lambda e: -e[2]):
+    for e in sorted(entries, key=lambda e: -e.weight):
         k = loads.index(min(loads))
         shares[k].append(e)
-        loads[k] += e[2]
+        loads[k] += e.weight
     order = sorted(range(len(shares)), key=lambda k: -loads[k])
     return [shares[k] for k in order if shares[k]]
 
@@ -183,12 +214,12 @@ WORKER = (
 
 
 def _spawn(share, env=None, stderr=subprocess.DEVNULL):
-    """A worker process compiling ``share``: (Popen, share), or (None, share) when
+    """A worker process compiling ``share``: a ``Worker``, whose process is None when
     none could start (this process compiles the share when it loads it). ``env``: the
     worker's environment (default: ``_worker_environment``)."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if not sys.executable:
-        return None, share
+        return Worker(None, share)
     try:
         process = subprocess.Popen(
             [sys.executable, "-c", WORKER.format(root=root)],
@@ -200,8 +231,8 @@ def _spawn(share, env=None, stderr=subprocess.DEVNULL):
         with process.stdin:
             process.stdin.write(share_bytes(share))
     except (OSError, ValueError, pickle.PicklingError):
-        return None, share
-    return process, share
+        return Worker(None, share)
+    return Worker(process, share)
 
 
 def run_jobs(jobs, processes):
@@ -209,8 +240,8 @@ def run_jobs(jobs, processes):
     wheel build's use of the pool (``fastdnn._build_kernels``), where a kernel that does
     not compile is an error, not something to compile later in this process.
 
-    ``jobs``: (label, environment, share) triples; the RuntimeError names the failed
-    job's label and ends with the workers' stderr."""
+    ``jobs``: ``Job``s; the RuntimeError names the failed job's label and ends with the
+    workers' stderr."""
     import tempfile
     import time
 
@@ -218,11 +249,11 @@ def run_jobs(jobs, processes):
     with tempfile.TemporaryFile() as errors:  # the workers' stderr, shown if one fails
         while pending or running:
             while pending and len(running) < processes:
-                label, env, share = pending.pop(0)
-                process, _ = _spawn(share, env, errors)
+                job = pending.pop(0)
+                process = _spawn(job.share, job.env, errors).process
                 if process is None:
-                    raise RuntimeError(f"could not start a worker for the {label} kernels")
-                running.append((label, process))
+                    raise RuntimeError(f"could not start a worker for the {job.label} kernels")
+                running.append((job.label, process))
             time.sleep(0.05)
             for label, process in list(running):
                 if process.poll() is None:
@@ -238,7 +269,7 @@ def run_jobs(jobs, processes):
 
 def share_bytes(share):
     """What a worker reads on stdin: the share's (kernel, argument types) pairs."""
-    return pickle.dumps([(name, argtypes) for name, argtypes, _ in share])
+    return pickle.dumps([e.key for e in share])
 
 
 def _worker():
@@ -289,11 +320,11 @@ def _stop_workers():
     with _lock:
         running = _running[:]
         _running.clear()
-    for process, _ in running:
-        if process.poll() is None:
-            process.terminate()
-    for process, _ in running:
+    for worker in running:
+        if worker.process.poll() is None:
+            worker.process.terminate()
+    for worker in running:
         try:
-            process.wait(timeout=5)
+            worker.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            process.kill()
+            worker.process.kill()

@@ -10,12 +10,25 @@ import asyncio
 import collections
 import threading
 import time
+from typing import NamedTuple
 
 import numpy as np
 
 
 class QueueFull(RuntimeError):
     """More examples are waiting than ``max_queue``: answered 503 with Retry-After."""
+
+
+class _Request(NamedTuple):
+    """A queued request: its ``rows`` (m, n_x) for ``model`` (uint8 pixels standing for
+    ``rows * scale`` where ``scale`` is given), and the ``future`` of ``loop`` it is
+    answered through."""
+
+    model: object
+    rows: np.ndarray
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+    scale: float | None
 
 
 class Batcher:
@@ -45,7 +58,7 @@ class Batcher:
         self.max_delay = max_delay_ms / 1000
         self.on_batch = on_batch
         self._cond = threading.Condition()
-        self._pending = collections.deque()  # (model, rows (m, n_x), future, loop, scale)
+        self._pending = collections.deque()  # _Request, oldest first
         self._waiting = 0  # examples in _pending
         self._closed = False
         self._buffer = None  # the worker's; see _gather
@@ -68,7 +81,7 @@ class Batcher:
                 raise QueueFull(
                     f"{self._waiting} examples are waiting (max_queue {self.max_queue})"
                 )
-            self._pending.append((model, rows, future, loop, scale))
+            self._pending.append(_Request(model, rows, future, loop, scale))
             self._waiting += len(rows)
             self._cond.notify()
         try:
@@ -79,10 +92,10 @@ class Batcher:
 
     def _drop(self, future):
         with self._cond:
-            for k, item in enumerate(self._pending):
-                if item[2] is future:
+            for k, request in enumerate(self._pending):
+                if request.future is future:
                     del self._pending[k]
-                    self._waiting -= len(item[1])
+                    self._waiting -= len(request.rows)
                     return
 
     def close(self):
@@ -113,15 +126,15 @@ class Batcher:
                     if left <= 0:
                         break
                     self._cond.wait(left)
-            model, rows, _, _, scale = self._pending[0]
+            first = self._pending[0]
             batch, examples = [], 0
             while (
                 self._pending
-                and self._pending[0][0] is model
-                and self._pending[0][1].dtype == rows.dtype  # pixels and floats apart
-                and self._pending[0][4] == scale
+                and (head := self._pending[0]).model is first.model
+                and head.rows.dtype == first.rows.dtype  # pixels and floats apart
+                and head.scale == first.scale
             ):
-                m = len(self._pending[0][1])
+                m = len(head.rows)
                 if batch and examples + m > self.max_batch:
                     break
                 batch.append(self._pending.popleft())
@@ -132,19 +145,19 @@ class Batcher:
     def _gather(self, model, batch):
         """The batch's rows, stacked into a buffer kept between calls: a fresh
         array each time would cost the OS's zeroing of its pages, every call."""
-        m = sum(len(item[1]) for item in batch)
+        m = sum(len(request.rows) for request in batch)
         shape = (max(m, self.max_batch), model.layer_dims[0])
         if (
             self._buffer is None
             or self._buffer.shape[0] < m
             or self._buffer.shape[1:] != shape[1:]
-            or self._buffer.dtype != batch[0][1].dtype
+            or self._buffer.dtype != batch[0].rows.dtype
         ):
-            self._buffer = np.empty(shape, dtype=batch[0][1].dtype)
+            self._buffer = np.empty(shape, dtype=batch[0].rows.dtype)
         lo = 0
-        for item in batch:
-            self._buffer[lo : lo + len(item[1])] = item[1]
-            lo += len(item[1])
+        for request in batch:
+            self._buffer[lo : lo + len(request.rows)] = request.rows
+            lo += len(request.rows)
         return self._buffer[:m]
 
     def _work(self):
@@ -154,36 +167,36 @@ class Batcher:
             if batch is None:
                 return
             # Several requests queued while the last call ran: more are coming.
-            expected = sum(len(item[1]) for item in batch) if len(batch) > 1 else 0
-            model = batch[0][0]
+            expected = sum(len(request.rows) for request in batch) if len(batch) > 1 else 0
+            model = batch[0].model
             try:
                 if len(batch) == 1:
-                    rows = batch[0][1]
+                    rows = batch[0].rows
                 else:
                     rows = self._gather(model, batch)
                 # rows.T is Fortran-ordered: the tiled kernel (an example's result
                 # depends on its place in a 4-example tile only in the last bits).
-                scale = batch[0][4]
+                scale = batch[0].scale
                 options = {} if scale is None else {"scale": scale}
                 P = model.predict_proba(rows.T, n_threads=self.n_threads, **options).T
                 results, lo = [], 0
-                for item in batch:
-                    hi = lo + len(item[1])
+                for request in batch:
+                    hi = lo + len(request.rows)
                     results.append((P[lo:hi].copy(), None))
                     lo = hi
             except Exception as exc:  # noqa: BLE001 - handed to every waiting request
                 results = [(None, exc)] * len(batch)
             # One wake-up of each event loop per batch, not one per request.
             answers = {}
-            for (_, _, future, loop, _), (value, exc) in zip(batch, results, strict=True):
-                answers.setdefault(loop, []).append((future, value, exc))
+            for request, (value, exc) in zip(batch, results, strict=True):
+                answers.setdefault(request.loop, []).append((request.future, value, exc))
             for loop, group in answers.items():
                 try:
                     loop.call_soon_threadsafe(_resolve_all, group)
                 except RuntimeError:  # that loop has closed (a protocol shut down): nobody waits
                     pass
             if self.on_batch is not None:
-                self.on_batch(sum(len(item[1]) for item in batch), self._waiting)
+                self.on_batch(sum(len(request.rows) for request in batch), self._waiting)
 
 
 def _resolve_all(answers):
