@@ -19,7 +19,7 @@ import fastdnn as F
 from conftest import JIT_DISABLED
 from fastdnn._internal import installed, precompile
 from fastdnn.app.train import train
-from fastdnn.course import plans
+from fastdnn.course import plans, sizes
 
 pytestmark = pytest.mark.skipif(JIT_DISABLED, reason="numba compiles nothing without its JIT")
 
@@ -65,7 +65,7 @@ def test_course_step_plan_lists_what_the_step_compiles(dims, m, dtype, rng):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_trainer_plan_lists_what_training_compiles(dims, m, dtype, rng):
     X, Y, params = _network(dims, m, dtype, rng)
-    fused = plans.is_skinny(dims[1], dims[0], m, True)
+    fused = sizes.skinny(dims[1], dims[0], m, True)
     precompile.ensure(plans.trainer_step(dtype, dims, m, fused))
     with Compiles() as c:
         train(X, Y, params, 0.01, 2)
@@ -213,7 +213,7 @@ def test_a_worker_that_cannot_start_leaves_its_kernels_to_this_process(tmp_path,
 EXIT_EARLY = r"""
 import json, numpy as np
 from fastdnn._internal import precompile
-from fastdnn.course import plans
+from fastdnn.course import plans, sizes
 precompile.prefetch(plans.course_step(np.float64, (12288, 20, 1), 209, fortran=True))
 print(json.dumps([worker.process.pid for worker in precompile._running]))
 """
@@ -257,7 +257,7 @@ POISON = r"""
 import numpy as np
 from fastdnn import kernels as K
 from fastdnn._internal import precompile
-from fastdnn.course import plans
+from fastdnn.course import plans, sizes
 T = plans._Types(np.float64)
 precompile.ensure(plans.skinny_products(T, 4, 1030, 4, dW=False, dA_prev=False, weight_step=True))
 K._axpy_rows(np.ones(4), (1, 1), np.ones((1, 4)), np.ones((4, 4)), 1.0, 4, 4, np.ones((4, 4)), 0.1)

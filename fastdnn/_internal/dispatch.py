@@ -38,6 +38,12 @@ def run(parallel, serial, args, span, size):
     return serial(*args, *span)
 
 
+def parallel_size(size, threshold=PARALLEL_MIN_ELEMENTS):
+    """Whether ``size`` elements of work reach ``region``'s threshold (a plan's question:
+    ``region`` itself compares inline, on the path of a single-example prediction)."""
+    return size >= threshold
+
+
 class region:
     """``with region(size) as parallel:`` run the ``prange`` driver if ``parallel``, else the
     serial kernel. The one way into a parallel region: ``parallel`` is True when

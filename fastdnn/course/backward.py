@@ -148,6 +148,7 @@ def layer_backward(dA, A_prev, W, Z, code, where, need_dA_prev=True):
     """
     dZ, db = dZ_db(dA, Z, code, where)
     n, n_prev = W.shape
+    # sizes.skinny_shape inline (a call shows on a small layer), then the layout
     skinny = n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS and products.skinny(W, A_prev)
     if skinny:
         # A_prev in Fortran order: both products on fastdnn's kernels (not one of
@@ -185,7 +186,7 @@ def dZ_db(dA, Z, code, where):
         inputs = {"dZ": dZ}
     else:
         dZ = np.empty_like(dA)
-        if dA.size < LAYER_PARALLEL_MIN_ELEMENTS:
+        if dA.size < LAYER_PARALLEL_MIN_ELEMENTS:  # sizes.dZ_db_form, inline
             # Serial (see _internal/config.py): one kernel call on the whole arrays, no flat views.
             bad = K._activation_backward_db_into(dA, Z, dZ, db, code)
         else:

@@ -73,7 +73,7 @@ def _product(A_prev, W, planned=False):
     its own plan's kernels ready (the trainer), else a skinny layer readies the course
     step's (``plans.prepare_skinny_step``)."""
     n, n_prev = W.shape
-    if n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS:
+    if n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS:  # sizes.skinny_shape, inline
         if products.skinny(W, A_prev):  # A_prev in Fortran order: fastdnn's kernel
             if not planned:
                 plans.prepare_skinny_step(W.dtype, n, n_prev, A_prev.shape[1])
@@ -153,6 +153,8 @@ def bias_activation(Z, b, code):
     when ``Z`` holds NaN or inf (the caller names the input).
     """
     A = Z if code == IDENTITY else np.empty_like(Z)
+    # The tiers inline, as sizes.bias_activation_form (the plans') decides them: a
+    # call per decision shows on a small layer (course/sizes.py).
     if Z.size < TINY_MAX_ELEMENTS:  # the same kernel, holding the GIL (see config.TINY)
         if code == IDENTITY:
             bad = K._bias_add_tiny(Z, b)

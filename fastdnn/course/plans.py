@@ -1,9 +1,9 @@
 """Which kernels a call path runs, with their argument types: plans for ``_internal.precompile``.
 
-Each function mirrors the size tiers of the API code it names (the same
-thresholds from ``_internal.config``, the same layout rules), so that the
-kernels of a whole training step compile together, in parallel, before the
-step's first call, instead of one after another as each is first met. Only
+Each function lists the kernels of the API code it names, asking the same size
+decisions that code asks (``course.sizes``: one function each, for the call and its
+plan), so that the kernels of a whole training step compile together, in parallel,
+before the step's first call, instead of one after another as each is first met. Only
 what the sizes reach is listed: a layer that never goes parallel does not
 compile the parallel driver. The tests check each plan against its path by
 counting numba's compilations after ``precompile.ensure`` (there must be none).
@@ -18,15 +18,10 @@ import functools
 import numpy as np
 
 from .._internal import precompile
-from .._internal.config import (
-    LAYER_PARALLEL_MIN_ELEMENTS,
-    PARALLEL_MIN_ELEMENTS,
-    SKINNY_MAX_UNITS,
-    SKINNY_MIN_INPUTS,
-    TINY_MAX_ELEMENTS,
-)
+from .._internal.config import SKINNY_MIN_INPUTS
 from .._internal.precompile import entry
 from . import products
+from .sizes import SERIAL, TINY, bias_activation_form, dZ_db_form, parallel, skinny
 
 # Compile times in seconds, float64, on this project's 2-core machine (the
 # first-run benchmark's per-kernel table): they only balance the entries over
@@ -56,34 +51,24 @@ class _Types:
         self.strides = types.UniTuple(self.i, 2)
 
 
-def _parallel(size):
-    """``dispatch.region(size)``'s threshold (another thread in a region makes it
-    serial: that fallback compiles on its first use, not here)."""
-    return size >= PARALLEL_MIN_ELEMENTS
-
-
-def is_skinny(n, n_prev, m, fortran):
-    """``products.skinny`` from shapes: ``fortran`` says A_prev is in Fortran order
-    (and, with ``m > 1``, not also in C order)."""
-    return n <= SKINNY_MAX_UNITS and n_prev >= SKINNY_MIN_INPUTS and fortran and m > 1
-
-
 def bias_activation(T, size):
     """``course.forward.bias_activation`` with ReLU or sigmoid, on ``size`` elements."""
-    if size < TINY_MAX_ELEMENTS:
+    form = bias_activation_form(size)
+    if form is TINY:
         return [entry("_bias_activation_tiny", T.C2, T.C2, T.C2, T.i)]
-    if size < LAYER_PARALLEL_MIN_ELEMENTS:
+    if form is SERIAL:
         return [entry("_bias_activation_into", T.C2, T.C2, T.C2, T.i, weight=_LAYER)]
     return [entry("_bias_activation_parallel", T.C1, T.C1, T.C1, T.i, T.i, weight=_LAYER_DRIVER)]
 
 
 def dZ_db(T, size, identity=False):
     """``course.backward.dZ_db`` on ``size`` elements (``identity``: ``row_means``)."""
+    serial = dZ_db_form(size) is SERIAL
     if identity:
-        if size < LAYER_PARALLEL_MIN_ELEMENTS:
+        if serial:
             return [entry("_row_means_into", T.C2, T.C2)]
         return [entry("_row_means_parallel", T.C1, T.C1, T.i, weight=_LAYER_DRIVER)]
-    if size < LAYER_PARALLEL_MIN_ELEMENTS:
+    if serial:
         return [entry("_activation_backward_db_into", *[T.C2] * 4, T.i, weight=_LAYER)]
     return [
         entry("_activation_backward_db_parallel", *[T.C1] * 4, T.i, T.i, weight=_LAYER_DRIVER),
@@ -92,14 +77,14 @@ def dZ_db(T, size, identity=False):
 
 def cost(T, size):
     """``course.cost.compute_cost`` on ``size`` elements of AL."""
-    if _parallel(size):
+    if parallel(size):
         return [entry("_cross_entropy_parallel", T.C1, T.C1, weight=_LAYER_DRIVER)]
     return [entry("_cross_entropy_span", T.C1, T.C1, T.i, T.i)]
 
 
 def sgd(T, size):
     """``course.update.sgd_step`` (and the trainer's in-place update) on ``size`` elements."""
-    if _parallel(size):
+    if parallel(size):
         return [entry("_sgd_parallel", T.C1, T.C1, T.lr, T.C1)]
     return [entry("_sgd_span", T.C1, T.C1, T.lr, T.C1, T.i, T.i)]
 
@@ -110,8 +95,8 @@ def skinny_products(T, n, n_x, m, dW=True, dA_prev=True, weight_step=False, ever
     the forms their variants may take (``products.forms``: the chosen one, or all
     that a calibration tries), or, given ``every_form`` (whether the level has
     AVX-512), every form a calibration there may try (``every_kernel``)."""
-    parallel = _parallel(n * n_x * m)  # every product's region: C.size * A.shape[1]
-    if parallel:
+    in_region = parallel(n * n_x * m)  # every product's region: C.size * A.shape[1]
+    if in_region:
         out = [entry("_first_layer_parallel", T.C2, T.C2, T.F2, T.i, weight=_DOT_DRIVER)]
     else:
         out = [entry("_first_layer_rows", T.C2, T.C2, T.F2, T.i, T.i, weight=_DOT_BLOCK)]
@@ -124,13 +109,13 @@ def skinny_products(T, n, n_x, m, dW=True, dA_prev=True, weight_step=False, ever
         if dA_prev:
             forms.update(products.forms("dA_prev", n, n_x, m, T.dtype))
     for tiles in sorted(forms):
-        name = ("_tiles" if tiles else "_axpy") + ("_parallel" if parallel else "_rows")
+        name = ("_tiles" if tiles else "_axpy") + ("_parallel" if in_region else "_rows")
         depth_ahead = (T.i, T.i) if tiles else ()  # the tiles' chunk depth and prefetch
         out.append(
             entry(
                 name,
                 *(T.C1, T.strides, T.C2, T.C2, T.f, T.i, T.i, T.C2, T.lr, *depth_ahead),
-                weight=_AXPY_DRIVER if parallel else _AXPY_BLOCK,
+                weight=_AXPY_DRIVER if in_region else _AXPY_BLOCK,
             )
         )
     return out
@@ -145,7 +130,7 @@ def course_step(dtype, dims, m, fortran):
     plan = []
     for l in range(1, len(dims)):
         n, n_prev = dims[l], dims[l - 1]
-        if l == 1 and is_skinny(n, n_prev, m, fortran):
+        if l == 1 and skinny(n, n_prev, m, fortran):
             plan += skinny_products(T, n, n_prev, m)
         plan += bias_activation(T, n * m) + dZ_db(T, n * m)
         plan += sgd(T, n * n_prev) + sgd(T, n)
@@ -195,7 +180,7 @@ def notebook(n_x, m_train, m_test):
     plan = []
     for dims in ((n_x, 7, 1), (n_x, 20, 7, 5, 1)):
         plan += course_step(np.float64, dims, m_train, fortran=True)
-        plan += trainer_step(np.float64, dims, m_train, is_skinny(dims[1], n_x, m_train, True))
+        plan += trainer_step(np.float64, dims, m_train, skinny(dims[1], n_x, m_train, True))
         plan += course_forward(np.float64, dims, m_test, fortran=True)
     return plan
 
@@ -206,7 +191,7 @@ def course_forward(dtype, dims, m, fortran):
     plan = []
     for l in range(1, len(dims)):
         n, n_prev = dims[l], dims[l - 1]
-        if l == 1 and is_skinny(n, n_prev, m, fortran):
+        if l == 1 and skinny(n, n_prev, m, fortran):
             plan += skinny_products(T, n, n_prev, m, dW=False, dA_prev=False)
         plan += bias_activation(T, n * m)
     return plan

@@ -2,8 +2,8 @@
 and the trainer's fused first-layer weight step (``weight_step``).
 
 A layer is skinny when it has at most ``SKINNY_MAX_UNITS`` units and at least
-``SKINNY_MIN_INPUTS`` inputs (the cat network's first layer, 20 x 12288, and
-the two-layer network's 7 x 12288). With ``A_prev`` in Fortran order (the
+``SKINNY_MIN_INPUTS`` inputs (``sizes.skinny_shape``: the cat network's first layer,
+20 x 12288, and the two-layer network's 7 x 12288). With ``A_prev`` in Fortran order (the
 course's ``reshape(m, -1).T / 255``), ``Z = W @ A_prev``,
 ``dW = dZ @ A_prev.T / m`` and ``dA_prev = W.T @ dZ`` all run on
 ``kernels.products``: OpenBLAS runs these shapes at a fraction of its speed,
@@ -26,13 +26,9 @@ for bit.
 import numpy as np
 
 from .._internal import dispatch, variants
-from .._internal.config import (
-    PARALLEL_MIN_ELEMENTS,
-    SKINNY_MAX_UNITS,
-    SKINNY_MIN_INPUTS,
-)
 from .._internal.lazy import kernels as K
 from .._internal.validation import _F32, _F64, kernel_view
+from . import sizes
 
 _TRIAL_EXAMPLES = 1024
 _TRIAL_INPUTS = 16384
@@ -55,7 +51,7 @@ def _wide():
 
 def _threads(size):
     """The key's thread count: numba's for a call that goes parallel, else 0."""
-    if size < PARALLEL_MIN_ELEMENTS:
+    if not sizes.parallel(size):
         return 0
     import numba
 
@@ -147,8 +143,7 @@ def skinny(W, A_prev):
     """
     n, n_prev = W.shape
     return (
-        n <= SKINNY_MAX_UNITS
-        and n_prev >= SKINNY_MIN_INPUTS
+        sizes.skinny_shape(n, n_prev)
         and (W.dtype is _F64 or W.dtype is _F32)
         and A_prev.dtype is W.dtype
         and W.flags.c_contiguous
@@ -167,7 +162,7 @@ def forward(W, A_prev):
     (n, n_prev), m = W.shape, A_prev.shape[1]
     Z = np.empty((n, m), dtype=W.dtype)
     items = 0
-    if n * n_prev * m >= PARALLEL_MIN_ELEMENTS:
+    if sizes.parallel(n * n_prev * m):
         items = dispatch.work_items(forward_variant(n, n_prev, m, W.dtype).items)
     W, A_prev = kernel_view(W), kernel_view(A_prev)
     with dispatch.region(Z.size * n_prev) as parallel:
