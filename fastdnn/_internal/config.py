@@ -23,7 +23,7 @@ Policy
   Only the row-sum reduction (``db``) allows re-association, so it vectorizes.
 * ``nogil=True``: kernels release the GIL, so Python threads that call
   fastdnn concurrently run in parallel (all but the ``*_tiny`` kernels, whose
-  calls last about a microsecond; see ``TINY``).
+  calls are too short to gain from it; see ``TINY``).
 """
 
 _OPTION_NAMES = (
@@ -75,7 +75,7 @@ def _decorator_options(cache):
     REDUCTION = dict(SERIAL, fastmath={"reassoc", "nsz"})
     # Scalar helpers (``kernels._scalar``): each compiles once and LLVM inlines it
     # into the kernels that call it. numba's own IR-level inlining (``inline="always"``)
-    # gave the same machine code and cost 40% more compile time (docs/performance.md,
+    # gave the same machine code and cost more compile time (docs/performance.md,
     # "Compile time").
     SCALAR = dict(SERIAL)
     # Options of the inference dot-product kernels: re-association lets LLVM keep
@@ -175,7 +175,7 @@ TILE_AHEAD_BYTES = 512
 
 TILE_MIN_EXAMPLES_FLOAT64 = 512
 """Examples from which float64 ``dA_prev`` runs on register tiles: at m = 209
-the axpy form is as fast, from 512 the tiles measured 1.2-1.6x faster
+the axpy form is as fast, from 512 the tiles measured faster
 (docs/performance.md, "Register tiles")."""
 
 INT8_BLOCK = 16384
@@ -183,5 +183,4 @@ INT8_BLOCK = 16384
 network's rows (12,288 bytes) run whole: each tile then reads 4 long streams, which
 the hardware prefetcher follows, and 4 rows (48 KiB) stay in L2 while every group
 of 5 units re-reads them. Blocks of 2048 bytes (the tile's 9 rows in L1) measured
-slower: 12.4-15.4 ms against 9.4-10.3 single-threaded for 4096 examples
-(docs/performance.md, "int8"). A multiple of 64."""
+slower (docs/performance.md, "int8"). A multiple of 64."""

@@ -2,8 +2,8 @@
 
 numba compiles a kernel on its first call, on one core, one kernel after
 another: a course-API training step of the cat network met about a dozen
-kernels that way and waited 13-18 s on this project's 2-core machine before
-its first result (docs/performance.md, "Compile time"). A *plan* lists the
+kernels that way and waited for each before its first result
+(docs/performance.md, "Compile time"). A *plan* lists the
 kernels a path will call, each with the exact numba types of its arguments
 (``fastdnn.course.plans`` builds them). ``ensure(plan)`` loads every entry
 from numba's disk cache; the ones not there are compiled by worker processes

@@ -134,8 +134,8 @@ def default(family, dtype, n, m, wide):
 def usable(family, wide):
     """The variants of ``family`` a calibration tries where the kernels run on AVX-512
     (``wide``) or not: the register tiles only with AVX-512. Their 4 x 4 tile of sums
-    needs 21 vector registers, and AVX2 has 16: on an AVX2 CPU they spill, and ran at
-    0.25-0.86x the axpy form in every shape measured (docs/performance.md, "Kernel
+    needs 21 vector registers, and AVX2 has 16: on an AVX2 CPU they spill, and ran
+    slower than the axpy form in every shape measured (docs/performance.md, "Kernel
     variants"), so they are neither shipped for ``x86-64-v3`` nor tried there (a pin
     still runs them, compiled on first use)."""
     return tuple(v for v in FAMILIES[family] if wide or not v.tiles)

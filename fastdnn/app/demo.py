@@ -28,8 +28,8 @@ def step_times(X, Y, repeats=5, steps=30):
     The NumPy side is ``reference.trainer_steps``: the trainer's work (no
     ``dA0``, ``dZ = AL - Y`` at the output, the cost every 100 steps, in-place
     updates), not the notebook's fuller step. Each sample is ``steps``
-    consecutive steps of one side, the two alternating after 0.3 s pauses and
-    the first one rotating: OpenBLAS's idle workers spin for up to ~0.3 s
+    consecutive steps of one side, the two alternating after pauses and
+    the first one rotating: OpenBLAS's idle workers spin for a while
     after a call and would slow whoever runs next (docs/performance.md,
     "Spinning thread pools").
     """

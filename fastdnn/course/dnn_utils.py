@@ -48,7 +48,7 @@ def _activation(Z, where, code, tiny):
         bad = tiny(Zk, A)
     elif Z.size < PARALLEL_MIN_ELEMENTS:
         # Serial anyway: one kernel call on the whole arrays, no flat views. (The tiers
-        # stay inline: a helper call costs 15-20% of a 20x209 call, docs/performance.md.)
+        # stay inline: a helper call shows on a 20x209 call, docs/performance.md.)
         bad = K._activation_into(Zk, A, code)
     else:
         args = (flat(Z), flat(A), code)

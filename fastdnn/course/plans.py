@@ -23,9 +23,9 @@ from .._internal.precompile import entry
 from . import products
 from .sizes import SERIAL, TINY, bias_activation_form, dZ_db_form, parallel, skinny
 
-# Compile times in seconds, float64, on this project's 2-core machine (the
-# first-run benchmark's per-kernel table): they only balance the entries over
-# the worker processes. Unlisted kernels count as small (0.3 s).
+# Relative compile costs (the first-run benchmark's per-kernel table,
+# benchmarks/results/first_run.txt): they only balance the entries over the worker
+# processes. Unlisted kernels count as small (precompile.entry's default).
 _AXPY_DRIVER = 7.0  # _axpy_parallel (its serial form: _AXPY_BLOCK); the tiles alike
 _AXPY_BLOCK = 4.5
 _DOT_DRIVER = 3.5  # _first_layer_parallel (its serial form: _DOT_BLOCK)

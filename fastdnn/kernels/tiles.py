@@ -49,7 +49,7 @@ from .products import _update
 
 # The drivers repeat ``products._axpy_rows`` / ``_axpy_parallel`` with another block
 # kernel on purpose: a runtime switch between the two block kernels inside one
-# parallel driver made the tiles' dA_prev 3.1 ms against 1.8 (docs/performance.md,
+# parallel driver made the tiles' dA_prev much slower (docs/performance.md,
 # "Register tiles"), and passing the block kernel as an argument compiles as fast
 # code but misses numba's disk cache in every new process (the dispatcher's type
 # is not the same from one process to the next).
@@ -138,7 +138,7 @@ def _load4(o, c, V, n0, n1, n2, n3):
 
 @njit(**TILES)
 def _store4(o, c, V, n0, n1, n2, n3, s0, s1, s2, s3):
-    if n3 == V:  # a whole tile: plain stores (masked ones measured 5% slower on dA0)
+    if n3 == V:  # a whole tile: plain stores (masked ones measured slower on dA0)
         vstore(o, c, s0)
         vstore(o, c + V, s1)
         vstore(o, c + 2 * V, s2)

@@ -1,8 +1,9 @@
 """Bounded HTTP request heads for ``fastdnn serve``: ``--max-header-bytes``, ``--max-headers``.
 
 uvicorn's httptools protocol keeps no limit on a request's head (request line and
-headers): llhttp hands a header over in pieces that are joined in Python, so a 512 MiB
-header took 349 s of quadratic copying and 1 GB, stalling every other request. h11
+headers): llhttp hands a header over in pieces that are joined in Python, so a huge
+header cost minutes of quadratic copying, stalling every other request
+(docs/performance.md, "Figures behind the code"). h11
 bounds the head itself (``h11_max_incomplete_event_size``); httptools gets the
 protocol below, which feeds the parser a head at most ``max_header_bytes`` at a time
 and counts, and answers a head over either limit with 431 and closes the connection

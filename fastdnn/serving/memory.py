@@ -2,12 +2,12 @@
 
 glibc keeps the memory a process frees for its next allocations instead of returning
 it, and the bodies of large requests are freed in pieces it cannot hand back by
-itself (gRPC's buffers, the parsed message, the rows): 200 cancelled 12 MB gRPC
-calls left a server holding 3.6 GB for good. ``released(nbytes)``, called as each
+itself (gRPC's buffers, the parsed message, the rows): cancelled large gRPC calls
+left a server holding gigabytes for good (docs/serving.md). ``released(nbytes)``, called as each
 request ends with the size of its body, counts the large ones (``LARGE_BODY`` and
 more: small bodies reuse the same heap and leave nothing behind); once
 ``TRIM_BYTES`` of them have ended, a thread of its own calls glibc's
-``malloc_trim(0)`` (about 0.1 s for 2 GB to return; the GIL is let go meanwhile),
+``malloc_trim(0)`` (the GIL is let go meanwhile),
 at most once per ``TRIM_INTERVAL`` seconds. A server of small requests never
 trims: a trim holds the allocator's locks, which the event loop then waits for.
 

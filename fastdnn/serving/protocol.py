@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-try:  # the serve extra's JSON library: parses a request body about 10x faster than json
+try:  # the serve extra's JSON library: parses a request body several times faster
     import orjson as _orjson
 except ImportError:  # pragma: no cover - the standard library, slower
     _orjson = None

@@ -52,22 +52,9 @@ def create_app(model, name="model", *, reload_on_sighup=False, grpc_address=None
         (``serving.grpc_service``: the same service, so the same model, batcher,
         limits and metrics; port 0 takes a free port, then ``app.state.grpc.port``).
     **options
-        The service's (``serving.service.InferenceService``), below.
-    path : str, optional
-        The model file, for reloads (SIGHUP with ``reload_on_sighup``, or
-        ``POST /v2/repository/models/{name}/load``).
-    max_batch, max_delay_ms, max_queue, n_threads
-        See ``Batcher``.
-    batching : bool
-        False: one ``predict_proba`` per request, in Starlette's thread pool
-        (the per-request server, for comparison), or on the event loop for a
-        ``model`` whose ``run_inline`` attribute is true (the benchmark's no-op).
-    max_body_bytes : int
-        Larger bodies are answered 413.
-    max_image_pixels : int
-        Larger images (declared width x height, read before decoding) are
-        answered 413. At most one image per core is decoded at a time, so the
-        images in flight cost at most cores x 4 bytes x ``max_image_pixels``.
+        ``path``, ``max_batch``, ``max_delay_ms``, ``max_queue``, ``n_threads``,
+        ``batching``, ``max_body_bytes``, ``max_image_pixels``: the service's
+        (``fastdnn.serving.service.InferenceService``).
     """
     from starlette.applications import Starlette
 

@@ -120,7 +120,7 @@ class Metrics:
 
 class EndpointMetrics:
     """One endpoint's metric children, looked up once each: prometheus_client's
-    ``labels()`` validates and locks on every call, a few microseconds per request."""
+    ``labels()`` validates and locks on every call, which shows per request."""
 
     def __init__(self, metrics, label):
         self._metrics, self._label = metrics, label
@@ -180,7 +180,30 @@ class ModelState:
 
 class InferenceService:
     """``model`` served under ``name``: the state, batcher, limits, metrics and answers
-    that every transport shares (``routes.create_app`` documents the parameters)."""
+    that every transport shares (``routes.create_app`` builds one for HTTP and gRPC).
+
+    Parameters
+    ----------
+    model : fastdnn.Model, or any object with ``layer_dims``, ``dtype`` and
+        ``predict_proba(X)`` for X of shape (n_x, m)
+    name : str
+        The model's name (``/v2/models/{name}/...``, gRPC's ``model_name``).
+    path : str, optional
+        The model file, for reloads (SIGHUP with ``reload_on_sighup``, or
+        ``POST /v2/repository/models/{name}/load``).
+    max_batch, max_delay_ms, max_queue, n_threads
+        See ``Batcher``.
+    batching : bool
+        False: one ``predict_proba`` per request, in Starlette's thread pool
+        (the per-request server, for comparison), or on the event loop for a
+        ``model`` whose ``run_inline`` attribute is true (the benchmark's no-op).
+    max_body_bytes : int
+        Larger bodies are answered 413.
+    max_image_pixels : int
+        Larger images (declared width x height, read before decoding) are
+        answered 413. At most one image per core is decoded at a time, so the
+        images in flight cost at most cores x 4 bytes x ``max_image_pixels``.
+    """
 
     def __init__(
         self,
@@ -265,7 +288,7 @@ class InferenceService:
                 scale = UINT8_SCALE
             elif rows.size < _INLINE_PIXELS:
                 rows = scaled_pixels(rows, model.dtype)
-            else:  # off the event loop: a 64 MiB tensor takes a tenth of a second
+            else:  # off the event loop: a large tensor would stall other requests
                 rows = await _to_thread(scaled_pixels, rows, model.dtype)
         if self.batching:
             return await self.batcher.predict(model, rows, scale)
