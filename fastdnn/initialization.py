@@ -22,12 +22,8 @@ __all__ = [
     "initialize_parameters_zeros",
     "load_dataset",
     "model",
-    "plot_decision_boundary",
-    "predict",
-    "predict_dec",
-    "relu",
-    "sigmoid",
     "update_parameters",
+    *common.HELPERS,
 ]
 
 

@@ -34,17 +34,13 @@ __all__ = [
     "load_dataset",
     "load_params_and_grads",
     "model",
-    "plot_decision_boundary",
-    "predict",
-    "predict_dec",
     "random_mini_batches",
-    "relu",
     "schedule_lr_decay",
-    "sigmoid",
     "update_lr",
     "update_parameters_with_adam",
     "update_parameters_with_gd",
     "update_parameters_with_momentum",
+    *common.HELPERS,
 ]
 
 

@@ -26,12 +26,8 @@ __all__ = [
     "initialize_parameters",
     "load_2D_dataset",
     "model",
-    "plot_decision_boundary",
-    "predict",
-    "predict_dec",
-    "relu",
-    "sigmoid",
     "update_parameters",
+    *common.HELPERS,
 ]
 
 
