@@ -10,7 +10,6 @@ import asyncio
 import collections
 import threading
 import time
-from typing import NamedTuple
 
 import numpy as np
 
@@ -19,16 +18,15 @@ class QueueFull(RuntimeError):
     """More examples are waiting than ``max_queue``: answered 503 with Retry-After."""
 
 
-class _Request(NamedTuple):
+class _Request:
     """A queued request: its ``rows`` (m, n_x) for ``model`` (uint8 pixels standing for
     ``rows * scale`` where ``scale`` is given), and the ``future`` of ``loop`` it is
     answered through."""
 
-    model: object
-    rows: np.ndarray
-    future: asyncio.Future
-    loop: asyncio.AbstractEventLoop
-    scale: float | None
+    __slots__ = ("model", "rows", "future", "loop", "scale")
+
+    def __init__(self, model, rows, future, loop, scale):
+        self.model, self.rows, self.future, self.loop, self.scale = model, rows, future, loop, scale
 
 
 class Batcher:

@@ -15,6 +15,10 @@ import signal
 import time
 
 import numpy as np
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Route
 
 from . import memory
 from .protocol import (
@@ -56,7 +60,6 @@ def create_app(model, name="model", *, reload_on_sighup=False, grpc_address=None
         ``batching``, ``max_body_bytes``, ``max_image_pixels``: the service's
         (``fastdnn.serving.service.InferenceService``).
     """
-    from starlette.applications import Starlette
 
     service = InferenceService(model, name, **options)
     grpc_server = None
@@ -103,9 +106,6 @@ def _lifespan(service, grpc_server, reload_on_sighup):
 def _endpoint(metrics, label, handler):
     """``handler`` wrapped for HTTP: errors to their status (``service.STATUSES``), a
     client gone to 499, metrics for every answer, large bodies' memory released."""
-    from starlette.requests import ClientDisconnect
-    from starlette.responses import Response
-
     recorder = metrics.endpoint(label)
 
     async def handle(request):
@@ -129,13 +129,11 @@ def _endpoint(metrics, label, handler):
 
 
 def _error(status, message, headers=None):
-    from starlette.responses import JSONResponse
 
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def _json(content):
-    from starlette.responses import JSONResponse
 
     return JSONResponse(content)
 
@@ -145,7 +143,6 @@ class _Handlers:
     service, and writes the answer."""
 
     def __init__(self, service):
-        from starlette.routing import Route
 
         self.service = service
         wrap = {
@@ -167,7 +164,6 @@ class _Handlers:
         ]
 
     def routes(self):
-        from starlette.routing import Route
 
         wrap = self.endpoints
         return [
@@ -225,7 +221,6 @@ class _Handlers:
         return _json({"name": self.service.state.name, "ready": True})
 
     async def infer(self, request):
-        from starlette.responses import Response
 
         model, version = self.served(request)
         body = await self.body_of(request)
@@ -281,7 +276,6 @@ class _Handlers:
 
     async def uploads(self, request):
         """The (file name, bytes) of each file of a multipart/form-data body."""
-        from starlette.requests import Request
 
         body = await self.body_of(request)  # the size limit, before the multipart parser runs
         sent = False
@@ -308,7 +302,6 @@ class _Handlers:
         return _json({})
 
     async def metrics_page(self, request):
-        from starlette.responses import Response
 
         content, media_type = self.service.exposition()
         return Response(content, media_type=media_type)
@@ -325,9 +318,6 @@ class _InferFirst:
     """
 
     def __init__(self, app, routes):
-        from starlette.requests import Request
-        from starlette.routing import Match
-
         self.app, self.state, self._routes = app, app.state, routes
         self._request, self._full = Request, Match.FULL  # bound once, not per request
 

@@ -12,6 +12,7 @@ Every task the service starts (a reload on SIGHUP) is kept and awaited by ``stop
 """
 
 import asyncio
+import functools
 import os
 from typing import NamedTuple
 
@@ -72,9 +73,15 @@ def status_of(exc):
 
 def _to_thread(function, *args, **kwargs):
     """``function`` in the server's thread pool (Starlette's: anyio's limiter of 40)."""
+    return _run_in_threadpool()(function, *args, **kwargs)
+
+
+@functools.cache
+def _run_in_threadpool():
+    """Starlette's ``run_in_threadpool``, imported once (an import per request showed)."""
     from starlette.concurrency import run_in_threadpool
 
-    return run_in_threadpool(function, *args, **kwargs)
+    return run_in_threadpool
 
 
 class Metrics:
