@@ -9,9 +9,8 @@ initialisations, and ``model``, the notebook's loop run whole in compiled code.
 
 import numpy as np
 
-from .improving import common, data, loops, net3, plot
-from .improving.common import predict, predict_dec, relu, sigmoid
-from .improving.plot import plot_decision_boundary
+from .improving import common, data, helpers, loops, net3, plot
+from .improving.helpers import plot_decision_boundary, predict, predict_dec, relu, sigmoid
 
 __all__ = [
     "backward_propagation",
@@ -23,7 +22,7 @@ __all__ = [
     "load_dataset",
     "model",
     "update_parameters",
-    *common.HELPERS,
+    *helpers.__all__,
 ]
 
 

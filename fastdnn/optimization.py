@@ -20,9 +20,8 @@ from ._internal.validation import (
     raise_nonfinite,
     whole_number,
 )
-from .improving import common, data, loops, net3, plot
-from .improving.common import predict, predict_dec, relu, sigmoid
-from .improving.plot import plot_decision_boundary
+from .improving import common, data, helpers, loops, net3, plot
+from .improving.helpers import plot_decision_boundary, predict, predict_dec, relu, sigmoid
 
 __all__ = [
     "backward_propagation",
@@ -40,7 +39,7 @@ __all__ = [
     "update_parameters_with_adam",
     "update_parameters_with_gd",
     "update_parameters_with_momentum",
-    *common.HELPERS,
+    *helpers.__all__,
 ]
 
 

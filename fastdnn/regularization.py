@@ -11,9 +11,8 @@ import os
 
 import numpy as np
 
-from .improving import common, data, loops, net3, plot
-from .improving.common import predict, predict_dec, relu, sigmoid
-from .improving.plot import plot_decision_boundary
+from .improving import common, data, helpers, loops, net3, plot
+from .improving.helpers import plot_decision_boundary, predict, predict_dec, relu, sigmoid
 
 __all__ = [
     "backward_propagation",
@@ -27,7 +26,7 @@ __all__ = [
     "load_2D_dataset",
     "model",
     "update_parameters",
-    *common.HELPERS,
+    *helpers.__all__,
 ]
 
 

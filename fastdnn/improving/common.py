@@ -7,10 +7,6 @@ import numpy as np
 
 from . import net3
 
-HELPERS = ["plot_decision_boundary", "predict", "predict_dec", "relu", "sigmoid"]
-"""The names every Course 2 helper module gives its notebook (``from ... import *``):
-each module's ``__all__`` lists its own and these."""
-
 
 def sigmoid(x):
     """The helpers' ``sigmoid``: ``1 / (1 + np.exp(-x))``, in NumPy as the course (a
